@@ -1,0 +1,147 @@
+"""Benchmark fluxnb's Fluxion matcher against flux-sched's resource-query figures.
+
+Graph: cluster > node[N] > socket[2] > core[28] + 1 gpu per socket
+(N=1000: 61,001 vertices).  Prints load time and memory, then per-match
+latency (median, p99) for 1-node and 1-core jobs under policies ``first``
+and ``high``, ``allocate`` on an empty graph and ``allocate_orelse_reserve``
+on a full one, beside the C++ reference figures measured on this machine.
+
+Usage::
+
+    python bench/match.py                 # N=1000
+    python bench/match.py --nodes 1000 10000 --samples 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import resource
+import statistics
+import time
+import tracemalloc
+
+from fluxnb.runtime.sched.fluxion import (MatchError, ResourceGraph, Traverser, make_policy,
+                                          make_writer, parse_request)
+
+# flux-sched resource-query on this machine: N -> metric -> value (seconds / bytes)
+REFERENCE = {
+    1000: {"load_s": 0.35, "mem_b": 146 * 2**20, ("first", "node", "allocate"): 0.29e-3,
+           ("first", "core", "allocate"): 0.09e-3, ("first", "node", "reserve"): 0.46e-3,
+           ("high", "node", "allocate"): 20e-3, ("high", "core", "allocate"): 75e-3},
+    10000: {"load_s": 5.2, "mem_b": 2.0 * 2**30, ("first", "node", "allocate"): 0.48e-3,
+            ("first", "core", "allocate"): 0.26e-3, ("first", "node", "reserve"): 4.2e-3,
+            ("high", "node", "allocate"): 558e-3, ("high", "core", "allocate"): 1.5},
+}
+
+NODE_JOB = {"version": 1, "resources": [{"type": "node", "count": 1, "exclusive": True, "with": [
+    {"type": "slot", "count": 1, "label": "task", "with": [
+        {"type": "socket", "count": 2, "with": [{"type": "core", "count": 28},
+                                                {"type": "gpu", "count": 1}]}]}]}],
+    "attributes": {"system": {"duration": 3600}}, "tasks": []}
+CORE_JOB = {"version": 1, "resources": [{"type": "slot", "count": 1, "label": "task", "with": [
+    {"type": "core", "count": 1}]}], "attributes": {"system": {"duration": 3600}}, "tasks": []}
+
+
+def build_graph(n: int) -> ResourceGraph:
+    g = ResourceGraph()
+    root = g.add_vertex("cluster", "cluster", 0)
+    for i in range(n):
+        node = g.add_vertex("node", "node", i, parent=root, rank=i)
+        for s in range(2):
+            sock = g.add_vertex("socket", "socket", s, parent=node, rank=i)
+            for c in range(28):
+                g.add_vertex("core", "core", s * 28 + c, parent=sock, rank=i)
+            g.add_vertex("gpu", "gpu", s, parent=sock, rank=i)
+    return g
+
+
+def rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize()
+
+
+def load(n: int, policy: str) -> tuple[Traverser, float, int, int]:
+    gc.collect()
+    r0 = rss()
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    trav = Traverser(build_graph(n), make_policy(policy))
+    dt = time.perf_counter() - t0
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return trav, dt, rss() - r0, peak
+
+
+def time_matches(trav: Traverser, spec: dict, op: str, samples: int, first_id: int) -> list[float]:
+    req = parse_request(spec)
+    w = make_writer("simple")
+    out = []
+    for k in range(samples):
+        t0 = time.perf_counter()
+        try:
+            trav.run(req, op, first_id + k, w)  # type: ignore[arg-type]
+        except MatchError:
+            pass
+        out.append(time.perf_counter() - t0)
+        w.emit()
+    return out
+
+
+def fill(trav: Traverser, n: int) -> None:
+    req = parse_request(NODE_JOB)
+    w = make_writer("simple")
+    for k in range(n):
+        trav.run(req, "allocate", 1_000_000 + k, w)
+        w.emit()
+
+
+def p99(xs: list[float]) -> float:
+    s = sorted(xs)
+    return s[min(len(s) - 1, int(round(0.99 * (len(s) - 1))))]
+
+
+def row(label: str, ours: float, ref: float | None, unit: str = "ms") -> None:
+    scale = 1e3 if unit == "ms" else 1.0
+    ratio = f"{ours / ref:8.2f}x" if ref else "      -"
+    refs = f"{ref * scale:10.3f}" if ref else "         -"
+    print(f"  {label:<44} {ours * scale:10.3f} {refs} {ratio}   ({unit})")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--nodes", type=int, nargs="+", default=[1000])
+    ap.add_argument("--samples", type=int, default=30)
+    ap.add_argument("--high-samples", type=int, default=5)
+    ap.add_argument("--skip-reserve", action="store_true", help="skip filling the graph")
+    args = ap.parse_args()
+    for n in args.nodes:
+        ref = REFERENCE.get(n, {})
+        print(f"N={n} nodes ({1 + n * 61} vertices)   ours        flux-sched  ratio")
+        trav, dt, drss, peak = load(n, "first")
+        row("graph load", dt, ref.get("load_s"), "s")
+        print(f"  {'memory: RSS delta / tracemalloc peak':<44} {drss / 2**20:10.1f} MiB / {peak / 2**20:.1f} MiB"
+              f"   (flux-sched {ref.get('mem_b', 0) / 2**20:.0f} MiB)")
+        for pol, samples in (("first", args.samples), ("high", args.high_samples)):
+            if pol != "first":
+                trav, *_ = load(n, pol)
+            for kind, spec in (("node", NODE_JOB), ("core", CORE_JOB)):
+                xs = time_matches(trav, spec, "allocate", samples, 1)
+                key = (pol, kind, "allocate")
+                row(f"{pol} 1-{kind} allocate median", statistics.median(xs), ref.get(key))  # type: ignore[arg-type]
+                row(f"{pol} 1-{kind} allocate p99", p99(xs), None)
+        if not args.skip_reserve:
+            trav, *_ = load(n, "first")
+            t0 = time.perf_counter()
+            fill(trav, n)
+            print(f"  (filled {n} nodes in {time.perf_counter() - t0:.1f} s)")
+            xs = time_matches(trav, NODE_JOB, "allocate_orelse_reserve", args.samples, 1)
+            row("first 1-node reserve on full graph median", statistics.median(xs),
+                ref.get(("first", "node", "reserve")))  # type: ignore[arg-type]
+            row("first 1-node reserve on full graph p99", p99(xs), None)
+        del trav
+        gc.collect()
+
+
+if __name__ == "__main__":
+    main()

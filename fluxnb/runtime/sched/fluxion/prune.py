@@ -1,0 +1,120 @@
+"""Pruning filters: subtree aggregates that let the matcher skip subtrees.
+
+A filter spec such as ``"ALL:core,ALL:node"`` (flux-sched's default) or
+``"rack:node,node:core"`` reads *HL:LL*: every vertex of type HL (``ALL``:
+any type) keeps a :class:`~.planner.MultiPlanner` counting the LL resources
+in its subtree over time.  A match first asks that planner whether the subtree
+could hold the request at all, and allocations add spans to it on the way
+back up.  Leaf types not named in the spec are added as ``ALL:<leaf>`` while
+priming, as Fluxion does.
+
+Examples
+--------
+>>> f = PruneFilters("ALL:core,rack:node")
+>>> f.my_types("rack"), f.my_types("socket")
+(['node', 'core'], ['core'])
+"""
+
+from __future__ import annotations
+
+from .graph import CONTAINMENT, ResourceGraph, Vertex
+from .planner import INT64_MAX, MultiPlanner
+
+__all__ = ["PruneFilters", "PruneSpecError", "prime_pruning_filters", "DEFAULT_PRUNE_FILTERS"]
+
+DEFAULT_PRUNE_FILTERS = "ALL:core,ALL:node"
+ANY = "*"
+
+
+_BUILTIN_ORDER = ("cluster", "rack", "node", "socket", "core", "gpu", "memory", "storage")
+
+
+def _type_rank(t: str) -> tuple[int, str]:
+    try:
+        return (_BUILTIN_ORDER.index(t), t)
+    except ValueError:
+        return (len(_BUILTIN_ORDER), t)
+
+
+class PruneSpecError(ValueError):
+    """A pruning filter spec is malformed."""
+
+
+class PruneFilters:
+    """Which resource types each vertex type aggregates over its subtree."""
+
+    def __init__(self, spec: str = DEFAULT_PRUNE_FILTERS, subsystem: str = CONTAINMENT) -> None:
+        self.subsystem = subsystem
+        self._anchors: dict[str, set[str]] = {}
+        self._total: set[str] = set()
+        for pair in spec.split(","):
+            if ":" not in pair:
+                raise PruneSpecError(f"pruning filter '{pair}' is not of the form HL:LL (e.g. ALL:core)")
+            h, low = (s.strip() for s in pair.split(":", 1))
+            if not h or not low:
+                raise PruneSpecError(f"pruning filter '{pair}' has an empty side")
+            self.set_pruning_type(ANY if h == "ALL" else h, low)
+
+    def set_pruning_type(self, anchor: str, prune_type: str) -> None:
+        """Aggregate ``prune_type`` under vertices of type ``anchor`` (``*``: all)."""
+        if anchor == ANY:
+            for s in self._anchors.values():
+                s.discard(prune_type)
+            self._anchors.setdefault(ANY, set()).add(prune_type)
+        elif prune_type not in self._anchors.get(ANY, ()):
+            self._anchors.setdefault(anchor, set()).add(prune_type)
+        self._total.add(prune_type)
+
+    def is_pruning_type(self, rtype: str) -> bool:
+        return rtype in self._total
+
+    def my_types(self, anchor: str) -> list[str]:
+        """Types aggregated at a vertex of type ``anchor``, in planner order.
+
+        Fluxion keeps these in sets of interned type names, ordered by
+        interning order, where its built-in types come first
+        (cluster, rack, node, socket, core, gpu, memory, ...).  The last type
+        orders children for the ``first`` policy, so the order matters.
+        """
+        out = sorted(self._anchors.get(anchor, ()), key=_type_rank) if anchor != ANY else []
+        out += sorted(self._anchors.get(ANY, ()), key=_type_rank)
+        return out
+
+    def accum(self, rtype: str, n: int, into: dict[str, int]) -> None:
+        if rtype in self._total:
+            into[rtype] = into.get(rtype, 0) + n
+
+
+def prime_pruning_filters(g: ResourceGraph, filters: PruneFilters) -> None:
+    """Create every vertex's subtree planner from the graph's current contents."""
+    ss = filters.subsystem
+    root = g.roots[ss]
+    verts = g.vertices
+    # iterative post-order over the subsystem tree
+    stack: list[tuple[Vertex, bool]] = [(root, False)]
+    sums: dict[int, dict[str, int]] = {}
+    while stack:
+        u, done = stack.pop()
+        kids = u.out.get(ss, ())
+        if not done:
+            # flux-sched adds unnamed leaf types, but a GRUG leaf still has its
+            # reverse "in" edge, so there only roots without children count.
+            if not kids and not filters.is_pruning_type(u.type) and (
+                    not g.reverse_edges or u is root):
+                filters.set_pruning_type(ANY, u.type)
+            stack.append((u, True))
+            for e in reversed(kids):
+                stack.append((verts[e.dst], False))
+            continue
+        dfv: dict[str, int] = {}
+        for e in kids:
+            c = verts[e.dst]
+            filters.accum(c.type, c.size, dfv)
+            for t, n in sums.pop(c.uniq_id, {}).items():
+                filters.accum(t, n, dfv)
+        sums[u.uniq_id] = dfv
+        if not kids:
+            continue
+        types = filters.my_types(u.type)
+        if types:
+            u.subplans[ss] = MultiPlanner([dfv.get(t, 0) for t in types], types, 0, INT64_MAX)
