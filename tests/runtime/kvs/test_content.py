@@ -1,0 +1,126 @@
+"""ContentStore: blobs by blobref (RFC 10), SQLite backing, statedir lock."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sqlite3
+
+import pytest
+
+from fluxnb.runtime.kvs.blobref import blobref_hash
+from fluxnb.runtime.kvs.content import BlobNotFoundError, ContentStore, StatedirBusyError
+
+
+def test_store_returns_the_blobref_and_load_returns_the_blob():
+    cs = ContentStore()
+    ref = cs.store(b"hello")
+    assert ref == blobref_hash(b"hello")
+    assert cs.load(ref) == b"hello"
+    assert ref in cs
+    assert cs.store(b"hello") == ref  # idempotent
+    assert len(cs) == 1
+
+
+def test_sha256_store():
+    cs = ContentStore(hash_name="sha256")
+    assert cs.store(b"x") == blobref_hash(b"x", "sha256")
+
+
+def test_loading_a_missing_blob_names_it():
+    cs = ContentStore()
+    missing = blobref_hash(b"never stored")
+    with pytest.raises(BlobNotFoundError, match=missing):
+        cs.load(missing)
+    assert missing not in cs
+
+
+def test_blobs_survive_a_restart_only_after_flush(tmp_path):
+    cs = ContentStore(tmp_path)
+    kept = cs.store(b"flushed")
+    assert cs.dirty_count == 1
+    assert cs.flush() == 1
+    assert cs.dirty_count == 0
+    lost = cs.store(b"not flushed")
+    # simulate a crash: drop the connection without flushing
+    cs._db.close()
+    cs._db = None
+    cs._release_lock()
+    cs2 = ContentStore(tmp_path)
+    assert cs2.load(kept) == b"flushed"
+    with pytest.raises(BlobNotFoundError):
+        cs2.load(lost)
+    cs2.close()
+
+
+def test_close_flushes(tmp_path):
+    with ContentStore(tmp_path) as cs:
+        ref = cs.store(b"data")
+    with ContentStore(tmp_path) as cs:
+        assert cs.load(ref) == b"data"
+        assert ref in cs
+
+
+def test_sqlite_file_uses_wal(tmp_path):
+    ContentStore(tmp_path).close()
+    db = sqlite3.connect(tmp_path / "content.sqlite")
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    db.close()
+
+
+def test_checkpoints_persist_per_namespace(tmp_path):
+    with ContentStore(tmp_path) as cs:
+        ref = cs.store(b"root")
+        cs.checkpoint_put("primary", ref, 7, 1000, 0)
+        cs.checkpoint_put("job-1", ref, 2, 42, 0)
+        cs.checkpoint_put("gone", ref, 1, 42, 0)
+        cs.flush()
+        cs.checkpoint_remove("gone")
+    with ContentStore(tmp_path) as cs:
+        cps = {cp["namespace"]: cp for cp in cs.checkpoint_list()}
+        assert set(cps) == {"primary", "job-1"}
+        assert cps["primary"]["rootref"] == ref
+        assert cps["primary"]["sequence"] == 7
+        assert cps["job-1"]["owner"] == 42
+        assert cs.checkpoint_get("gone") is None
+
+
+def test_second_opener_of_a_statedir_gets_a_clear_error(tmp_path):
+    first = ContentStore(tmp_path)
+    with pytest.raises(StatedirBusyError) as info:
+        ContentStore(tmp_path)
+    assert str(info.value) == (
+        f"statedir {tmp_path} is in use by another instance (pid {os.getpid()})"
+    )
+    first.close()
+    ContentStore(tmp_path).close()  # released on close
+
+
+def _hold_lock(path, ready, release):
+    cs = ContentStore(path)
+    ready.set()
+    release.wait(30)
+    cs.close()
+
+
+def test_another_process_holding_the_statedir_is_detected(tmp_path):
+    ctx = multiprocessing.get_context("fork")
+    ready, release = ctx.Event(), ctx.Event()
+    proc = ctx.Process(target=_hold_lock, args=(tmp_path, ready, release))
+    proc.start()
+    try:
+        assert ready.wait(30)
+        with pytest.raises(StatedirBusyError, match=f"in use by another instance \\(pid {proc.pid}\\)"):
+            ContentStore(tmp_path)
+    finally:
+        release.set()
+        proc.join(30)
+    ContentStore(tmp_path).close()
+
+
+def test_cache_eviction_keeps_blobs_loadable(tmp_path):
+    with ContentStore(tmp_path, cache_limit=10) as cs:
+        refs = [cs.store(str(i).encode()) for i in range(50)]
+        cs.flush()
+        assert len(cs) <= 10
+        assert [cs.load(r) for r in refs] == [str(i).encode() for i in range(50)]
