@@ -63,7 +63,7 @@ def _predicate(tok: str) -> Callable[[Vertex], bool]:
         return (lambda v: bool(v.reservations)) if val == "reserved" else (lambda v: not v.reservations)
     if key == "property":
         pk, _, pv = val.partition("=")
-        return lambda v: pk in v.properties and (not pv or v.properties[pk] == pv)
+        return lambda v: v.has_properties and pk in v.properties and (not pv or v.properties[pk] == pv)
     if key == "names":
         names = _hostnames(val)
         return lambda v: v.name in names

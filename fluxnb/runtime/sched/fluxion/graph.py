@@ -26,11 +26,13 @@ Examples
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterator, Literal
+from types import MappingProxyType
+from typing import Any, Iterator, Literal, Mapping
 
 from .planner import INT64_MAX, MultiPlanner, Planner
 
-__all__ = ["CONTAINMENT", "Vertex", "Edge", "ResourceGraph", "GraphError", "X_CHECKER_NJOBS"]
+__all__ = ["CONTAINMENT", "Vertex", "Edge", "ResourceGraph", "GraphError", "X_CHECKER_NJOBS", "EMPTY",
+           "EMPTY_SET"]
 
 CONTAINMENT = "containment"
 #: Capacity of the per-vertex job counter used for the exclusivity check.
@@ -62,6 +64,15 @@ class Edge:
     weight: int = (1 << 64) - 1  # flux-sched starts every edge at the largest weight
 
 
+#: Shared read-only stand-in for a vertex's empty per-job maps and child lists:
+#: most of a large graph's vertices never hold a job, so they share this one
+#: object instead of owning half a dozen empty dicts (the matcher swaps in a
+#: real dict on first write, see :meth:`Vertex.own`).
+EMPTY: Mapping[Any, Any] = MappingProxyType({})
+#: Read-only empty set, the same idea for ``tags``.
+EMPTY_SET: frozenset[int] = frozenset()
+
+
 class Vertex:
     """One resource pool vertex.
 
@@ -72,12 +83,16 @@ class Vertex:
     first use), ``x_checker`` (jobs using the vertex), ``subplans`` (subtree
     aggregates per subsystem), and per-job ``tags``/``x_spans``/``job2span``/
     ``allocations``/``reservations``.
+
+    The per-job maps, ``subplans`` and ``out`` start as the shared read-only
+    :data:`EMPTY` (``tags``: :data:`EMPTY_SET`) and become real containers on
+    first write (:meth:`own`), which keeps a 600k-vertex graph small.
     """
 
     __slots__ = ("uniq_id", "type", "basename", "name", "id", "rank", "size", "unit",
-                 "properties", "paths", "status", "out", "parent_edge", "_plans", "_x_checker",
+                 "_props", "paths", "status", "out", "parent_edge", "_plans", "_x_checker",
                  "subplans", "tags", "x_spans", "job2span", "allocations", "reservations",
-                 "color", "label")
+                 "color", "label", "version", "kid_types")
 
     def __init__(self, uniq_id: int, rtype: str, basename: str, rid: int, *, name: str | None = None,
                  size: int = 1, unit: str = "", rank: int = -1) -> None:
@@ -89,24 +104,52 @@ class Vertex:
         self.rank = rank
         self.size = size
         self.unit = unit
-        self.properties: dict[str, str] = {}
+        self._props: dict[str, str] | None = None
         self.paths: dict[str, str] = {}
         self.status: Status = "up"
-        self.out: dict[str, list[Edge]] = {}
-        self.parent_edge: dict[str, Edge] = {}
+        self.out: dict[str, list[Edge]] = EMPTY  # type: ignore[assignment]
+        self.parent_edge: dict[str, Edge] = EMPTY  # type: ignore[assignment]
         self._plans: Planner | None = None
         self._x_checker: Planner | None = None
-        self.subplans: dict[str, MultiPlanner] = {}
-        self.tags: set[int] = set()
-        self.x_spans: dict[int, int] = {}
-        self.job2span: dict[int, int] = {}
-        self.allocations: dict[int, int] = {}
-        self.reservations: dict[int, int] = {}
+        self.subplans: dict[str, MultiPlanner] = EMPTY  # type: ignore[assignment]
+        self.tags: set[int] = EMPTY_SET  # type: ignore[assignment]
+        self.x_spans: dict[int, int] = EMPTY  # type: ignore[assignment]
+        self.job2span: dict[int, int] = EMPTY  # type: ignore[assignment]
+        self.allocations: dict[int, int] = EMPTY  # type: ignore[assignment]
+        self.reservations: dict[int, int] = EMPTY  # type: ignore[assignment]
         self.color = 0
         self.label = ""
+        #: Bumped whenever a span is added to or removed from this vertex or its subtree.
+        self.version = 0
+        #: Types of the vertex's neighbours in the dominant subsystem (cached by the matcher).
+        self.kid_types: frozenset[str] | None = None
 
     def __repr__(self) -> str:
         return f"<Vertex {self.name} type={self.type} uniq_id={self.uniq_id}>"
+
+    @property
+    def properties(self) -> dict[str, str]:
+        """The vertex's properties (``perf_class``, ...), created on first use."""
+        p = self._props
+        if p is None:
+            p = self._props = {}
+        return p
+
+    @property
+    def has_properties(self) -> bool:
+        """True when the vertex has at least one property (without creating the dict)."""
+        return bool(self._props)
+
+    def own(self, attr: str) -> Any:
+        """Return the vertex's own mutable container ``attr``, replacing a shared empty one."""
+        c = getattr(self, attr)
+        if c is EMPTY:
+            c = {}
+            setattr(self, attr, c)
+        elif c is EMPTY_SET:
+            c = set()
+            setattr(self, attr, c)
+        return c
 
     @property
     def plans(self) -> Planner:
@@ -124,17 +167,21 @@ class Vertex:
 
     def avail_during(self, at: int, duration: int) -> int:
         """Units of this vertex free during ``[at, at+duration)``."""
-        return self.size if self._plans is None else self._plans.avail_during(at, duration)
+        p = self._plans
+        return self.size if p is None or not p._spans else p.avail_during(at, duration)
 
     def njobs_during(self, at: int, duration: int) -> int:
         """Number of jobs using this vertex at some time in the window."""
-        if self._x_checker is None or not self._x_checker.span_count:
+        if self._x_checker is None or not self._x_checker._spans:
             return 0
         return X_CHECKER_NJOBS - self._x_checker.avail_during(at, duration)
 
     def children(self, subsystem: str = CONTAINMENT) -> list[Edge]:
         """Out-edges of ``subsystem``, in insertion order."""
-        return self.out.get(subsystem, [])
+        return self.out.get(subsystem, _NO_EDGES)
+
+
+_NO_EDGES: list[Edge] = []
 
 
 class ResourceGraph:
@@ -181,25 +228,57 @@ class ResourceGraph:
         if parent is None:
             if subsystem not in self.roots:
                 self.roots[subsystem] = v
-            v.paths[subsystem] = "/" + v.name
+            path = "/" + v.name
         else:
-            v.paths[subsystem] = parent.paths.get(subsystem, "") + "/" + v.name
+            path = parent.paths.get(subsystem, "") + "/" + v.name
             self.add_edge(parent, v, subsystem)
-        self.by_path[v.paths[subsystem]] = v
-        self.by_type.setdefault(rtype, []).append(v)
-        self.by_name.setdefault(v.name, []).append(v)
-        self.by_rank.setdefault(rank, []).append(v)
+        v.paths[subsystem] = path
+        self.by_path[path] = v
+        lst = self.by_type.get(rtype)
+        if lst is None:
+            self.by_type[rtype] = [v]
+        else:
+            lst.append(v)
+        lst = self.by_name.get(v.name)
+        if lst is None:
+            self.by_name[v.name] = [v]
+        else:
+            lst.append(v)
+        lst = self.by_rank.get(rank)
+        if lst is None:
+            self.by_rank[rank] = [v]
+        else:
+            lst.append(v)
         return v
 
     def add_edge(self, src: Vertex, dst: Vertex, subsystem: str = CONTAINMENT,
                  relation: str = "contains") -> Edge:
         """Add ``src -> dst`` in ``subsystem`` unless it already exists."""
-        for e in src.out.get(subsystem, ()):
-            if e.dst == dst.uniq_id:
-                return e
+        out = src.out
+        if out is EMPTY:
+            out = src.out = {}
+        edges = out.get(subsystem)
+        if edges is None:
+            edges = out[subsystem] = []
+        else:
+            # Every edge into dst sets dst.parent_edge[subsystem] if unset, so
+            # only a vertex with another parent in this subsystem needs a scan
+            # (a linear duplicate check on each add would make loading O(n^2)).
+            first = dst.parent_edge.get(subsystem)
+            if first is not None:
+                if first.src == src.uniq_id:
+                    return first
+                dst_id = dst.uniq_id
+                for e in edges:
+                    if e.dst == dst_id:
+                        return e
         e = Edge(src.uniq_id, dst.uniq_id, subsystem, relation)
-        src.out.setdefault(subsystem, []).append(e)
-        dst.parent_edge.setdefault(subsystem, e)
+        edges.append(e)
+        pe = dst.parent_edge
+        if pe is EMPTY:
+            dst.parent_edge = {subsystem: e}
+        elif subsystem not in pe:
+            pe[subsystem] = e
         return e
 
     def finalize(self) -> None:
@@ -242,7 +321,7 @@ class ResourceGraph:
         for v in self.vertices:
             g.add_node(v.uniq_id, type=v.type, basename=v.basename, name=v.name, id=v.id,
                        rank=v.rank, size=v.size, unit=v.unit, status=v.status,
-                       properties=dict(v.properties), paths=dict(v.paths))
+                       properties=dict(v._props or {}), paths=dict(v.paths))
         for v in self.vertices:
             for ss, edges in v.out.items():
                 for e in edges:

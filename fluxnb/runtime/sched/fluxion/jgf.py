@@ -70,7 +70,8 @@ def parse_jgf(text: str | dict[str, Any], *, where: str = "<jgf>") -> ResourceGr
             raise JGFError(f"{w}.metadata: size must be >= 0")
         vx = Vertex(len(g.vertices), rtype, basename, rid, name=m.get("name"), size=size,
                     unit=m.get("unit", ""), rank=int(m.get("rank", -1)))
-        vx.properties.update({str(k): str(val) for k, val in (m.get("properties") or {}).items()})
+        if m.get("properties"):
+            vx.properties.update({str(k): str(val) for k, val in m["properties"].items()})
         vx.paths.update(m.get("paths") or {})
         if m.get("status") == "down":
             vx.status = "down"
@@ -133,7 +134,7 @@ def dumps_jgf(g: ResourceGraph) -> str:
         meta: dict[str, Any] = {"type": v.type, "basename": v.basename, "name": v.name, "id": v.id,
                                 "uniq_id": v.uniq_id, "rank": v.rank, "exclusive": False,
                                 "unit": v.unit, "size": v.size, "paths": dict(v.paths)}
-        if v.properties:
+        if v.has_properties:
             meta["properties"] = dict(v.properties)
         if v.status != "up":
             meta["status"] = v.status
@@ -158,7 +159,7 @@ def filter_types(g: ResourceGraph, keep: list[str]) -> ResourceGraph:
         nv = parent
         if u is root or u.type in keep_set:
             nv = out.add_vertex(u.type, u.basename, u.id, parent=parent, size=u.size, unit=u.unit,
-                                rank=u.rank, name=u.name, properties=u.properties)
+                                rank=u.rank, name=u.name, properties=u._props)
         for e in reversed(u.children()):
             stack.append((g.vertices[e.dst], nv))
     return out

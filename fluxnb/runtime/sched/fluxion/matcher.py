@@ -43,6 +43,12 @@ GRAPH_END = INT64_MAX
 _NONE, _PRISTINE_NONE, _RESOURCE, _SLOT = range(4)
 
 
+def _pop(v: Vertex, attr: str, key: int) -> int | None:
+    """``getattr(v, attr).pop(key, None)`` that leaves a shared empty map alone."""
+    m = getattr(v, attr)
+    return m.pop(key, None) if m else None
+
+
 class MatchError(Exception):
     """A match failed; ``errno`` says why (EBUSY: not now, ENODEV: never)."""
 
@@ -507,15 +513,16 @@ class Traverser:
                 n += 1
                 span = u.plans.add_span(meta.at, meta.duration, needs)
                 if meta.alloc_type == "alloc":
-                    u.allocations[meta.jobid] = span
+                    u.own("allocations")[meta.jobid] = span
                 elif meta.alloc_type == "reserve":
-                    u.reservations[meta.jobid] = span
+                    u.own("reservations")[meta.jobid] = span
             if n > 0:
-                u.tags.add(meta.jobid)
-                u.x_spans[meta.jobid] = u.x_checker.add_span(meta.at, meta.duration, 1)
+                u.version += 1
+                u.own("tags").add(meta.jobid)
+                u.own("x_spans")[meta.jobid] = u.x_checker.add_span(meta.at, meta.duration, 1)
                 sp = u.subplans.get(self.dom)
                 if sp is not None and dfu:
-                    u.job2span[meta.jobid] = sp.add_span(meta.at, meta.duration, sp.counts_for(dfu))
+                    u.own("job2span")[meta.jobid] = sp.add_span(meta.at, meta.duration, sp.counts_for(dfu))
                 self.filters.accum(u.type, u.size if excl else u.size - needs, to_parent)
                 for t, k in dfu.items():
                     self.filters.accum(t, k, to_parent)
@@ -541,26 +548,32 @@ class Traverser:
             self._rem_dfv(root, jobid)
         else:
             for v in self.g.vertices:
-                span = v.allocations.pop(jobid, None)
-                if span is None:
-                    span = v.reservations.pop(jobid, None)
+                span = v.allocations.get(jobid)
                 if span is not None:
+                    del v.allocations[jobid]
+                else:
+                    span = v.reservations.get(jobid)
+                    if span is not None:
+                        del v.reservations[jobid]
+                if span is not None:
+                    v.version += 1
                     v.plans.remove_span(span)
 
     def _rem_dfv(self, u: Vertex, jobid: int) -> None:
         if jobid not in u.tags:
             return
-        u.tags.discard(jobid)
-        span = u.x_spans.pop(jobid, None)
+        u.version += 1
+        u.tags.discard(jobid)  # type: ignore[union-attr]  # a real set: jobid was in it
+        span = _pop(u, "x_spans", jobid)
         if span is not None:
             u.x_checker.remove_span(span)
-        span = u.job2span.pop(jobid, None)
+        span = _pop(u, "job2span", jobid)
         sp = u.subplans.get(self.dom)
         if span is not None and sp is not None:
             sp.remove_span(span)
-        span = u.allocations.pop(jobid, None)
+        span = _pop(u, "allocations", jobid)
         if span is None:
-            span = u.reservations.pop(jobid, None)
+            span = _pop(u, "reservations", jobid)
         if span is not None:
             u.plans.remove_span(span)
         verts = self.g.vertices

@@ -65,8 +65,10 @@ class Planner:
         self.base_time = base_time
         self.duration = duration
         self.resource_type = resource_type
-        # time -> amount in use from that time until the next point
-        self._points: SortedDict = SortedDict({base_time: 0})
+        # time -> amount in use from that time until the next point; None while
+        # nothing is planned, so the many never-used planners of a large graph
+        # cost no sorted container.
+        self._points: SortedDict | None = None
         self._spans: dict[int, tuple[int, int, int]] = {}
         self._next_id = 1
 
@@ -101,6 +103,8 @@ class Planner:
         if amount < 0 or amount > self.avail_during(start, end - start):
             raise PlannerError(
                 f"span of {amount} {self.resource_type or 'units'} at {start} exceeds availability")
+        if self._points is None:
+            self._points = SortedDict({self.base_time: 0})
         self._split(start)
         self._split(end)
         pts = self._points
@@ -117,6 +121,9 @@ class Planner:
             start, end, amount = self._spans.pop(span_id)
         except KeyError:
             raise PlannerError(f"no span {span_id} in {self.resource_type or 'planner'}") from None
+        if not self._spans:
+            self._points = None
+            return
         pts = self._points
         for t in list(pts.irange(start, end, inclusive=(True, False))):
             pts[t] -= amount
@@ -131,6 +138,8 @@ class Planner:
         self.remove_span(span_id)
         if planned - amount == 0:
             return True
+        if self._points is None:
+            self._points = SortedDict({self.base_time: 0})
         self._split(start)
         self._split(end)
         for t in self._points.irange(start, end, inclusive=(True, False)):
@@ -150,6 +159,8 @@ class Planner:
     def used_at(self, t: int) -> int:
         """Amount in use at time ``t``."""
         pts = self._points
+        if pts is None:
+            return 0
         idx = pts.bisect_right(t) - 1
         return pts.peekitem(idx)[1] if idx >= 0 else 0
 
@@ -172,7 +183,8 @@ class Planner:
     def candidate_times(self, at: int) -> Iterator[int]:
         """Yield ``at`` then every scheduled point after it, in time order."""
         yield at
-        yield from self._points.irange(at, None, inclusive=(False, True))
+        if self._points is not None:
+            yield from self._points.irange(at, None, inclusive=(False, True))
 
     def avail_time_first(self, at: int, duration: int, request: int) -> int:
         """Earliest time ``>= at`` at which ``request`` units are free for ``duration``.
@@ -287,7 +299,8 @@ class MultiPlanner:
     def _candidates(self, at: int) -> Iterator[int]:
         times = {at}
         for p in self.planners:
-            times.update(p._points.irange(at, None, inclusive=(False, True)))
+            if p._points is not None:
+                times.update(p._points.irange(at, None, inclusive=(False, True)))
         return iter(sorted(times))
 
     def avail_time_first(self, at: int, duration: int, amounts: Sequence[int]) -> int:

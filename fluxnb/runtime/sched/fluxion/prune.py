@@ -117,4 +117,4 @@ def prime_pruning_filters(g: ResourceGraph, filters: PruneFilters) -> None:
             continue
         types = filters.my_types(u.type)
         if types:
-            u.subplans[ss] = MultiPlanner([dfv.get(t, 0) for t in types], types, 0, INT64_MAX)
+            u.own("subplans")[ss] = MultiPlanner([dfv.get(t, 0) for t in types], types, 0, INT64_MAX)

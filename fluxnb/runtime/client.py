@@ -1,0 +1,343 @@
+"""Client handles: ``Flux`` (blocking) and ``AsyncFlux`` (asyncio) connections to a broker.
+
+``Flux(uri)`` connects to ``uri``, else to ``$FLUX_URI``, else to the instance this
+process hosts (``fluxnb.Instance`` / ``%flux start``). A handle belongs to one
+thread at a time, like a flux-core handle.
+
+Examples
+--------
+>>> from fluxnb import Flux, Instance            # doctest: +SKIP
+>>> with Instance(test_size=4) as inst:            # doctest: +SKIP
+...     h = Flux(inst.uri)
+...     h.rpc("attr.get", {"name": "size"}).get()["value"]
+'4'
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import itertools
+import os
+import uuid
+from collections import deque
+from typing import Any, AsyncIterator, Iterator
+
+import zmq
+
+from .message import (
+    CONTROL, EVENT, FLAG_STREAMING, NODEID_ANY, RESPONSE, FluxError, Message, ProtocolError,
+)
+
+#: the instance hosted by this process, used by ``Flux()`` when FLUX_URI is unset
+_hosted: list[Any] = []
+
+
+def set_hosted_instance(inst: Any) -> None:
+    _hosted.append(inst)
+
+
+def clear_hosted_instance(inst: Any) -> None:
+    if inst in _hosted:
+        _hosted.remove(inst)
+
+
+def resolve_uri(uri: str | None) -> tuple[str, str]:
+    """Return ``(uri, zmq_endpoint)`` for a handle; raise FluxError if there is none."""
+    if uri is None:
+        uri = os.environ.get("FLUX_URI")
+    if uri is None and _hosted:
+        uri = _hosted[-1].uri
+    if uri is None:
+        raise FluxError(errno.ENOENT, "no instance to connect to: FLUX_URI is not set and "
+                        "this process hosts no instance (start one with `fluxnb start` or %flux start)")
+    if uri.startswith("local://"):
+        path = uri[len("local://"):]
+        if not os.path.exists(path):
+            raise FluxError(errno.ENOENT, f"cannot connect to {uri}: no broker socket there "
+                            "(is the instance running?)")
+        return uri, "ipc://" + path
+    if uri.startswith(("ipc://", "tcp://")):
+        return uri, uri
+    raise FluxError(errno.EINVAL, f"unsupported URI {uri!r} (expected local://PATH)")
+
+
+def _socket_path(endpoint: str) -> str | None:
+    return endpoint[len("ipc://"):] if endpoint.startswith("ipc://") else None
+
+
+class RPC:
+    """A request in flight: ``get()`` its response (or the next one of a stream)."""
+
+    def __init__(self, handle: "Flux", matchtag: int, topic: str, streaming: bool):
+        self.handle = handle
+        self.matchtag = matchtag
+        self.topic = topic
+        self.streaming = streaming
+        self._msg: Message | None = None
+        self.done = False
+
+    def _next(self, timeout: float | None) -> Message:
+        if self._msg is None:
+            self._msg = self.handle._wait_response(self.matchtag, timeout)
+            if self._msg.errnum or not self.streaming:
+                self.handle._responses.pop(self.matchtag, None)
+                self.done = True
+        return self._msg
+
+    def get(self, timeout: float | None = None) -> Any:
+        """The payload of the (current) response; raise FluxError on an error response."""
+        msg = self._next(timeout)
+        if msg.errnum:
+            raise FluxError(msg.errnum, msg.errstr)
+        try:
+            return msg.json
+        except ProtocolError as exc:
+            raise FluxError(errno.EPROTO, str(exc)) from None
+
+    def get_raw(self, timeout: float | None = None) -> bytes:
+        msg = self._next(timeout)
+        if msg.errnum:
+            raise FluxError(msg.errnum, msg.errstr)
+        return msg.payload
+
+    def reset(self) -> None:
+        """Forget the current response so ``get()`` waits for the next one (streams)."""
+        self._msg = None
+
+    def wait_for(self, timeout: float | None = None) -> bool:
+        try:
+            self._next(timeout)
+            return True
+        except TimeoutError:
+            return False
+
+    def __iter__(self) -> Iterator[Any]:
+        """Yield each payload of a streaming RPC until it ends (ENODATA)."""
+        while True:
+            try:
+                payload = self.get()
+            except FluxError as exc:
+                if exc.errno == errno.ENODATA:
+                    return
+                raise
+            self.reset()
+            yield payload
+
+
+class Flux:
+    """A blocking connection to a broker, mirroring ``flux.Flux``.
+
+    Parameters
+    ----------
+    uri : str, optional
+        ``local://PATH``; defaults to ``$FLUX_URI`` or the hosted instance.
+    """
+
+    def __init__(self, uri: str | None = None):
+        self.uri, self.endpoint = resolve_uri(uri)
+        self._path = _socket_path(self.endpoint)
+        self.ctx = zmq.Context.instance()
+        self.sock = self.ctx.socket(zmq.DEALER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.setsockopt(zmq.IDENTITY, f"{os.getpid()}.{uuid.uuid4().hex[:10]}".encode())
+        self.sock.connect(self.endpoint)
+        self._tags = itertools.count(1)
+        self._responses: dict[int, deque] = {}
+        self._events: deque = deque()
+        self._subs: list[str] = []
+        self.closed = False
+        self.aux: dict[str, Any] = {}
+
+    # -- RPC ------------------------------------------------------------------------
+    def rpc(self, topic: str, payload: Any = None, nodeid: int = NODEID_ANY,
+            flags: int = 0) -> RPC:
+        """Send a request; return an :class:`RPC` whose ``get()`` gives the response."""
+        if self.closed:
+            raise FluxError(errno.EBADF, "handle is closed")
+        tag = next(self._tags)
+        self._responses[tag] = deque()
+        msg = Message.request(topic, payload, nodeid=nodeid, matchtag=tag, flags=flags)
+        self.sock.send_multipart(msg.encode(), copy=True)
+        return RPC(self, tag, topic, bool(flags & FLAG_STREAMING))
+
+    def _wait_response(self, tag: int, timeout: float | None) -> Message:
+        queue = self._responses.get(tag)
+        if queue is None:
+            raise FluxError(errno.EINVAL, f"no RPC with matchtag {tag} in flight")
+        while not queue:
+            self._recv_one(timeout)
+        return queue.popleft()
+
+    def _recv_one(self, timeout: float | None) -> None:
+        """Receive one message into the response queues or the event queue."""
+        if timeout is None:
+            # wake up now and then to notice a broker that went away
+            while not self.sock.poll(1000):
+                if self._path and not os.path.exists(self._path):
+                    raise FluxError(errno.ECONNRESET, f"lost connection to {self.uri}")
+        elif not self.sock.poll(int(timeout * 1000)):
+            raise TimeoutError(f"no message from {self.uri} within {timeout}s")
+        frames = self.sock.recv_multipart()
+        msg = Message.decode(frames)
+        if msg.type == RESPONSE:
+            q = self._responses.get(msg.matchtag)
+            if q is not None:
+                q.append(msg)
+            elif msg.errnum and msg.matchtag == 0:
+                raise FluxError(msg.errnum, msg.errstr)
+        elif msg.type == EVENT:
+            self._events.append(msg)
+
+    # -- events -----------------------------------------------------------------------
+    def event_subscribe(self, topic: str) -> None:
+        self.rpc("event.subscribe", {"topic": topic}).get()
+        self._subs.append(topic)
+
+    def event_unsubscribe(self, topic: str) -> None:
+        self.rpc("event.unsubscribe", {"topic": topic}).get()
+        if topic in self._subs:
+            self._subs.remove(topic)
+
+    def event_send(self, topic: str, payload: Any = None) -> None:
+        """Publish an event instance-wide (waits until rank 0 has sequenced it)."""
+        self.rpc("event.pub", {"topic": topic, "payload": payload}).get()
+
+    def event_recv(self, topic: str | None = None, timeout: float | None = None) -> Message:
+        """Next event (whose topic starts with ``topic``, if given)."""
+        while True:
+            for i, ev in enumerate(self._events):
+                if topic is None or ev.topic.startswith(topic):
+                    del self._events[i]
+                    return ev
+            self._recv_one(timeout)
+
+    # -- attributes ------------------------------------------------------------------
+    def attr_get(self, name: str) -> str:
+        return self.rpc("attr.get", {"name": name}).get()["value"]
+
+    def attr_set(self, name: str, value: str) -> None:
+        self.rpc("attr.set", {"name": name, "value": value}).get()
+
+    def get_rank(self) -> int:
+        return int(self.attr_get("rank"))
+
+    # -- life ------------------------------------------------------------------------
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            self.sock.send_multipart(Message(CONTROL, "disconnect").encode(), zmq.NOBLOCK)
+        except zmq.ZMQError:
+            pass
+        self.sock.close(linger=100)
+
+    def __enter__(self) -> "Flux":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:  # pragma: no cover - best effort
+        try:
+            if not self.closed:
+                self.close()
+        except Exception:
+            pass
+
+
+class AsyncFlux:
+    """An asyncio connection to a broker: ``await h.rpc(...)``, ``async for`` streams.
+
+    Examples
+    --------
+    >>> async def size(uri):                       # doctest: +SKIP
+    ...     async with AsyncFlux(uri) as h:
+    ...         return (await h.rpc("attr.get", {"name": "size"}))["value"]
+    """
+
+    def __init__(self, uri: str | None = None):
+        import zmq.asyncio
+        self.uri, self.endpoint = resolve_uri(uri)
+        self.ctx = zmq.asyncio.Context.instance()
+        self.sock = self.ctx.socket(zmq.DEALER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.setsockopt(zmq.IDENTITY, f"{os.getpid()}.a{uuid.uuid4().hex[:10]}".encode())
+        self.sock.connect(self.endpoint)
+        self._tags = itertools.count(1)
+        self._queues: dict[int, asyncio.Queue] = {}
+        self._events: asyncio.Queue = asyncio.Queue()
+        self._reader: asyncio.Task | None = None
+
+    def _ensure_reader(self) -> None:
+        if self._reader is None:
+            self._reader = asyncio.get_running_loop().create_task(self._read())
+
+    async def _read(self) -> None:
+        while True:
+            msg = Message.decode(await self.sock.recv_multipart())
+            if msg.type == RESPONSE and msg.matchtag in self._queues:
+                self._queues[msg.matchtag].put_nowait(msg)
+            elif msg.type == EVENT:
+                self._events.put_nowait(msg)
+
+    def _send(self, topic: str, payload: Any, nodeid: int, flags: int) -> int:
+        self._ensure_reader()
+        tag = next(self._tags)
+        self._queues[tag] = asyncio.Queue()
+        msg = Message.request(topic, payload, nodeid=nodeid, matchtag=tag, flags=flags)
+        self.sock.send_multipart(msg.encode())
+        return tag
+
+    async def rpc(self, topic: str, payload: Any = None, nodeid: int = NODEID_ANY) -> Any:
+        tag = self._send(topic, payload, nodeid, 0)
+        try:
+            msg = await self._queues[tag].get()
+        finally:
+            self._queues.pop(tag, None)
+        if msg.errnum:
+            raise FluxError(msg.errnum, msg.errstr)
+        return msg.json
+
+    async def rpc_stream(self, topic: str, payload: Any = None,
+                         nodeid: int = NODEID_ANY) -> AsyncIterator[Any]:
+        tag = self._send(topic, payload, nodeid, FLAG_STREAMING)
+        try:
+            while True:
+                msg = await self._queues[tag].get()
+                if msg.errnum == errno.ENODATA:
+                    return
+                if msg.errnum:
+                    raise FluxError(msg.errnum, msg.errstr)
+                yield msg.json
+        finally:
+            self._queues.pop(tag, None)
+
+    async def event_subscribe(self, topic: str) -> None:
+        await self.rpc("event.subscribe", {"topic": topic})
+
+    async def event_send(self, topic: str, payload: Any = None) -> None:
+        await self.rpc("event.pub", {"topic": topic, "payload": payload})
+
+    async def event_recv(self) -> Message:
+        self._ensure_reader()
+        return await self._events.get()
+
+    async def attr_get(self, name: str) -> str:
+        return (await self.rpc("attr.get", {"name": name}))["value"]
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+        try:
+            self.sock.send_multipart(Message(CONTROL, "disconnect").encode(), zmq.NOBLOCK)
+        except zmq.ZMQError:
+            pass
+        self.sock.close(linger=100)
+
+    async def __aenter__(self) -> "AsyncFlux":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,248 @@
+"""The ``kvs`` service: RFC 11 KVS behind flux-core's topics.
+
+Topics (payloads as flux-core's ``kvs`` and ``kvs-watch`` modules use them):
+
+``kvs.lookup``            {key, flags, namespace?, rootref?} -> {key, val}
+``kvs.commit``            {ops, flags, namespace?} -> {rootref, rootseq}
+``kvs.getroot``           {namespace?} -> {rootref, rootseq, owner, flags}
+``kvs.wait-version``      {namespace?, rootseq} -> {} once that version exists
+``kvs.namespace-create``  {namespace, owner, flags}
+``kvs.namespace-remove``  {namespace}
+``kvs.namespace-list``    -> {namespaces: [...]}
+``kvs-watch.lookup``      streaming with FLUX_KVS_WATCH / WAITCREATE / WATCH_APPEND ...
+``kvs-watch.cancel``      {matchtag}: end the sender's watch (it answers ENODATA)
+"""
+
+from __future__ import annotations
+
+import base64
+import errno
+import os
+
+from ..message import FLAG_STREAMING, FluxError, Message
+from ..service import DEFERRED, Service, payload_field, request_handler
+from .store import (
+    KVS, KVS_PRIMARY_NAMESPACE, KVSError, KVSLookupError, key_affected, normalize_key,
+)
+
+FLUX_KVS_READDIR = 1
+FLUX_KVS_READLINK = 2
+FLUX_KVS_WATCH = 4
+FLUX_KVS_WAITCREATE = 8
+FLUX_KVS_TREEOBJ = 16
+FLUX_KVS_APPEND = 32
+FLUX_KVS_WATCH_FULL = 64
+FLUX_KVS_WATCH_UNIQ = 128
+FLUX_KVS_WATCH_APPEND = 256
+
+_LOOKUP_FLAGS = FLUX_KVS_READDIR | FLUX_KVS_READLINK | FLUX_KVS_TREEOBJ
+
+
+class _Watch:
+    __slots__ = ("msg", "key", "namespace", "flags", "last", "offset", "created")
+
+    def __init__(self, msg: Message, key: str, namespace: str, flags: int):
+        self.msg = msg
+        self.key = key
+        self.namespace = namespace
+        self.flags = flags
+        self.last: dict | None = None
+        self.offset = 0
+        self.created = False
+
+
+def _kvs_error(exc: KVSError) -> FluxError:
+    return FluxError(exc.errno, str(exc))
+
+
+class KVSService(Service):
+    """The key-value store of an instance (rank 0)."""
+
+    name = "kvs"
+    also_serves = ("kvs-watch",)
+
+    def start(self) -> None:
+        statedir = self.broker.attrs.get("statedir") or None
+        try:
+            self.kvs = KVS(statedir)
+        except KVSError as exc:
+            raise _kvs_error(exc) from None
+        self.watches: dict[str, list[_Watch]] = {}
+        self.version_waiters: dict[str, list[tuple[int, Message]]] = {}
+
+    def stop(self) -> None:
+        for watches in self.watches.values():
+            for w in watches:
+                self.respond_error(w.msg, errno.ENOSYS, "kvs: module unloaded")
+        self.watches.clear()
+        self.kvs.close()
+
+    # -- plain requests --------------------------------------------------------------
+    def _namespace(self, msg: Message) -> str:
+        ns = (msg.json or {}).get("namespace") or KVS_PRIMARY_NAMESPACE
+        if not isinstance(ns, str):
+            raise FluxError(errno.EPROTO, f"{msg.topic}: 'namespace' must be a string")
+        return ns
+
+    @request_handler("lookup")
+    def lookup(self, msg: Message) -> dict:
+        key = payload_field(msg, "key", str)
+        flags = payload_field(msg, "flags", int, 0)
+        rootref = (msg.json or {}).get("rootref")
+        try:
+            val = self.kvs.lookup(self._namespace(msg), key, rootref, flags=flags & _LOOKUP_FLAGS)
+        except KVSError as exc:
+            raise _kvs_error(exc) from None
+        return {"key": key, "val": val}
+
+    @request_handler("commit")
+    def commit(self, msg: Message) -> dict:
+        ops = payload_field(msg, "ops", list)
+        ns = self._namespace(msg)
+        try:
+            result = self.kvs.commit(ns, ops)
+        except KVSError as exc:
+            raise _kvs_error(exc) from None
+        self._notify(ns, result.keys, result.rootseq)
+        return {"rootref": result.rootref, "rootseq": result.rootseq}
+
+    @request_handler("getroot")
+    def getroot(self, msg: Message) -> dict:
+        try:
+            return self.kvs.getroot(self._namespace(msg))
+        except KVSError as exc:
+            raise _kvs_error(exc) from None
+
+    @request_handler("wait-version")
+    def wait_version(self, msg: Message):
+        ns = self._namespace(msg)
+        seq = payload_field(msg, "rootseq", int)
+        try:
+            current = self.kvs.getroot(ns)["rootseq"]
+        except KVSError as exc:
+            raise _kvs_error(exc) from None
+        if current >= seq:
+            return {}
+        self.version_waiters.setdefault(ns, []).append((seq, msg))
+        return DEFERRED
+
+    @request_handler("namespace-create")
+    def namespace_create(self, msg: Message) -> dict:
+        name = payload_field(msg, "namespace", str)
+        owner = payload_field(msg, "owner", int, os.getuid())
+        try:
+            self.kvs.namespace_create(name, owner, payload_field(msg, "flags", int, 0))
+        except KVSError as exc:
+            raise _kvs_error(exc) from None
+        self._notify(name, frozenset({"."}), 0)
+        return {}
+
+    @request_handler("namespace-remove")
+    def namespace_remove(self, msg: Message) -> dict:
+        name = payload_field(msg, "namespace", str)
+        try:
+            self.kvs.namespace_remove(name)
+        except KVSError as exc:
+            raise _kvs_error(exc) from None
+        for w in self.watches.pop(name, []):
+            self.respond_error(w.msg, errno.ENOTSUP, f"namespace {name} removed")
+        return {}
+
+    @request_handler("namespace-list")
+    def namespace_list(self, msg: Message) -> dict:
+        return {"namespaces": self.kvs.namespace_list()}
+
+    # -- watches ---------------------------------------------------------------
+    @request_handler("lookup", topic="kvs-watch.lookup")
+    def watch_lookup(self, msg: Message):
+        key = payload_field(msg, "key", str)
+        flags = payload_field(msg, "flags", int, 0)
+        ns = self._namespace(msg)
+        if not normalize_key(key):
+            raise FluxError(errno.EINVAL, f"invalid key {key!r}")
+        if flags & (FLUX_KVS_WATCH | FLUX_KVS_WATCH_APPEND) and not msg.flags & FLAG_STREAMING:
+            raise FluxError(errno.EPROTO, "kvs-watch.lookup: FLUX_KVS_WATCH needs a streaming RPC")
+        if not self.kvs.namespace_exists(ns):
+            if not flags & FLUX_KVS_WAITCREATE:
+                raise FluxError(errno.ENOTSUP, f"namespace {ns}: Operation not supported")
+        w = _Watch(msg, key, ns, flags)
+        if not self._check(w) or flags & (FLUX_KVS_WATCH | FLUX_KVS_WATCH_APPEND):
+            self.watches.setdefault(ns, []).append(w)
+        return DEFERRED
+
+    @request_handler("cancel", topic="kvs-watch.cancel")
+    def watch_cancel(self, msg: Message) -> dict:
+        tag = payload_field(msg, "matchtag", int)
+        for watches in self.watches.values():
+            for w in list(watches):
+                if w.msg.matchtag == tag and w.msg.route == msg.route:
+                    watches.remove(w)
+                    self.respond_error(w.msg, errno.ENODATA)
+        return {}
+
+    def disconnect(self, sender) -> None:
+        route = list(sender) if isinstance(sender, (list, tuple)) else [sender]
+        n = len(route)
+        for ns, watches in self.watches.items():
+            watches[:] = [w for w in watches if w.msg.route[:n] != route]
+        for ns, waiters in self.version_waiters.items():
+            waiters[:] = [(s, m) for s, m in waiters if m.route[:n] != route]
+
+    def _notify(self, ns: str, keys: frozenset, rootseq: int) -> None:
+        for w in list(self.watches.get(ns, ())):
+            if not w.created or w.flags & FLUX_KVS_WATCH_FULL or key_affected(keys, w.key):
+                if self._check(w):
+                    if not w.flags & (FLUX_KVS_WATCH | FLUX_KVS_WATCH_APPEND):
+                        self.watches[ns].remove(w)
+        waiters = self.version_waiters.get(ns)
+        if waiters:
+            ready = [m for s, m in waiters if s <= rootseq]
+            waiters[:] = [(s, m) for s, m in waiters if s > rootseq]
+            for m in ready:
+                self.respond(m, {})
+
+    def _check(self, w: _Watch) -> bool:
+        """Respond to a watch if its key has a (new) value; True if it responded."""
+        try:
+            val = self.kvs.lookup(w.namespace, w.key, flags=w.flags & _LOOKUP_FLAGS)
+        except KVSLookupError as exc:
+            if exc.errno in (errno.ENOENT, errno.ENOTSUP) and (
+                    w.flags & FLUX_KVS_WAITCREATE and not w.created):
+                return False
+            if exc.errno == errno.ENOENT and w.created and w.flags & FLUX_KVS_WATCH:
+                # a watched key that is removed ends the watch, as flux-core does
+                self.respond_error(w.msg, errno.ENOENT, str(exc))
+                self._drop(w)
+                return True
+            self.respond_error(w.msg, exc.errno, str(exc))
+            self._drop(w)
+            return True
+        except KVSError as exc:
+            self.respond_error(w.msg, exc.errno, str(exc))
+            self._drop(w)
+            return True
+        w.created = True
+        if w.flags & FLUX_KVS_WATCH_APPEND and val.get("type") == "val":
+            data = base64.b64decode(val["data"]) if val["data"] else b""
+            if len(data) < w.offset:
+                self.respond_error(w.msg, errno.EINVAL, f"{w.key}: value shrank while watched for appends")
+                self._drop(w)
+                return True
+            if len(data) == w.offset and w.last is not None:
+                return True
+            new = data[w.offset:]
+            w.offset = len(data)
+            w.last = val
+            self.respond(w.msg, {"key": w.key, "val": {"ver": 1, "type": "val",
+                                                       "data": base64.b64encode(new).decode()}})
+            return True
+        if w.flags & FLUX_KVS_WATCH_UNIQ and w.last == val:
+            return True
+        w.last = val
+        self.respond(w.msg, {"key": w.key, "val": val})
+        return True
+
+    def _drop(self, w: _Watch) -> None:
+        watches = self.watches.get(w.namespace)
+        if watches and w in watches:
+            watches.remove(w)

@@ -1,0 +1,179 @@
+"""Flux messages: request, response, event and control, and their wire encoding.
+
+A message travels as two zmq frames (after any ROUTER identity frame):
+
+* a compact JSON header ``[type, topic, matchtag, nodeid, flags, errnum, errstr,
+  route, seq]``;
+* the payload, raw bytes (JSON text for ordinary RPCs) or empty.
+
+The payload is kept as bytes while a message is routed through brokers and only
+decoded by the endpoint that uses it.
+
+Examples
+--------
+>>> m = Message.request("kvs.lookup", {"key": "a"}, nodeid=0, matchtag=7)
+>>> Message.decode(m.encode()).json
+{'key': 'a'}
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+REQUEST = 0x01
+RESPONSE = 0x02
+EVENT = 0x04
+CONTROL = 0x08
+
+TYPE_NAMES = {REQUEST: "request", RESPONSE: "response", EVENT: "event", CONTROL: "control"}
+
+#: a request with this nodeid goes to the nearest broker that serves its topic
+NODEID_ANY = 0xFFFFFFFF
+#: a request with this nodeid skips the local broker and goes to its parent
+NODEID_UPSTREAM = 0xFFFFFFFE
+
+# message flags (RFC 3)
+FLAG_STREAMING = 0x04
+FLAG_NORESPONSE = 0x08
+
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_loads = json.loads
+
+
+class ProtocolError(ValueError):
+    """A frame that is not a well-formed fluxnb message."""
+
+
+@dataclass(slots=True)
+class Message:
+    """One Flux message.
+
+    Attributes
+    ----------
+    type : int
+        ``REQUEST``, ``RESPONSE``, ``EVENT`` or ``CONTROL``.
+    topic : str
+        Service method (``kvs.lookup``) or event topic.
+    payload : bytes
+        Raw payload; JSON text for ordinary messages, ``b""`` for none.
+    matchtag : int
+        Pairs responses with their request on one connection.
+    nodeid : int
+        Destination rank of a request, or ``NODEID_ANY``/``NODEID_UPSTREAM``.
+    errnum, errstr :
+        Error of a response (``errnum == 0`` means success).
+    route : list of str
+        Hops a request took; its response retraces them backwards.
+    seq : int
+        Sequence number of an event, assigned by rank 0.
+    """
+
+    type: int
+    topic: str
+    payload: bytes = b""
+    matchtag: int = 0
+    nodeid: int = NODEID_ANY
+    flags: int = 0
+    errnum: int = 0
+    errstr: str | None = None
+    route: list = field(default_factory=list)
+    seq: int = 0
+
+    # -- constructors -------------------------------------------------------------
+    @classmethod
+    def request(cls, topic: str, payload: Any = None, *, nodeid: int = NODEID_ANY,
+                matchtag: int = 0, flags: int = 0) -> "Message":
+        return cls(REQUEST, topic, encode_payload(payload), matchtag, nodeid, flags)
+
+    @classmethod
+    def event(cls, topic: str, payload: Any = None, seq: int = 0) -> "Message":
+        return cls(EVENT, topic, encode_payload(payload), seq=seq)
+
+    def response(self, payload: Any = None) -> "Message":
+        """A success response to this request, retracing its route."""
+        return Message(RESPONSE, self.topic, encode_payload(payload), self.matchtag,
+                       self.nodeid, self.flags, 0, None, self.route)
+
+    def error_response(self, errnum: int, errstr: str | None = None) -> "Message":
+        """An error response to this request (``errstr`` defaults to strerror)."""
+        return Message(RESPONSE, self.topic, b"", self.matchtag, self.nodeid, self.flags,
+                       errnum, errstr if errstr is not None else os.strerror(errnum),
+                       self.route)
+
+    # -- payload --------------------------------------------------------------
+    @property
+    def json(self) -> Any:
+        """The payload decoded as JSON (``None`` when empty)."""
+        if not self.payload:
+            return None
+        try:
+            return _loads(self.payload)
+        except ValueError as exc:
+            raise ProtocolError(f"{self.topic}: payload is not valid JSON: {exc}") from None
+
+    @property
+    def streaming(self) -> bool:
+        return bool(self.flags & FLAG_STREAMING)
+
+    # -- wire ---------------------------------------------------------------
+    def encode(self) -> list[bytes]:
+        head = _dumps([self.type, self.topic, self.matchtag, self.nodeid, self.flags,
+                       self.errnum, self.errstr, self.route, self.seq])
+        return [head.encode(), self.payload]
+
+    @classmethod
+    def decode(cls, frames: list[bytes]) -> "Message":
+        """Build a message from its two frames; raise ProtocolError if malformed."""
+        if len(frames) != 2:
+            raise ProtocolError(f"expected 2 frames, got {len(frames)}")
+        try:
+            h = _loads(frames[0])
+            mtype, topic, matchtag, nodeid, flags, errnum, errstr, route, seq = h
+        except (ValueError, TypeError) as exc:
+            raise ProtocolError(f"malformed message header: {exc}") from None
+        if mtype not in TYPE_NAMES or not isinstance(topic, str) or not isinstance(route, list) \
+                or not isinstance(matchtag, int) or not isinstance(nodeid, int):
+            raise ProtocolError("malformed message header: bad field types")
+        return cls(mtype, topic, bytes(frames[1]), matchtag, nodeid, flags, errnum, errstr,
+                   route, seq)
+
+    def __repr__(self) -> str:  # pragma: no cover - debugging aid
+        kind = TYPE_NAMES.get(self.type, "?")
+        err = f" errnum={self.errnum}" if self.errnum else ""
+        return f"<Message {kind} {self.topic} tag={self.matchtag} node={self.nodeid}{err}>"
+
+
+def encode_payload(payload: Any) -> bytes:
+    """Encode a payload: dicts/lists as JSON, bytes as is, str as UTF-8."""
+    if payload is None:
+        return b""
+    if isinstance(payload, bytes):
+        return payload
+    if isinstance(payload, str):
+        return payload.encode()
+    return _dumps(payload).encode()
+
+
+class FluxError(OSError):
+    """An error with an errno and a message, as carried by a Flux response.
+
+    Examples
+    --------
+    >>> e = FluxError(_errno.ENOENT, "a.b: No such file or directory")
+    >>> e.errno, str(e)
+    (2, 'a.b: No such file or directory')
+    """
+
+    def __init__(self, errnum: int, errstr: str | None = None):
+        super().__init__(errnum, errstr or os.strerror(errnum))
+        self.errstr = errstr or os.strerror(errnum)
+
+    def __str__(self) -> str:
+        return self.errstr
+
+
+errno = _errno

@@ -1,0 +1,143 @@
+"""Services: classes whose methods declare the topics they serve.
+
+Examples
+--------
+>>> class Echo(Service):
+...     name = "echo"
+...     @request_handler("say")
+...     def say(self, msg):
+...         return {"said": msg.json["text"]}
+>>> sorted(Echo.declared_topics())
+['echo.ping', 'echo.say']
+
+A handler receives the request :class:`~fluxnb.runtime.message.Message` and
+returns the response payload (a dict, or ``None`` for an empty one). It may be a
+coroutine function. It raises :class:`FluxError` to answer with an error. A
+handler that answers later, or streams several responses, calls ``self.respond``
+and returns :data:`DEFERRED`.
+"""
+
+from __future__ import annotations
+
+import errno
+import time
+from typing import TYPE_CHECKING, Any, Callable
+
+from .message import FluxError, Message
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .broker import Broker
+
+#: returned by a handler that responds by itself (later, or as a stream)
+DEFERRED = object()
+
+
+def request_handler(method: str, *, topic: str | None = None) -> Callable:
+    """Mark a Service method as the handler of ``<service>.<method>``.
+
+    ``topic`` gives a full topic instead, for a service that answers under
+    another name too (the ``kvs`` service answering ``kvs-watch.lookup``).
+    """
+
+    def mark(fn: Callable) -> Callable:
+        fn.__dict__.setdefault("_flux_topics", []).append((method, topic))
+        return fn
+
+    return mark
+
+
+def event_handler(prefix: str) -> Callable:
+    """Mark a Service method as a subscriber to events whose topic starts with prefix."""
+
+    def mark(fn: Callable) -> Callable:
+        fn.__dict__.setdefault("_flux_events", []).append(prefix)
+        return fn
+
+    return mark
+
+
+def payload_field(msg: Message, key: str, kind: type | tuple = object, default: Any = ...) -> Any:
+    """Fetch ``key`` from a request payload, or raise EPROTO naming what is wrong."""
+    body = msg.json
+    if not isinstance(body, dict):
+        raise FluxError(errno.EPROTO, f"{msg.topic}: payload must be a JSON object")
+    if key not in body:
+        if default is not ...:
+            return default
+        raise FluxError(errno.EPROTO, f"{msg.topic}: missing '{key}' in payload")
+    value = body[key]
+    if kind is not object and not isinstance(value, kind):
+        want = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+        raise FluxError(errno.EPROTO, f"{msg.topic}: '{key}' must be of type {want}")
+    return value
+
+
+class Service:
+    """Base class of broker services (``flux module`` units).
+
+    Subclasses set :attr:`name` and decorate handlers with :func:`request_handler`.
+    Every service answers ``<name>.ping``.
+    """
+
+    name: str = ""
+    #: other service names whose topics this service answers (shown by ``module list``)
+    also_serves: tuple[str, ...] = ()
+
+    def __init__(self, broker: "Broker", args: list[str] | None = None):
+        self.broker = broker
+        self.args = list(args or [])
+        self.loaded_at = time.time()
+
+    # -- declared topics ----------------------------------------------------------
+    @classmethod
+    def declared_topics(cls) -> dict[str, str]:
+        """Map each topic to the name of the method that serves it."""
+        topics: dict[str, str] = {}
+        for klass in reversed(cls.__mro__):
+            for attr, fn in vars(klass).items():
+                for method, topic in getattr(fn, "_flux_topics", ()):
+                    topics[topic or f"{cls.name}.{method}"] = attr
+        return topics
+
+    @classmethod
+    def declared_events(cls) -> dict[str, str]:
+        events: dict[str, str] = {}
+        for klass in reversed(cls.__mro__):
+            for attr, fn in vars(klass).items():
+                for prefix in getattr(fn, "_flux_events", ()):
+                    events[prefix] = attr
+        return events
+
+    @property
+    def services(self) -> list[str]:
+        return [self.name, *self.also_serves]
+
+    # -- life -------------------------------------------------------------------
+    def start(self) -> None:
+        """Called once the service is registered; may schedule tasks."""
+
+    def stop(self) -> None:
+        """Called before the service is unregistered (module unload, shutdown)."""
+
+    def disconnect(self, route: list[str]) -> None:
+        """A client went away: drop streams kept for requests whose route starts with ``route``."""
+
+    # -- helpers ----------------------------------------------------------------
+    @property
+    def rank(self) -> int:
+        return self.broker.rank
+
+    def respond(self, msg: Message, payload: Any = None) -> None:
+        self.broker.respond(msg, payload)
+
+    def respond_error(self, msg: Message, errnum: int, errstr: str | None = None) -> None:
+        self.broker.respond_error(msg, errnum, errstr)
+
+    def log(self, level: int | str, text: str) -> None:
+        self.broker.log(level, text, name=self.name)
+
+    @request_handler("ping")
+    def _ping(self, msg: Message) -> dict:
+        body = msg.json or {}
+        route = "!".join(hop.split(":", 1)[-1] for hop in msg.route)
+        return {**body, "route": route or str(self.rank), "userid": 0, "rolemask": 1}
