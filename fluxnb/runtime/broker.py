@@ -308,6 +308,18 @@ class Broker:
             self.respond_error(msg, errno.EHOSTUNREACH,
                                f"{msg.topic}: no rank {target} in an instance of size {self.size}")
 
+    def rank_path(self, route: list[str]) -> list[int]:
+        """Ranks a request passed through to reach this broker, first to last."""
+        path = [self.rank]
+        for hop in reversed(route):
+            if hop == _PARENT:
+                path.append(self.topo.parent(path[-1]))
+            elif hop.startswith("r:"):
+                path.append(int(hop[2:]))
+            else:
+                break
+        return path[::-1]
+
     def route_response(self, msg: Message) -> None:
         if not msg.route:
             return

@@ -20,6 +20,7 @@ and returns :data:`DEFERRED`.
 from __future__ import annotations
 
 import errno
+import os
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -139,5 +140,5 @@ class Service:
     @request_handler("ping")
     def _ping(self, msg: Message) -> dict:
         body = msg.json or {}
-        route = "!".join(hop.split(":", 1)[-1] for hop in msg.route)
-        return {**body, "route": route or str(self.rank), "userid": 0, "rolemask": 1}
+        return {**body, "route": "!".join(map(str, self.broker.rank_path(msg.route))),
+                "userid": os.getuid(), "rolemask": 1}

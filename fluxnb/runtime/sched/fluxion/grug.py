@@ -213,7 +213,16 @@ class _Emitter:
         srcs = self.gen_src.get(e.src, [])
         made: list[Vertex] = []
         if e.gen_method == "MULTIPLY":
+            bulk = e.e_subsystem == rt.subsystem == CONTAINMENT and not rt.root
             for j, sv in enumerate(srcs):
+                if bulk:
+                    ids = [self.gen_id(e, i, e.multi_scale, j) for i in range(e.multi_scale)]
+                    kids = g.add_children(sv, rt.type, rt.basename, ids, size=rt.size, unit=rt.unit,
+                                          rank=self.rank)
+                    for tv in kids:
+                        tv.parent_edge[CONTAINMENT].relation = e.relation
+                    made.extend(kids)
+                    continue
                 for i in range(e.multi_scale):
                     tv = self.emit_vertex(rt, e, sv, i, e.multi_scale, j)
                     if e.e_subsystem != rt.subsystem:
@@ -226,11 +235,11 @@ class _Emitter:
             for sv in srcs:
                 for tv in g.by_type.get(rt.type, []):
                     if e.gen_method == "ASSOCIATE_BY_PATH_IN":
-                        p1 = _path_prefix(tv.paths.get(e.as_tgt_subsystem, ""), e.as_tgt_uplvl)
-                        p2 = _path_prefix(sv.paths.get(e.as_tgt_subsystem, ""), e.as_src_uplvl)
+                        p1 = _path_prefix(tv.path(e.as_tgt_subsystem), e.as_tgt_uplvl)
+                        p2 = _path_prefix(sv.path(e.as_tgt_subsystem), e.as_src_uplvl)
                         if p1 != p2:
                             continue
-                    tv.paths[e.e_subsystem] = sv.paths.get(e.e_subsystem, "") + "/" + tv.name
+                    tv.paths[e.e_subsystem] = sv.path(e.e_subsystem) + "/" + tv.name
                     g.by_path[tv.paths[e.e_subsystem]] = tv
                     g.add_edge(sv, tv, e.e_subsystem, e.relation)
                     made.append(tv)
@@ -270,7 +279,8 @@ def parse_grug(text: str, *, where: str = "<grug>", rank: int = -1) -> ResourceG
     old = sys.getrecursionlimit()
     sys.setrecursionlimit(max(old, 10000))
     try:
-        _Emitter(recipe, g, rank).run()
+        with ResourceGraph.building():
+            _Emitter(recipe, g, rank).run()
     finally:
         sys.setrecursionlimit(old)
     if CONTAINMENT not in g.roots:

@@ -40,6 +40,11 @@ def _req(d: dict[str, Any], key: str, typ: type | tuple[type, ...], where: str) 
 
 def parse_jgf(text: str | dict[str, Any], *, where: str = "<jgf>") -> ResourceGraph:
     """Build a :class:`ResourceGraph` from JGF text or an already decoded dict."""
+    with ResourceGraph.building():
+        return _parse_jgf(text, where)
+
+
+def _parse_jgf(text: str | dict[str, Any], where: str) -> ResourceGraph:
     if isinstance(text, str):
         try:
             doc = json.loads(text)

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import errno as _errno
 from dataclasses import dataclass
-from typing import Literal
+from typing import Iterable, Literal
+
+from sortedcontainers import SortedKeyList
 
 from .graph import CONTAINMENT, Edge, ResourceGraph, Vertex
 from .planner import INT64_MAX
@@ -41,6 +43,20 @@ AllocType = Literal["alloc", "reserve", "sat", "noalloc"]
 GRAPH_END = INT64_MAX
 
 _NONE, _PRISTINE_NONE, _RESOURCE, _SLOT = range(4)
+#: Vertices with at least this many children keep them sorted for ``first``.
+_ORDER_MIN = 64
+
+
+def _weight_key(e: Edge) -> tuple[int, int]:
+    return (-e.weight, -e.dst)
+
+
+def _edge_pos(e: Edge) -> int:
+    return e.pos
+
+
+def _has_nonexclusive(resources: list[ResourceReq]) -> bool:
+    return any(r.exclusive is False or _has_nonexclusive(r.with_) for r in resources)
 
 
 def _pop(v: Vertex, attr: str, key: int) -> int | None:
@@ -93,7 +109,8 @@ class Traverser:
         if self.dom not in graph.roots:
             raise MatchError(_errno.ENOTSUP, f"graph has no root in subsystem '{self.dom}'")
         self.filters = PruneFilters(prune_filters, self.dom)
-        prime_pruning_filters(graph, self.filters)
+        with ResourceGraph.building():
+            prime_pruning_filters(graph, self.filters)
         self.seq = 0
         self.preorder = 0
         self.postorder = 0
@@ -105,6 +122,9 @@ class Traverser:
         self._root_needs = (1, False)
         self._level = 0
         self._writer: MatchWriter | None = None
+        self._order: dict[int, SortedKeyList] = {}
+        #: Edges selected by the current match, by source vertex (see :meth:`_mark`).
+        self._marked: dict[int, list[Edge]] = {}
 
     @property
     def root(self) -> Vertex:
@@ -114,6 +134,16 @@ class Traverser:
     def _tick(self) -> None:
         self.seq += 1
         self._gray = self.seq * 2
+        self._marked = {}
+
+    def _mark(self, e: Edge, needs: int, exclusive: bool) -> None:
+        """Select ``e`` for the update walk of this match (flux-sched's trav token)."""
+        e.needs, e.exclusive, e.seq = needs, exclusive, self.seq
+        m = self._marked.get(e.src)
+        if m is None:
+            self._marked[e.src] = [e]
+        else:
+            m.append(e)
 
     def _visited(self, v: Vertex) -> bool:
         return v.color >= self._gray
@@ -165,11 +195,40 @@ class Traverser:
     def _slot_match(self, u: Vertex, slot: ResourceReq | None) -> bool:
         if slot is None:
             return False
-        verts = self.g.vertices
-        kid_types = {verts[e.dst].type for e in u.children(self.dom)}
-        if self.g.reverse_edges and self.dom in u.parent_edge:
-            kid_types.add(verts[u.parent_edge[self.dom].src].type)
+        kid_types = u.kid_types
+        if kid_types is None:
+            verts = self.g.vertices
+            kids = {verts[e.dst].type for e in u.children(self.dom)}
+            if self.g.reverse_edges and self.dom in u.parent_edge:
+                kids.add(verts[u.parent_edge[self.dom].src].type)
+            kid_types = u.kid_types = frozenset(kids)
         return all(c.type in kid_types for c in slot.with_)
+
+    def _ordered_children(self, u: Vertex) -> Iterable[Edge]:
+        """``u``'s children by descending (weight, uniq_id), the ``first`` policy's order.
+
+        A vertex with many children keeps them in a sorted list that
+        :meth:`_set_weight` maintains, so a match does not sort a cluster's
+        thousands of nodes again.
+        """
+        edges = u.children(self.dom)
+        if len(edges) < _ORDER_MIN:
+            return sorted(edges, key=_weight_key)
+        order = self._order.get(u.uniq_id)
+        if order is None:
+            order = self._order[u.uniq_id] = SortedKeyList(edges, key=_weight_key)
+        return order
+
+    def _set_weight(self, e: Edge, weight: int) -> None:
+        if e.weight == weight:
+            return
+        order = self._order.get(e.src)
+        if order is None:
+            e.weight = weight
+        else:
+            order.remove(e)
+            e.weight = weight
+            order.add(e)
 
     def _test(self, u: Vertex, resources: list[ResourceReq], pristine: bool):
         matched = False
@@ -206,7 +265,7 @@ class Traverser:
         edges = u.children(dom)
         dynamic = self.policy.stop_on_k > 0
         if dynamic:
-            edges = sorted(edges, key=lambda e: (e.weight, e.dst), reverse=True)
+            edges = self._ordered_children(u)
             per_share = {r.type: calc_effective_max(r) for r in resources}
             tallies = {t: [0, 0, 0] for t in per_share}  # shares, acc, prev_total
             sat_types: set[str] = set()
@@ -346,7 +405,7 @@ class Traverser:
                     continue
                 for ee in eg.edges:
                     e: Edge = ee.edge  # type: ignore[assignment]
-                    e.needs, e.exclusive, e.seq = ee.needs, bool(ee.exclusive), seq
+                    self._mark(e, ee.needs, bool(ee.exclusive))
                     if not unconstrained:
                         continue
                     parent_v = verts[e.src]
@@ -356,7 +415,7 @@ class Traverser:
                         parent_v = verts[pe.src]
                         tgt = verts[pe.dst]
                         if dfu.is_contained(dom, tgt.type) and not dfu.best_k(dom, tgt.type):
-                            pe.needs, pe.exclusive, pe.seq = tgt.size, False, seq
+                            self._mark(pe, tgt.size, False)
 
     def _select(self, resources: list[ResourceReq], meta: JobMeta, excl: bool) -> int:
         """One match attempt at ``meta.at``; return 0 or an errno."""
@@ -388,6 +447,23 @@ class Traverser:
         self._root_needs = (needs, x_in)
         return 0 if ok else _errno.ENODEV
 
+    def _root_cannot_fit(self, resources: list[ResourceReq], meta: JobMeta, dfv: dict[str, int]) -> bool:
+        """True when the root's subtree aggregates show the request cannot fit at ``meta.at``.
+
+        Every match needs at least the request's minimum count of each
+        pruning type free for the whole window, so a full graph answers "not
+        now" without a visit of every node (what makes allocate-or-reserve
+        on a busy cluster cheap).  Requests that mark something
+        ``exclusive: false`` still take the walk, which reports exclusivity
+        conflicts (EINVAL) rather than EBUSY.
+        """
+        sp = self.root.subplans.get(self.dom)
+        if sp is None or not dfv or meta.alloc_type not in ("alloc", "reserve"):
+            return False
+        if _has_nonexclusive(resources):
+            return False
+        return not sp.avail_during(meta.at, meta.duration, sp.counts_for(dfv))
+
     # -- scheduling --------------------------------------------------------------------
     def _far_future(self, meta: JobMeta) -> int:
         sp = self.root.subplans.get(self.dom)
@@ -404,7 +480,10 @@ class Traverser:
                 return _errno.ENODEV
             return _errno.EBUSY
         self._task_labels = req.task_slots
-        rc = self._select(req.resources, meta, x)
+        if self._root_cannot_fit(req.resources, meta, dfv):
+            rc = _errno.EBUSY
+        else:
+            rc = self._select(req.resources, meta, x)
         if rc == 0:
             return 0
         if op == "allocate_with_satisfiability":
@@ -490,42 +569,52 @@ class Traverser:
         mod = emit_shadow or u.type in self.policy.exclusive_types
         excl = excl or mod
         self._level += 1
-        verts, seq = self.g.vertices, self.seq
-        n_plans = 0
+        n = 0
         dfu: dict[str, int] = {}
-        for e in u.children(self.dom):
-            if e.seq != seq and not mod:
-                continue
-            tgt = verts[e.dst]
-            x = e.exclusive or mod
-            nd = tgt.size if mod else e.needs
-            n_sub = self._upd_dfv(tgt, nd, x, meta, dfu, mod)
-            if n_sub > 0:
-                if self.policy.stop_on_k > 0:
-                    self._upd_by_outedges(meta, e)
-                n_plans += n_sub
-        n = n_plans
-        if meta.alloc_type == "noalloc":
+        if mod:
+            edges = u.out.get(self.dom, ())
+        else:
+            # only the edges this match selected, in the parent's child order
+            # (not a scan of all of a cluster's children)
+            edges = self._marked.get(u.uniq_id, ())
+            if len(edges) > 1:
+                edges = sorted({id(e): e for e in edges}.values(), key=_edge_pos)
+        if edges:
+            verts, seq = self.g.vertices, self.seq
+            upd_weights = self.policy.stop_on_k > 0
+            for e in edges:
+                if e.seq != seq and not mod:
+                    continue
+                tgt = verts[e.dst]
+                n_sub = self._upd_dfv(tgt, tgt.size if mod else e.needs, e.exclusive or mod, meta, dfu, mod)
+                if n_sub > 0:
+                    if upd_weights:
+                        self._upd_by_outedges(meta, e)
+                    n += n_sub
+        alloc_type = meta.alloc_type
+        if alloc_type == "noalloc":
             if excl:
                 n += 1
         else:
+            jobid = meta.jobid
             if excl:
                 n += 1
                 span = u.plans.add_span(meta.at, meta.duration, needs)
-                if meta.alloc_type == "alloc":
-                    u.own("allocations")[meta.jobid] = span
-                elif meta.alloc_type == "reserve":
-                    u.own("reservations")[meta.jobid] = span
+                if alloc_type == "alloc":
+                    u.own("allocations")[jobid] = span
+                elif alloc_type == "reserve":
+                    u.own("reservations")[jobid] = span
             if n > 0:
                 u.version += 1
-                u.own("tags").add(meta.jobid)
-                u.own("x_spans")[meta.jobid] = u.x_checker.add_span(meta.at, meta.duration, 1)
+                u.own("tags").add(jobid)
+                u.own("x_spans")[jobid] = u.x_checker.add_span(meta.at, meta.duration, 1)
                 sp = u.subplans.get(self.dom)
                 if sp is not None and dfu:
-                    u.own("job2span")[meta.jobid] = sp.add_span(meta.at, meta.duration, sp.counts_for(dfu))
-                self.filters.accum(u.type, u.size if excl else u.size - needs, to_parent)
+                    u.own("job2span")[jobid] = sp.add_span(meta.at, meta.duration, sp.counts_for(dfu))
+                accum = self.filters.accum
+                accum(u.type, u.size if excl else u.size - needs, to_parent)
                 for t, k in dfu.items():
-                    self.filters.accum(t, k, to_parent)
+                    accum(t, k, to_parent)
         if n > 0 and self._writer is not None:
             self._writer.emit_vtx(self._level, u, needs, excl)
         self._level -= 1
@@ -538,7 +627,7 @@ class Traverser:
         avail = sp.avail_at(meta.now, sp.types[-1])
         if avail == 0 and sp.span_count() == 0:
             return
-        e.weight = max(avail, 0)
+        self._set_weight(e, max(avail, 0))
 
     # -- cancel / status ---------------------------------------------------------------------
     def cancel(self, jobid: int) -> None:

@@ -90,31 +90,45 @@ def prime_pruning_filters(g: ResourceGraph, filters: PruneFilters) -> None:
     ss = filters.subsystem
     root = g.roots[ss]
     verts = g.vertices
-    # iterative post-order over the subsystem tree
+    total = filters._total  # grows while leaf types are discovered below
+    reverse = g.reverse_edges
+    types_of: dict[str, list[str]] = {}
+    n_total = -1
+    # iterative post-order over the subsystem tree; sums[uid] holds the
+    # pruning-type totals of a finished vertex's subtree until its parent pops it
     stack: list[tuple[Vertex, bool]] = [(root, False)]
     sums: dict[int, dict[str, int]] = {}
+    pop = sums.pop
     while stack:
         u, done = stack.pop()
-        kids = u.out.get(ss, ())
+        kids = u.out.get(ss)
         if not done:
             # flux-sched adds unnamed leaf types, but a GRUG leaf still has its
             # reverse "in" edge, so there only roots without children count.
-            if not kids and not filters.is_pruning_type(u.type) and (
-                    not g.reverse_edges or u is root):
+            if not kids and u.type not in total and (not reverse or u is root):
                 filters.set_pruning_type(ANY, u.type)
-            stack.append((u, True))
-            for e in reversed(kids):
-                stack.append((verts[e.dst], False))
+            if kids:
+                stack.append((u, True))
+                stack.extend([(verts[e.dst], False) for e in reversed(kids)])
             continue
         dfv: dict[str, int] = {}
+        get = dfv.get
         for e in kids:
             c = verts[e.dst]
-            filters.accum(c.type, c.size, dfv)
-            for t, n in sums.pop(c.uniq_id, {}).items():
-                filters.accum(t, n, dfv)
+            t = c.type
+            if t in total:
+                dfv[t] = get(t, 0) + c.size
+            sub = pop(c.uniq_id, None)
+            if sub:
+                for t, n in sub.items():
+                    if t in total:
+                        dfv[t] = get(t, 0) + n
         sums[u.uniq_id] = dfv
-        if not kids:
-            continue
-        types = filters.my_types(u.type)
+        if len(total) != n_total:  # a new pruning type: the per-type lists changed
+            types_of.clear()
+            n_total = len(total)
+        types = types_of.get(u.type)
+        if types is None:
+            types = types_of[u.type] = filters.my_types(u.type)
         if types:
-            u.own("subplans")[ss] = MultiPlanner([dfv.get(t, 0) for t in types], types, 0, INT64_MAX)
+            u.own("subplans")[ss] = MultiPlanner([get(t, 0) for t in types], types, 0, INT64_MAX)

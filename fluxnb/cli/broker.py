@@ -1,0 +1,201 @@
+"""Broker commands: getattr, setattr, lsattr, uptime, module, dmesg, ping, shutdown."""
+
+from __future__ import annotations
+
+import errno
+import os
+import pwd
+import sys
+import time
+
+from ..runtime.message import FLAG_STREAMING, NODEID_ANY, FluxError
+from .common import CommandError, command, handle, parser
+
+
+def run(name: str, argv: list[str], prog: str) -> int:
+    return globals()[f"cmd_{name}"](name, argv, prog)
+
+
+@command
+def cmd_getattr(name, argv, prog):
+    p = parser(prog, name, "Print the value of a broker attribute.")
+    p.add_argument("attr")
+    args = p.parse_args(argv)
+    with handle() as h:
+        try:
+            print(h.attr_get(args.attr))
+        except FluxError as exc:
+            if exc.errno == errno.ENOENT:
+                raise CommandError(f"{args.attr}: No such file or directory") from None
+            raise
+
+
+@command
+def cmd_setattr(name, argv, prog):
+    p = parser(prog, name, "Set a broker attribute (or remove it with -e).")
+    p.add_argument("-e", "--expunge", action="store_true", help="remove the attribute")
+    p.add_argument("attr")
+    p.add_argument("value", nargs="?")
+    args = p.parse_args(argv)
+    if args.value is None and not args.expunge:
+        p.error("VALUE is required unless --expunge is given")
+    with handle() as h:
+        h.rpc("attr.set", {"name": args.attr, "value": None if args.expunge else args.value}).get()
+
+
+@command
+def cmd_lsattr(name, argv, prog):
+    p = parser(prog, name, "List broker attributes.")
+    p.add_argument("-v", "--values", action="store_true", help="show values too")
+    args = p.parse_args(argv)
+    with handle() as h:
+        names = h.rpc("attr.list", {}).get()["names"]
+        if not args.values:
+            print("\n".join(names))
+            return
+        width = max(map(len, names), default=0)
+        for n in names:
+            try:
+                value = h.attr_get(n)
+            except FluxError:
+                value = "-"
+            print(f"{n:<{width}} {value if value is not None else '-'}")
+
+
+def _fsd_short(seconds: float) -> str:
+    """Duration the way ``flux uptime`` shows it: 12s, 4.2m, 5.3h, 2.1d."""
+    if seconds < 60:
+        return f"{seconds:.0f}s" if seconds >= 10 else f"{seconds:.1f}s"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f}{unit}"
+    return f"{seconds:.1f}s"  # pragma: no cover
+
+
+@command
+def cmd_uptime(name, argv, prog):
+    p = parser(prog, name, "Tell how long the instance has been running.")
+    p.parse_args(argv)
+    with handle() as h:
+        info = h.rpc("broker.info", {}, nodeid=0).get()
+        level = h.rpc("attr.get", {"name": "instance-level"}, nodeid=0).get()["value"]
+        try:
+            owner = pwd.getpwuid(os.getuid()).pw_name
+        except KeyError:
+            owner = str(os.getuid())
+        now = time.strftime("%H:%M:%S")
+        state = info["state"]
+        print(f" {now} {state} {_fsd_short(info['uptime'])},  owner {owner},  "
+              f"depth {level},  size {info['size']}")
+
+
+@command
+def cmd_shutdown(name, argv, prog):
+    p = parser(prog, name, "Shut down the instance.")
+    p.add_argument("--quiet", action="store_true")
+    p.parse_args(argv)
+    with handle() as h:
+        h.rpc("broker.shutdown", {}, nodeid=0).get()
+
+
+@command
+def cmd_module(name, argv, prog):
+    p = parser(prog, name, "List, load and unload broker modules.")
+    sub = p.add_subparsers(dest="action", required=True)
+    ls = sub.add_parser("list", help="list loaded modules")
+    ls.add_argument("-r", "--rank", type=int, default=None)
+    ld = sub.add_parser("load", help="load a module")
+    ld.add_argument("-r", "--rank", default=None)
+    ld.add_argument("module")
+    ld.add_argument("args", nargs="*")
+    for verb in ("unload", "remove"):
+        ul = sub.add_parser(verb, help="unload a module")
+        ul.add_argument("-r", "--rank", default=None)
+        ul.add_argument("-f", "--force", action="store_true")
+        ul.add_argument("module")
+    args = p.parse_intermixed_args(argv) if False else p.parse_args(argv)
+    with handle() as h:
+        if args.action == "list":
+            nodeid = NODEID_ANY if args.rank is None else args.rank
+            mods = h.rpc("module.list", {}, nodeid=nodeid).get()["mods"]
+            print(f"{'Module':<24} {'Idle':>4}  S Service")
+            for m in sorted(mods, key=lambda m: m["name"]):
+                idle = m["idle"] if m["idle"] < 100 else "idle"
+                print(f"{m['name']:<24} {idle:>4}  {m['status']} {','.join(m['services'])}")
+            return
+        ranks = _ranks(h, args.rank)
+        for r in ranks:
+            if args.action == "load":
+                h.rpc("module.load", {"name": args.module, "args": args.args}, nodeid=r).get()
+            else:
+                try:
+                    h.rpc("module.remove", {"name": args.module}, nodeid=r).get()
+                except FluxError as exc:
+                    if not (args.force and exc.errno == errno.ENOENT):
+                        raise
+
+
+def _ranks(h, spec):
+    if spec is None:
+        return [int(h.attr_get("rank"))]
+    from .common import parse_ranks
+    return parse_ranks(spec, int(h.attr_get("size")))
+
+
+def format_dmesg(entry: dict, human: bool = False, t0: float | None = None) -> str:
+    from ..runtime.broker import LOG_LEVELS
+    ts = entry.get("timestamp", 0.0)
+    level = LOG_LEVELS[entry.get("level", 6)] if 0 <= entry.get("level", 6) < 8 else "info"
+    who = f"{entry.get('name', 'broker')}.{level}[{entry.get('rank', 0)}]"
+    if human:
+        stamp = f"[{ts - (t0 if t0 is not None else ts):+12.6f}]"
+    else:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1e6):06d}Z"
+    return f"{stamp} {who}: {entry.get('message', '')}"
+
+
+@command
+def cmd_dmesg(name, argv, prog):
+    p = parser(prog, name, "Print or clear the broker's log ring buffer.")
+    p.add_argument("-C", "--clear", action="store_true", help="clear the buffer")
+    p.add_argument("-c", "--read-clear", action="store_true", help="print, then clear")
+    p.add_argument("-f", "--follow", action="store_true", help="keep printing new entries")
+    p.add_argument("-H", "--human", action="store_true", help="relative times")
+    args = p.parse_args(argv)
+    with handle() as h:
+        if not args.clear:
+            t0 = None
+            rpc = h.rpc("log.dmesg", {"follow": args.follow}, nodeid=0, flags=FLAG_STREAMING)
+            for entry in rpc:
+                t0 = entry["timestamp"] if t0 is None else t0
+                print(format_dmesg(entry, args.human, t0), flush=args.follow)
+        if args.clear or args.read_clear:
+            h.rpc("log.clear", {}, nodeid=0).get()
+
+
+@command
+def cmd_ping(name, argv, prog):
+    p = parser(prog, name, "Send echo requests to a service and time the responses.")
+    p.add_argument("-r", "--rank", default=None, help="rank to ping")
+    p.add_argument("-p", "--pad", type=int, default=0, help="pad bytes")
+    p.add_argument("-i", "--interval", type=float, default=1.0, help="seconds between pings")
+    p.add_argument("-c", "--count", type=int, default=None, help="number of pings")
+    p.add_argument("target", help="service name, or RANK!SERVICE")
+    args = p.parse_args(argv)
+    target, rank = args.target, args.rank
+    if "!" in target:
+        rank, target = target.split("!", 1)
+    if target.isdigit():
+        rank, target = target, "broker"
+    nodeid = NODEID_ANY if rank in (None, "any") else int(rank)
+    prefix = "" if nodeid == NODEID_ANY else f"{nodeid}!"
+    count = args.count if args.count is not None else (1 if not sys.stdout.isatty() else 10**9)
+    with handle() as h:
+        for seq in range(count):
+            t = time.perf_counter()
+            resp = h.rpc(f"{target}.ping", {"seq": seq, "pad": "x" * args.pad}, nodeid=nodeid).get()
+            ms = (time.perf_counter() - t) * 1000
+            print(f"{prefix}{target}.ping pad={args.pad} seq={seq} time={ms:0.3f} ms ({resp.get('route', '')})",
+                  flush=True)
+            if seq + 1 < count:
+                time.sleep(args.interval)

@@ -1,0 +1,61 @@
+"""What every fluxnb subcommand shares: argument parsing, the handle, error reporting."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+from typing import Callable
+
+
+class CommandError(Exception):
+    """A user mistake to report as one line (``flux-CMD: message``) with exit code 1."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse exits 2 with usage, as flux does
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def parser(prog: str, cmd: str, description: str) -> argparse.ArgumentParser:
+    return _Parser(prog=f"{prog} {cmd}", description=description)
+
+
+def handle():
+    from ..runtime.client import Flux
+    return Flux()
+
+
+def command(fn: Callable) -> Callable:
+    """Run a subcommand body, turning Flux errors into ``flux-CMD: message``."""
+
+    @functools.wraps(fn)
+    def run(name: str, argv: list[str], prog: str) -> int:
+        from ..runtime.message import FluxError
+        try:
+            return fn(name, argv, prog) or 0
+        except (FluxError, CommandError) as exc:
+            print(f"{prog}-{name}: {exc}", file=sys.stderr)
+            return 1
+        except TimeoutError as exc:
+            print(f"{prog}-{name}: {exc}", file=sys.stderr)
+            return 1
+
+    return run
+
+
+def parse_ranks(spec: str, size: int) -> list[int]:
+    """Parse ``all`` or an RFC 22 idset of ranks, checking each is < size."""
+    from ..runtime.util.idset import IDSet
+    if spec == "all":
+        return list(range(size))
+    try:
+        ranks = list(IDSet(spec))
+    except ValueError as exc:
+        raise CommandError(f"invalid rank list {spec!r}: {exc}") from None
+    bad = [r for r in ranks if r >= size]
+    if bad:
+        raise CommandError(f"rank {bad[0]} is not in the instance (size {size})")
+    return ranks

@@ -1,0 +1,78 @@
+"""The ``fluxnb`` command (and the ``flux`` shim inside instances).
+
+Subcommands are looked up lazily so that ``flux getattr size`` imports only what
+it needs. ``flux mini X`` is accepted as ``flux X``, as the 2023 tutorial uses it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+#: command name -> (module, summary)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "start": ("fluxnb.cli.start", "start a fluxnb instance (and run a command in it)"),
+    "shutdown": ("fluxnb.cli.broker", "shut down the instance"),
+    "getattr": ("fluxnb.cli.broker", "get a broker attribute"),
+    "setattr": ("fluxnb.cli.broker", "set a broker attribute"),
+    "lsattr": ("fluxnb.cli.broker", "list broker attributes"),
+    "uptime": ("fluxnb.cli.broker", "tell how long the instance has been running"),
+    "module": ("fluxnb.cli.broker", "list, load and unload broker modules"),
+    "dmesg": ("fluxnb.cli.broker", "print or clear the broker log ring buffer"),
+    "ping": ("fluxnb.cli.broker", "send echo requests to a service"),
+    "exec": ("fluxnb.cli.exec", "run a command on ranks of the instance"),
+    "kvs": ("fluxnb.cli.kvs", "access the key-value store"),
+    "resource-query": ("fluxnb.cli.resource_query", "Fluxion resource-query drop-in"),
+}
+
+
+def prog_name() -> str:
+    """``flux`` inside an instance (the shim), else ``fluxnb``."""
+    base = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "fluxnb"
+    return "flux" if base == "flux" else "fluxnb"
+
+
+def usage() -> str:
+    prog = prog_name()
+    width = max(map(len, COMMANDS))
+    lines = [f"Usage: {prog} [OPTIONS] COMMAND ARGS", "",
+             "fluxnb: the Flux framework in Python. Commands:"]
+    for name, (_, summary) in COMMANDS.items():
+        lines.append(f"   {name:<{width}}  {summary}")
+    lines += ["", f"See '{prog} COMMAND --help' for the options of a command."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    prog = prog_name()
+    if not args or args[0] in ("-h", "--help", "help"):
+        if len(args) > 1 and args[0] == "help":
+            return main([args[1], "--help"])
+        print(usage())
+        return 0 if args else 1
+    if args[0] == "--version":
+        from ..runtime.instance import _version
+        print(f"fluxnb {_version()}")
+        return 0
+    if args[0] == "mini" and len(args) > 1:
+        args = args[1:]
+    name = args[0]
+    entry = COMMANDS.get(name)
+    if entry is None:
+        print(f"{prog}: '{name}' is not a {prog} command. See '{prog} --help'", file=sys.stderr)
+        return 1
+    module = importlib.import_module(entry[0])
+    if name == "resource-query":
+        return module.main(args[1:])
+    try:
+        return module.run(name, args[1:], prog) or 0
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
