@@ -222,7 +222,12 @@ class Broker:
                 raise
 
     def _kick(self, sock: zmq.Socket | None) -> None:
-        # A send can consume the FD's edge; look again for what arrived meanwhile.
+        # A send can consume the FD's edge: if input is waiting, read it soon.
+        try:
+            if not sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+                return
+        except zmq.ZMQError:
+            return
         if sock is self.local:
             self.loop.call_soon(self._drain, sock, self._on_local)
         elif sock is self.child:
@@ -233,10 +238,12 @@ class Broker:
     def _on_local(self, frames: list[bytes]) -> None:
         ident = frames[0]
         try:
-            msg = Message.decode(frames[1:])
+            if len(frames) != 2:
+                raise ProtocolError(f"malformed message: {len(frames) - 1} frames, expected 1")
+            msg = Message.decode(frames[1])
         except ProtocolError as exc:
             self.log("err", f"dropped malformed message from client: {exc}")
-            self._send(self.local, [ident, *Message(RESPONSE, "", b"", 0, NODEID_ANY, 0, errno.EPROTO,
+            self._send(self.local, [ident, Message(RESPONSE, "", b"", 0, NODEID_ANY, 0, errno.EPROTO,
                                                    f"malformed message: {exc}").encode()])
             return
         sender = "c:" + ident.decode("latin-1")
@@ -253,7 +260,7 @@ class Broker:
     def _on_child(self, frames: list[bytes]) -> None:
         ident = frames[0]
         try:
-            msg = Message.decode(frames[1:])
+            msg = Message.decode(frames[-1])
         except ProtocolError as exc:
             self.log("err", f"dropped malformed message from rank {ident!r}: {exc}")
             return
@@ -265,7 +272,7 @@ class Broker:
 
     def _on_parent(self, frames: list[bytes]) -> None:
         try:
-            msg = Message.decode(frames)
+            msg = Message.decode(frames[-1])
         except ProtocolError as exc:
             self.log("err", f"dropped malformed message from parent: {exc}")
             return
@@ -297,13 +304,13 @@ class Broker:
             else:
                 if target == NODEID_UPSTREAM:
                     msg.nodeid = NODEID_ANY
-                self._send(self.parent, msg.encode())
+                self._send(self.parent, [msg.encode()])
         elif 0 <= target < self.size:
             child = self.topo.child_toward(self.rank, target)
             if child is not None:
-                self._send(self.child, [str(child).encode(), *msg.encode()])
+                self._send(self.child, [str(child).encode(), msg.encode()])
             else:
-                self._send(self.parent, msg.encode())
+                self._send(self.parent, [msg.encode()])
         else:
             self.respond_error(msg, errno.EHOSTUNREACH,
                                f"{msg.topic}: no rank {target} in an instance of size {self.size}")
@@ -328,11 +335,11 @@ class Broker:
         if hop == _SELF:
             self._complete(msg)
         elif hop == _PARENT:
-            self._send(self.parent, msg.encode())
+            self._send(self.parent, [msg.encode()])
         elif hop.startswith("c:"):
-            self._send(self.local, [hop[2:].encode("latin-1"), *msg.encode()])
+            self._send(self.local, [hop[2:].encode("latin-1"), msg.encode()])
         elif hop.startswith("r:"):
-            self._send(self.child, [hop[2:].encode(), *msg.encode()])
+            self._send(self.child, [hop[2:].encode(), msg.encode()])
 
     def _dispatch(self, msg: Message) -> None:
         entry = self.topics.get(msg.topic)
@@ -449,14 +456,14 @@ class Broker:
 
     def _distribute_event(self, ev: Message) -> None:
         if self.child is not None:
-            frames = ev.encode()
+            frame = ev.encode()
             for child in self.topo.children(self.rank):
-                self._send(self.child, [str(child).encode(), *frames])
-        frames = None
+                self._send(self.child, [str(child).encode(), frame])
+        frame = None
         for sender, prefixes in self.client_subs.items():
             if any(ev.topic.startswith(p) for p in prefixes):
-                frames = frames or ev.encode()
-                self._send(self.local, [sender[2:].encode("latin-1"), *frames])
+                frame = frame or ev.encode()
+                self._send(self.local, [sender[2:].encode("latin-1"), frame])
         for prefix, callback in list(self.event_subs):
             if ev.topic.startswith(prefix):
                 try:
@@ -494,7 +501,7 @@ class Broker:
             msg = Message.request("broker.disconnect", {}, nodeid=NODEID_ANY,
                                   flags=FLAG_NORESPONSE)
             msg.route = list(route)
-            self._send(self.parent, msg.encode())
+            self._send(self.parent, [msg.encode()])
 
     # -- online / shutdown -----------------------------------------------------------
     def mark_online(self, rank: int) -> None:

@@ -141,6 +141,7 @@ class Flux:
         self.sock = self.ctx.socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.IDENTITY, f"{os.getpid()}.{uuid.uuid4().hex[:10]}".encode())
+        self.sock.setsockopt(zmq.RCVTIMEO, 1000)
         self.sock.connect(self.endpoint)
         self._tags = itertools.count(1)
         self._responses: dict[int, deque] = {}
@@ -158,7 +159,7 @@ class Flux:
         tag = next(self._tags)
         self._responses[tag] = deque()
         msg = Message.request(topic, payload, nodeid=nodeid, matchtag=tag, flags=flags)
-        self.sock.send_multipart(msg.encode(), copy=True)
+        self.sock.send(msg.encode(), copy=True)
         return RPC(self, tag, topic, bool(flags & FLAG_STREAMING))
 
     def _wait_response(self, tag: int, timeout: float | None) -> Message:
@@ -172,14 +173,19 @@ class Flux:
     def _recv_one(self, timeout: float | None) -> None:
         """Receive one message into the response queues or the event queue."""
         if timeout is None:
-            # wake up now and then to notice a broker that went away
-            while not self.sock.poll(1000):
-                if self._path and not os.path.exists(self._path):
-                    raise FluxError(errno.ECONNRESET, f"lost connection to {self.uri}")
-        elif not self.sock.poll(int(timeout * 1000)):
-            raise TimeoutError(f"no message from {self.uri} within {timeout}s")
-        frames = self.sock.recv_multipart()
-        msg = Message.decode(frames)
+            # wake up now and then (RCVTIMEO) to notice a broker that went away
+            while True:
+                try:
+                    frame = self.sock.recv(copy=True)
+                    break
+                except zmq.Again:
+                    if self._path and not os.path.exists(self._path):
+                        raise FluxError(errno.ECONNRESET, f"lost connection to {self.uri}") from None
+        else:
+            if not self.sock.poll(int(timeout * 1000)):
+                raise TimeoutError(f"no message from {self.uri} within {timeout}s")
+            frame = self.sock.recv(copy=True)
+        msg = Message.decode(frame)
         if msg.type == RESPONSE:
             q = self._responses.get(msg.matchtag)
             if q is not None:
@@ -228,7 +234,7 @@ class Flux:
             return
         self.closed = True
         try:
-            self.sock.send_multipart(Message(CONTROL, "disconnect").encode(), zmq.NOBLOCK)
+            self.sock.send(Message(CONTROL, "disconnect").encode(), zmq.NOBLOCK)
         except zmq.ZMQError:
             pass
         self.sock.close(linger=100)
@@ -276,7 +282,7 @@ class AsyncFlux:
 
     async def _read(self) -> None:
         while True:
-            msg = Message.decode(await self.sock.recv_multipart())
+            msg = Message.decode(await self.sock.recv())
             if msg.type == RESPONSE and msg.matchtag in self._queues:
                 self._queues[msg.matchtag].put_nowait(msg)
             elif msg.type == EVENT:
@@ -287,7 +293,7 @@ class AsyncFlux:
         tag = next(self._tags)
         self._queues[tag] = asyncio.Queue()
         msg = Message.request(topic, payload, nodeid=nodeid, matchtag=tag, flags=flags)
-        self.sock.send_multipart(msg.encode())
+        self.sock.send(msg.encode())
         return tag
 
     async def rpc(self, topic: str, payload: Any = None, nodeid: int = NODEID_ANY) -> Any:
@@ -331,7 +337,7 @@ class AsyncFlux:
         if self._reader is not None:
             self._reader.cancel()
         try:
-            self.sock.send_multipart(Message(CONTROL, "disconnect").encode(), zmq.NOBLOCK)
+            self.sock.send(Message(CONTROL, "disconnect").encode(), zmq.NOBLOCK)
         except zmq.ZMQError:
             pass
         self.sock.close(linger=100)

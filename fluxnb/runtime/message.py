@@ -1,10 +1,10 @@
 """Flux messages: request, response, event and control, and their wire encoding.
 
-A message travels as two zmq frames (after any ROUTER identity frame):
-
-* a compact JSON header ``[type, topic, matchtag, nodeid, flags, errnum, errstr,
-  route, seq]``;
-* the payload, raw bytes (JSON text for ordinary RPCs) or empty.
+A message travels as one zmq frame (after any ROUTER identity frame): a compact
+JSON header ``[type, topic, matchtag, nodeid, flags, errnum, errstr, route, seq]``,
+a NUL byte (which JSON text never contains), then the payload: raw bytes (JSON
+text for ordinary RPCs) or nothing. One frame per message halves the zmq calls
+at every hop.
 
 The payload is kept as bytes while a message is routed through brokers and only
 decoded by the endpoint that uses it.
@@ -120,26 +120,26 @@ class Message:
         return bool(self.flags & FLAG_STREAMING)
 
     # -- wire ---------------------------------------------------------------
-    def encode(self) -> list[bytes]:
+    def encode(self) -> bytes:
         head = _dumps([self.type, self.topic, self.matchtag, self.nodeid, self.flags,
                        self.errnum, self.errstr, self.route, self.seq])
-        return [head.encode(), self.payload]
+        return head.encode() + b"\0" + self.payload
 
     @classmethod
-    def decode(cls, frames: list[bytes]) -> "Message":
-        """Build a message from its two frames; raise ProtocolError if malformed."""
-        if len(frames) != 2:
-            raise ProtocolError(f"expected 2 frames, got {len(frames)}")
+    def decode(cls, frame: bytes) -> "Message":
+        """Build a message from its frame; raise ProtocolError if malformed."""
+        head, sep, payload = frame.partition(b"\0")
+        if not sep:
+            raise ProtocolError("malformed message: no header separator")
         try:
-            h = _loads(frames[0])
+            h = _loads(head)
             mtype, topic, matchtag, nodeid, flags, errnum, errstr, route, seq = h
         except (ValueError, TypeError) as exc:
             raise ProtocolError(f"malformed message header: {exc}") from None
         if mtype not in TYPE_NAMES or not isinstance(topic, str) or not isinstance(route, list) \
                 or not isinstance(matchtag, int) or not isinstance(nodeid, int):
             raise ProtocolError("malformed message header: bad field types")
-        return cls(mtype, topic, bytes(frames[1]), matchtag, nodeid, flags, errnum, errstr,
-                   route, seq)
+        return cls(mtype, topic, payload, matchtag, nodeid, flags, errnum, errstr, route, seq)
 
     def __repr__(self) -> str:  # pragma: no cover - debugging aid
         kind = TYPE_NAMES.get(self.type, "?")

@@ -108,14 +108,16 @@ def test_malformed_client_message_fails_alone(any_instance):
     sock.setsockopt(zmq.LINGER, 0)
     sock.connect(any_instance.uri.replace("local://", "ipc://"))
     try:
-        sock.send_multipart([b"garbage", b"\x00\x01"])
-        assert sock.poll(5000)
-        reply = Message.decode(sock.recv_multipart())
+        for bad in ([b"garbage", b"\x00\x01"], [b"no separator"], [b"[1]\0{}"]):
+            sock.send_multipart(bad)
+            assert sock.poll(5000)
+            reply = Message.decode(sock.recv())
+            assert reply.errnum == errno.EPROTO and "malformed" in reply.errstr
         assert reply.errnum == errno.EPROTO and "malformed" in reply.errstr
         # a well-formed request with a bad payload gets EPROTO naming the topic
-        sock.send_multipart(Message.request("attr.get", b"{not json", matchtag=5).encode())
+        sock.send(Message.request("attr.get", b"{not json", matchtag=5).encode())
         assert sock.poll(5000)
-        reply = Message.decode(sock.recv_multipart())
+        reply = Message.decode(sock.recv())
         assert reply.matchtag == 5 and reply.errnum == errno.EPROTO and "attr.get" in reply.errstr
     finally:
         sock.close()

@@ -34,16 +34,21 @@ def test_event_has_sequence():
     assert (ev.type, ev.seq, ev.json) == (EVENT, 9, {"n": 1})
 
 
-@pytest.mark.parametrize("frames", [
-    [b"not json", b""],
-    [b"[1,2]", b""],
-    [b'[99,"t",0,0,0,0,null,[],0]', b""],
-    [b'[1,5,0,0,0,0,null,[],0]', b""],
-    [b"only one frame"],
+@pytest.mark.parametrize("frame", [
+    b"not json\0",
+    b"[1,2]\0",
+    b'[99,"t",0,0,0,0,null,[],0]\0',
+    b'[1,5,0,0,0,0,null,[],0]\0',
+    b"no separator at all",
 ])
-def test_malformed_frames_raise_protocol_error(frames):
+def test_malformed_frames_raise_protocol_error(frame):
     with pytest.raises(ProtocolError):
-        Message.decode(frames)
+        Message.decode(frame)
+
+
+def test_payload_may_hold_any_bytes():
+    m = Message.request("t.raw", b"\0\xff\0")
+    assert Message.decode(m.encode()).payload == b"\0\xff\0"
 
 
 def test_bad_json_payload_is_a_protocol_error_naming_the_topic():

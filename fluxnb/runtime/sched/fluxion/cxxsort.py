@@ -29,6 +29,7 @@ Examples
 
 from __future__ import annotations
 
+from operator import neg
 from typing import Callable
 
 __all__ = ["cxx_sort"]
@@ -164,11 +165,11 @@ def cxx_sort(a: list, key: Callable[[object], int], descending: bool, k: int | N
     n = len(a)
     if n < 2:
         return
-    keys = [key(x) for x in a]
+    keys = list(map(key, a))
     if len(set(keys)) == n:  # no ties: every correct sort agrees
         a.sort(key=key, reverse=descending)
         return
-    ks = [-x for x in keys] if descending else keys
+    ks = list(map(neg, keys)) if descending else keys
     if k is None or k > n:
         k = n
     cuts = [n]

@@ -20,17 +20,18 @@ releases a job; :meth:`Traverser.mark` sets a subtree up or down.
 from __future__ import annotations
 
 import errno as _errno
-from dataclasses import dataclass
 from typing import Iterable, Literal
 
 from sortedcontainers import SortedKeyList
 
+from .fastpaths import FastPaths
 from .graph import CONTAINMENT, Edge, ResourceGraph, Vertex
 from .planner import INT64_MAX
 from .policies import Policy
 from .prune import PruneFilters, prime_pruning_filters
 from .request import Request, ResourceReq, calc_count, calc_effective_max
 from .scoring import MATCH_MET, MATCH_UNMET, EEdge, EGroup, Scoring
+from .update import JobMeta, MatchError, UpdateWalk
 from .writers import MatchWriter
 
 __all__ = ["Traverser", "JobMeta", "MatchOp", "MatchError", "MATCH_OPS"]
@@ -39,7 +40,6 @@ MatchOp = Literal["allocate", "allocate_orelse_reserve", "allocate_with_satisfia
                   "satisfiability", "without_allocating"]
 MATCH_OPS = ("allocate", "allocate_orelse_reserve", "allocate_with_satisfiability",
              "satisfiability", "without_allocating")
-AllocType = Literal["alloc", "reserve", "sat", "noalloc"]
 GRAPH_END = INT64_MAX
 
 _NONE, _PRISTINE_NONE, _RESOURCE, _SLOT = range(4)
@@ -51,42 +51,11 @@ def _weight_key(e: Edge) -> tuple[int, int]:
     return (-e.weight, -e.dst)
 
 
-def _edge_pos(e: Edge) -> int:
-    return e.pos
-
-
 def _has_nonexclusive(resources: list[ResourceReq]) -> bool:
     return any(r.exclusive is False or _has_nonexclusive(r.with_) for r in resources)
 
 
-def _pop(v: Vertex, attr: str, key: int) -> int | None:
-    """``getattr(v, attr).pop(key, None)`` that leaves a shared empty map alone."""
-    m = getattr(v, attr)
-    return m.pop(key, None) if m else None
-
-
-class MatchError(Exception):
-    """A match failed; ``errno`` says why (EBUSY: not now, ENODEV: never)."""
-
-    def __init__(self, err: int, message: str = "") -> None:
-        super().__init__(message or _errno.errorcode.get(err, str(err)))
-        self.errno = err
-
-    @property
-    def unsatisfiable(self) -> bool:
-        return self.errno == _errno.ENODEV
-
-
-@dataclass
-class JobMeta:
-    jobid: int
-    at: int
-    duration: int
-    alloc_type: AllocType = "alloc"
-    now: int = 0
-
-
-class Traverser:
+class Traverser(UpdateWalk, FastPaths):
     """Match jobspecs against a :class:`ResourceGraph` under a :class:`Policy`.
 
     Parameters
@@ -125,6 +94,14 @@ class Traverser:
         self._order: dict[int, SortedKeyList] = {}
         #: Edges selected by the current match, by source vertex (see :meth:`_mark`).
         self._marked: dict[int, list[Edge]] = {}
+        # fast paths (see fastpaths.py): greedy child order, free-subtree records
+        self._greedy_cache: dict[tuple[int, str], list[Edge] | None] = {}
+        self._greedy_ok: dict[int, bool] = {}
+        self._memo: dict[tuple, tuple] | None = {} if policy.stop_on_k == 0 else None
+        self._memo_req: object = None
+        self._big: dict[int, bool] = {}
+        self._rec: list[tuple[Edge, int, bool]] | None = None
+        self._merged: Scoring | None = None
 
     @property
     def root(self) -> Vertex:
@@ -139,6 +116,8 @@ class Traverser:
     def _mark(self, e: Edge, needs: int, exclusive: bool) -> None:
         """Select ``e`` for the update walk of this match (flux-sched's trav token)."""
         e.needs, e.exclusive, e.seq = needs, exclusive, self.seq
+        if self._rec is not None:
+            self._rec.append((e, needs, exclusive))
         m = self._marked.get(e.src)
         if m is None:
             self._marked[e.src] = [e]
@@ -353,7 +332,9 @@ class Traverser:
         return 0 if qual else -1
 
     def _dom_dfv(self, meta: JobMeta, u: Vertex, resources: list[ResourceReq], pristine: bool,
-                 excl: bool, to_parent: Scoring) -> tuple[int, bool]:
+                 excl: bool, to_parent: Scoring, memo: bool = True) -> tuple[int, bool]:
+        if memo and self._memo is not None and not u.tags and u.out and self._memo_worth(u):
+            return self._memo_visit(meta, u, resources, pristine, excl, to_parent)
         x_in = excl or self._exclusivity(resources, u)
         nxt, kind, nslots, label, check_pres = self._test(u, resources, pristine)
         self.preorder += 1
@@ -366,6 +347,9 @@ class Traverser:
         dfu = Scoring()
         if kind == _SLOT:
             self._dom_slot(meta, u, nxt, nslots, check_pres, label, dfu)
+        elif ((kind == _RESOURCE or u is self.root)
+              and self._greedy_applies(u, nxt, kind != _RESOURCE)):
+            self._explore_greedy(meta, u, nxt, check_pres, x_in, dfu)
         else:
             self._explore(meta, u, nxt, check_pres, x_in, dfu)
         u.color = self._gray + 1
@@ -385,11 +369,13 @@ class Traverser:
         return 0, x_in
 
     def _resolve(self, dfu: Scoring, to_parent: Scoring) -> int:
+        self._merged = None
         if dfu.overall_score > MATCH_UNMET:
             if dfu.hier_constrain_now:
                 self._enforce(dfu)
             else:
                 to_parent.merge(dfu)
+                self._merged = dfu
         return 0
 
     def _enforce(self, dfu: Scoring, unconstrained: bool = False) -> None:
@@ -524,6 +510,7 @@ class Traverser:
         if op not in MATCH_OPS:
             raise MatchError(_errno.EINVAL, f"invalid match op '{op}'")
         self.err_msg = ""
+        self._memo_start(req)
         self.total_preorder = self.total_postorder = 0
         root = self.root
         x = self._exclusivity(req.resources, root)
@@ -552,132 +539,11 @@ class Traverser:
         finally:
             self.policy.exclusive_types = saved_x_types
 
-    # -- update walk ---------------------------------------------------------------------
-    def _update(self, meta: JobMeta, writer: MatchWriter) -> None:
-        self._writer = writer
-        self._level = 0
-        needs, x = self._root_needs
-        n = self._upd_dfv(self.root, needs, x, meta, {}, False)
-        if n <= 0:
-            # Fluxion's update fails the same way: the chosen edges did not
-            # connect to the root (e.g. a slot not directly below its parent).
-            raise MatchError(_errno.EINVAL, "update: selected resources are not reachable from the root")
-        writer.emit_tm(meta.at, meta.at + meta.duration)
-
-    def _upd_dfv(self, u: Vertex, needs: int, excl: bool, meta: JobMeta, to_parent: dict[str, int],
-                 emit_shadow: bool) -> int:
-        mod = emit_shadow or u.type in self.policy.exclusive_types
-        excl = excl or mod
-        self._level += 1
-        n = 0
-        dfu: dict[str, int] = {}
-        if mod:
-            edges = u.out.get(self.dom, ())
-        else:
-            # only the edges this match selected, in the parent's child order
-            # (not a scan of all of a cluster's children)
-            edges = self._marked.get(u.uniq_id, ())
-            if len(edges) > 1:
-                edges = sorted({id(e): e for e in edges}.values(), key=_edge_pos)
-        if edges:
-            verts, seq = self.g.vertices, self.seq
-            upd_weights = self.policy.stop_on_k > 0
-            for e in edges:
-                if e.seq != seq and not mod:
-                    continue
-                tgt = verts[e.dst]
-                n_sub = self._upd_dfv(tgt, tgt.size if mod else e.needs, e.exclusive or mod, meta, dfu, mod)
-                if n_sub > 0:
-                    if upd_weights:
-                        self._upd_by_outedges(meta, e)
-                    n += n_sub
-        alloc_type = meta.alloc_type
-        if alloc_type == "noalloc":
-            if excl:
-                n += 1
-        else:
-            jobid = meta.jobid
-            if excl:
-                n += 1
-                span = u.plans.add_span(meta.at, meta.duration, needs)
-                if alloc_type == "alloc":
-                    u.own("allocations")[jobid] = span
-                elif alloc_type == "reserve":
-                    u.own("reservations")[jobid] = span
-            if n > 0:
-                u.version += 1
-                u.own("tags").add(jobid)
-                u.own("x_spans")[jobid] = u.x_checker.add_span(meta.at, meta.duration, 1)
-                sp = u.subplans.get(self.dom)
-                if sp is not None and dfu:
-                    u.own("job2span")[jobid] = sp.add_span(meta.at, meta.duration, sp.counts_for(dfu))
-                accum = self.filters.accum
-                accum(u.type, u.size if excl else u.size - needs, to_parent)
-                for t, k in dfu.items():
-                    accum(t, k, to_parent)
-        if n > 0 and self._writer is not None:
-            self._writer.emit_vtx(self._level, u, needs, excl)
-        self._level -= 1
-        return n
-
-    def _upd_by_outedges(self, meta: JobMeta, e: Edge) -> None:
-        sp = self.g.vertices[e.dst].subplans.get(self.dom)
-        if sp is None or not sp.types:
-            return
-        avail = sp.avail_at(meta.now, sp.types[-1])
-        if avail == 0 and sp.span_count() == 0:
-            return
-        self._set_weight(e, max(avail, 0))
-
-    # -- cancel / status ---------------------------------------------------------------------
-    def cancel(self, jobid: int) -> None:
-        """Release every span of ``jobid`` (allocation or reservation)."""
-        root = self.root
-        if jobid in root.tags:
-            self._rem_dfv(root, jobid)
-        else:
-            for v in self.g.vertices:
-                span = v.allocations.get(jobid)
-                if span is not None:
-                    del v.allocations[jobid]
-                else:
-                    span = v.reservations.get(jobid)
-                    if span is not None:
-                        del v.reservations[jobid]
-                if span is not None:
-                    v.version += 1
-                    v.plans.remove_span(span)
-
-    def _rem_dfv(self, u: Vertex, jobid: int) -> None:
-        if jobid not in u.tags:
-            return
-        u.version += 1
-        u.tags.discard(jobid)  # type: ignore[union-attr]  # a real set: jobid was in it
-        span = _pop(u, "x_spans", jobid)
-        if span is not None:
-            u.x_checker.remove_span(span)
-        span = _pop(u, "job2span", jobid)
-        sp = u.subplans.get(self.dom)
-        if span is not None and sp is not None:
-            sp.remove_span(span)
-        span = _pop(u, "allocations", jobid)
-        if span is None:
-            span = _pop(u, "reservations", jobid)
-        if span is not None:
-            u.plans.remove_span(span)
-        verts = self.g.vertices
-        now = JobMeta(jobid, 0, 0)
-        for e in u.children(self.dom):
-            child = verts[e.dst]
-            if jobid in child.tags:
-                self._rem_dfv(child, jobid)
-                if self.policy.stop_on_k > 0:
-                    self._upd_by_outedges(now, e)
-
     def mark(self, path: str, status: str) -> None:
         """Set a vertex and its subtree ``up`` or ``down``."""
         if status not in ("up", "down"):
             raise MatchError(_errno.EINVAL, f"unrecognized status '{status}'")
         self.g.mark(path, status)  # type: ignore[arg-type]
+        self._memo_clear()
 
 

@@ -7,22 +7,20 @@ policy then sorts each type's candidates by score and takes the best *k*
 (:meth:`Evals.choose_best_k`).
 
 Fluxion sorts with C++ ``std::sort``, which is not stable: candidates with
-equal scores come out in an order fixed by libstdc++'s introsort.  To choose
-the same resources as Fluxion, :func:`cxx_sort` reproduces that algorithm
-step by step (median-of-three quicksort down to runs of 16, heap sort past
-the depth limit, final insertion sort); when all keys differ it simply uses
-Python's sort, which gives the same order.
+equal scores come out in an order fixed by libstdc++'s introsort, which
+:func:`~.cxxsort.cxx_sort` reproduces (only as far as the best *k* reach).
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from operator import attrgetter
+
+from .cxxsort import cxx_sort
 
 __all__ = ["EEdge", "EGroup", "Evals", "Scoring", "cxx_sort", "MATCH_MET", "MATCH_UNMET"]
 
 MATCH_UNMET = 0
 MATCH_MET = 1
-_THRESHOLD = 16
 
 
 class EEdge:
@@ -53,142 +51,7 @@ class EGroup:
         self.edges: list[EEdge] = []
 
 
-# -- libstdc++ std::sort ---------------------------------------------------------
-def _insertion_sort(a: list, lo: int, hi: int, less: Callable) -> None:
-    for i in range(lo + 1, hi):
-        val = a[i]
-        if less(val, a[lo]):
-            a[lo + 1:i + 1] = a[lo:i]
-            a[lo] = val
-        else:
-            j = i - 1
-            while less(val, a[j]):
-                a[j + 1] = a[j]
-                j -= 1
-            a[j + 1] = val
-
-
-def _unguarded_insertion_sort(a: list, lo: int, hi: int, less: Callable) -> None:
-    for i in range(lo, hi):
-        val = a[i]
-        j = i - 1
-        while less(val, a[j]):
-            a[j + 1] = a[j]
-            j -= 1
-        a[j + 1] = val
-
-
-def _adjust_heap(a: list, first: int, hole: int, length: int, value: object, less: Callable) -> None:
-    top = hole
-    child = hole
-    while child < (length - 1) // 2:
-        child = 2 * (child + 1)
-        if less(a[first + child], a[first + child - 1]):
-            child -= 1
-        a[first + hole] = a[first + child]
-        hole = child
-    if (length & 1) == 0 and child == (length - 2) // 2:
-        child = 2 * (child + 1)
-        a[first + hole] = a[first + child - 1]
-        hole = child - 1
-    parent = (hole - 1) // 2
-    while hole > top and less(a[first + parent], value):
-        a[first + hole] = a[first + parent]
-        hole = parent
-        parent = (hole - 1) // 2
-    a[first + hole] = value
-
-
-def _heap_sort(a: list, lo: int, hi: int, less: Callable) -> None:
-    n = hi - lo
-    if n >= 2:
-        parent = (n - 2) // 2
-        while True:
-            _adjust_heap(a, lo, parent, n, a[lo + parent], less)
-            if parent == 0:
-                break
-            parent -= 1
-    last = hi
-    while last - lo > 1:
-        last -= 1
-        value = a[last]
-        a[last] = a[lo]
-        _adjust_heap(a, lo, 0, last - lo, value, less)
-
-
-def _move_median_to_first(a: list, result: int, x: int, y: int, z: int, less: Callable) -> None:
-    if less(a[x], a[y]):
-        if less(a[y], a[z]):
-            m = y
-        elif less(a[x], a[z]):
-            m = z
-        else:
-            m = x
-    elif less(a[x], a[z]):
-        m = x
-    elif less(a[y], a[z]):
-        m = z
-    else:
-        m = y
-    a[result], a[m] = a[m], a[result]
-
-
-def _partition(a: list, first: int, last: int, pivot: int, less: Callable) -> int:
-    pv = a[pivot]
-    while True:
-        while less(a[first], pv):
-            first += 1
-        last -= 1
-        while less(pv, a[last]):
-            last -= 1
-        if not first < last:
-            return first
-        a[first], a[last] = a[last], a[first]
-        first += 1
-
-
-def _introsort(a: list, lo: int, hi: int, depth: int, less: Callable) -> None:
-    while hi - lo > _THRESHOLD:
-        if depth == 0:
-            _heap_sort(a, lo, hi, less)
-            return
-        depth -= 1
-        mid = lo + (hi - lo) // 2
-        _move_median_to_first(a, lo, lo + 1, mid, hi - 1, less)
-        cut = _partition(a, lo + 1, hi, lo, less)
-        _introsort(a, cut, hi, depth, less)
-        hi = cut
-
-
-def cxx_sort(a: list, key: Callable[[object], int], descending: bool) -> None:
-    """Sort ``a`` in place exactly as libstdc++ ``std::sort`` would.
-
-    ``descending`` selects the comparator ``key(x) > key(y)`` (Fluxion's
-    ``fold::greater``), else ``key(x) < key(y)``.
-    """
-    n = len(a)
-    if n < 2:
-        return
-    keys = [key(x) for x in a]
-    if len(set(keys)) == n:  # no ties: every correct sort agrees
-        a.sort(key=key, reverse=descending)
-        return
-    if descending:
-        def less(x: object, y: object) -> bool:
-            return key(x) > key(y)
-    else:
-        def less(x: object, y: object) -> bool:
-            return key(x) < key(y)
-    _introsort(a, 0, n, 2 * (n.bit_length() - 1), less)
-    if n > _THRESHOLD:
-        _insertion_sort(a, 0, _THRESHOLD, less)
-        _unguarded_insertion_sort(a, _THRESHOLD, n, less)
-    else:
-        _insertion_sort(a, 0, n, less)
-
-
-def _score(eg: EGroup) -> int:
-    return eg.score
+_score = attrgetter("score")
 
 
 class Evals:
@@ -220,7 +83,7 @@ class Evals:
         """Sort by score and mark the first groups totalling ``k`` units."""
         if k == 0 or k > self.qual_count:
             return False
-        cxx_sort(self.groups, _score, descending)
+        cxx_sort(self.groups, _score, descending, k)  # every group offers >= 1 unit
         i, left = 0, k
         while left > 0:
             g = self.groups[i]

@@ -1,0 +1,83 @@
+"""KVS put+commit/s and lookups/s from one client, beside a raw pyzmq loop.
+
+Run: python bench/kvs.py [N]
+
+Targets (issue 2, this 2-core machine): >= 2,000 put+commit/s and >= 10,000
+lookups/s. For reference, flux-core 0.88's Python bindings measured here:
+241 put+commit/s and 4,378 lookups/s.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from _floor import raw_reqrep_rate  # noqa: E402
+
+from fluxnb import Flux, Instance, kvs  # noqa: E402
+
+FLUX_CORE = {"put+commit": 241, "lookup": 4378}
+
+
+def measure(h: Flux, n: int) -> dict[str, float]:
+    out = {}
+    t = time.perf_counter()
+    for i in range(n):
+        kvs.put(h, f"bench.d{i % 64}.k{i}", i)
+        kvs.commit(h)
+    out["put+commit"] = n / (time.perf_counter() - t)
+    t = time.perf_counter()
+    for i in range(n):
+        h.rpc("kvs.lookup", {"key": f"bench.d{i % 64}.k{i}"}, nodeid=0).get()
+    out["lookup"] = n / (time.perf_counter() - t)
+    t = time.perf_counter()
+    for i in range(n):
+        kvs.get(h, f"bench.d{i % 64}.k{i}")
+    out["kvs.get (decoded)"] = n / (time.perf_counter() - t)
+    # many lookups in flight at once, as flux futures allow (window of 64)
+    t = time.perf_counter()
+    window = []
+    for i in range(n):
+        window.append(h.rpc("kvs.lookup", {"key": f"bench.d{i % 64}.k{i}"}, nodeid=0))
+        if len(window) == 64:
+            for f in window:
+                f.get()
+            window = []
+    for f in window:
+        f.get()
+    out["lookup pipelined"] = n / (time.perf_counter() - t)
+    t = time.perf_counter()
+    window = []
+    for i in range(n):
+        kvs.put(h, f"bench.p{i % 64}.k{i}", i)
+        window.append(kvs._txn(h, None).commit_async())
+        if len(window) == 64:
+            for f in window:
+                f.get()
+            window = []
+    for f in window:
+        f.get()
+    out["put+commit pipelined"] = n / (time.perf_counter() - t)
+    return out
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 10000
+    floor = raw_reqrep_rate(n)
+    print(f"floor  raw pyzmq REQ/REP round trips (ipc, other process): {floor:,.0f}/s")
+    for label, kw in (("broker process, in-memory", {"processes": True}),
+                      ("broker process, SQLite statedir", {"processes": True,
+                                                           "statedir": tempfile.mkdtemp()}),
+                      ("broker thread, in-memory", {})):
+        with Instance(test_size=1, **kw) as inst, Flux(inst.uri) as h:
+            for op, rate in measure(h, n).items():
+                ref = FLUX_CORE.get(op)
+                extra = f"   flux-core 0.88: {ref:,}/s ({rate / ref:.1f}x)" if ref else ""
+                print(f"{label:<32} {op:<18} {rate:>9,.0f}/s   {rate / floor:.2f} of floor{extra}")
+
+
+if __name__ == "__main__":
+    main()

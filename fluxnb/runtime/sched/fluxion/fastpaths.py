@@ -1,0 +1,199 @@
+"""Exact shortcuts of the depth-first match for large graphs.
+
+Fluxion visits every free vertex of the graph for the ``high``/``low``
+family of policies, because the best candidates are only known once all are
+scored.  Two shortcuts give the same selection while visiting far less; the
+:class:`~.matcher.Traverser` mixes them in (as flux-sched splits its
+traverser over several files).
+
+Greedy children (:meth:`FastPaths._explore_greedy`)
+    When a vertex chooses, among its own children, a fixed number of
+    resources of each requested type, and the policy scores children by id
+    (``high``, ``low``, ``hinode``, ...), a child's score is known before it
+    is visited: ``constant + id``.  If the ids of the candidates are
+    distinct, sorting them by score has one outcome, so visiting them in
+    score order and stopping as soon as enough units matched selects the
+    same children as visiting all of them and sorting.  (With equal ids the
+    order of ties depends on the whole list, see :mod:`.cxxsort`, and the
+    full visit is kept.)
+
+Memoized free subtrees (:meth:`FastPaths._memo_visit`)
+    The visit of a subtree that holds no job (no span at any time) does not
+    depend on the time window, so its outcome (candidate groups handed to the
+    parent, edges marked for the update walk, visit counts) is recorded and
+    replayed while the subtree stays untouched: an update or cancel walk
+    bumps :attr:`~.graph.Vertex.version` on every vertex it passes, and a
+    status change clears the records.  Records are kept for one request at
+    a time.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .graph import Edge, Vertex
+    from .request import ResourceReq
+    from .scoring import Scoring
+    from .update import JobMeta
+
+__all__ = ["FastPaths"]
+
+
+def _types_below(resources: list[ResourceReq]) -> set[str]:
+    out: set[str] = set()
+    for r in resources:
+        out.add(r.type)
+        out |= _types_below(r.with_)
+    return out
+
+
+def _greedy_request(resources: list[ResourceReq]) -> bool:
+    """True when each requested type asks for a fixed count, no slot, no nesting of a type in itself."""
+    below: set[str] = set()
+    for r in resources:
+        if r.type == "slot" or r.count_min != r.count_max:
+            return False
+        below |= _types_below(r.with_)
+    return not any(r.type in below for r in resources)
+
+
+class FastPaths:
+    """Greedy child order and free-subtree memo of :class:`~.matcher.Traverser` (a mixin)."""
+
+    # set by Traverser.__init__
+    _greedy_cache: dict[tuple[int, str], list[Edge] | None]
+    _greedy_ok: dict[int, bool]
+    _memo: dict[tuple, tuple] | None
+    _memo_req: object
+    _big: dict[int, bool]
+    _rec: list[tuple[Edge, int, bool]] | None
+    _merged: Scoring | None
+
+    # -- greedy children ---------------------------------------------------------------
+    def _greedy_applies(self, u: Vertex, resources: list[ResourceReq], at_root: bool) -> bool:
+        """Whether :meth:`_explore_greedy` gives the full visit's choice at ``u``.
+
+        ``at_root``: ``u`` is the root passing the request through (the
+        choice is then made by ``finish_graph`` among the root's children).
+        """
+        pol = self.policy  # type: ignore[attr-defined]
+        if pol.kind != "id" or pol.stop_on_k > 0 or not resources:
+            return False
+        ok = self._greedy_ok.get(id(resources))
+        if ok is None:
+            ok = self._greedy_ok[id(resources)] = _greedy_request(resources)
+        if not ok:
+            return False
+        if at_root:
+            # every child must be a direct candidate: a pass-through child
+            # could bring candidates of the same type from deeper down
+            wanted = {r.type for r in resources}
+            verts = self.g.vertices  # type: ignore[attr-defined]
+            if any(verts[e.dst].type not in wanted for e in u.children(self.dom)):  # type: ignore[attr-defined]
+                return False
+        return all(self._greedy_order(u, r.type) is not None for r in resources)
+
+    def _greedy_order(self, u: Vertex, rtype: str) -> list[Edge] | None:
+        """``u``'s children of ``rtype`` by ascending id, or None if two share an id."""
+        key = (u.uniq_id, rtype)
+        try:
+            return self._greedy_cache[key]
+        except KeyError:
+            pass
+        verts = self.g.vertices  # type: ignore[attr-defined]
+        edges = [e for e in u.children(self.dom) if verts[e.dst].type == rtype]  # type: ignore[attr-defined]
+        edges.sort(key=lambda e: verts[e.dst].id)
+        ids = [verts[e.dst].id for e in edges]
+        order = edges if len(set(ids)) == len(ids) else None
+        self._greedy_cache[key] = order
+        return order
+
+    def _explore_greedy(self, meta: JobMeta, u: Vertex, resources: list[ResourceReq], pristine: bool,
+                        excl: bool, dfu: Scoring) -> int:
+        """Visit ``u``'s candidates best score first; stop each type once enough matched."""
+        from .scoring import EEdge, EGroup
+
+        verts = self.g.vertices  # type: ignore[attr-defined]
+        dom = self.dom  # type: ignore[attr-defined]
+        descending = self.policy.child_descending()  # type: ignore[attr-defined]
+        rc2 = -1
+        for r in resources:
+            order = self._greedy_order(u, r.type)
+            need, got = r.count_min, 0
+            for e in (reversed(order) if descending else order):  # type: ignore[arg-type]
+                tgt = verts[e.dst]
+                if self._visited(tgt):  # type: ignore[attr-defined]
+                    continue
+                rc, x_out = self._dom_dfv(meta, tgt, resources, pristine, excl, dfu)  # type: ignore[attr-defined]
+                if rc != 0:
+                    continue
+                count = dfu.avail
+                eg = EGroup(dfu.overall_score, count, 0, x_out)
+                eg.edges.append(EEdge(count, count, x_out, e))
+                dfu.add(dom, tgt.type, eg)
+                rc2 = 0
+                got += count
+                if got >= need:
+                    break
+        return rc2
+
+    # -- memoized free subtrees -----------------------------------------------------------
+    def _memo_start(self, req: object) -> None:
+        """Keep records only for ``req`` (records name its resource lists by identity)."""
+        if self._memo_req is not req:
+            if self._memo is not None:
+                self._memo.clear()
+            self._greedy_ok.clear()
+            self._memo_req = req
+
+    def _memo_clear(self) -> None:
+        if self._memo is not None:
+            self._memo.clear()
+
+    def _memo_worth(self, u: Vertex) -> bool:
+        """A subtree deep enough (grandchildren) for a record to save work."""
+        big = self._big.get(u.uniq_id)
+        if big is None:
+            verts = self.g.vertices  # type: ignore[attr-defined]
+            dom = self.dom  # type: ignore[attr-defined]
+            big = any(verts[e.dst].out.get(dom) for e in u.children(dom))
+            self._big[u.uniq_id] = big
+        return big
+
+    def _memo_visit(self, meta: JobMeta, u: Vertex, resources: list[ResourceReq], pristine: bool,
+                    excl: bool, to_parent: Scoring) -> tuple[int, bool]:
+        """:meth:`_dom_dfv` of a job-free subtree, replayed from a record when there is one."""
+        pol = self.policy  # type: ignore[attr-defined]
+        key = (u.uniq_id, id(resources), pristine, excl, pol._level_scores, meta.alloc_type == "sat")
+        memo = self._memo
+        hit = memo.get(key)  # type: ignore[union-attr]
+        if hit is not None and hit[0] == u.version:
+            _, rc, x_out, merged, avail, score, marks, npre, npost = hit
+            self.preorder += npre  # type: ignore[attr-defined]
+            self.postorder += npost  # type: ignore[attr-defined]
+            if rc == 0:
+                mark = self._mark  # type: ignore[attr-defined]
+                for e, n, x in marks:
+                    mark(e, n, x)
+                if merged is not None:
+                    to_parent.merge(merged)
+                to_parent.avail = avail
+                to_parent.overall_score = score
+            return rc, x_out
+        outer = self._rec
+        rec: list[Any] = []
+        self._rec = rec
+        pre0, post0 = self.preorder, self.postorder  # type: ignore[attr-defined]
+        err0, lvl0 = len(self.err_msg), pol._level_scores  # type: ignore[attr-defined]
+        try:
+            rc, x_out = self._dom_dfv(meta, u, resources, pristine, excl, to_parent, False)  # type: ignore[attr-defined]
+        finally:
+            self._rec = outer
+        if outer is not None:
+            outer.extend(rec)
+        if len(self.err_msg) == err0 and pol._level_scores == lvl0:  # type: ignore[attr-defined]
+            memo[key] = (u.version, rc, x_out, self._merged if rc == 0 else None,  # type: ignore[index]
+                         to_parent.avail, to_parent.overall_score, rec,
+                         self.preorder - pre0, self.postorder - post0)  # type: ignore[attr-defined]
+        return rc, x_out
