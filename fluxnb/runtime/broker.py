@@ -401,11 +401,12 @@ class Broker:
 
     # -- RPCs from inside the broker ----------------------------------------------
     def rpc(self, topic: str, payload: Any = None, *, nodeid: int = NODEID_ANY, flags: int = 0,
-            callback: Callable[[Message], None] | None = None) -> asyncio.Future | None:
+            callback: Callable[[Message], None] | None = None) -> Any:
         """Send a request from this broker.
 
         Returns a future of the first response's payload, or, with ``callback``,
-        calls it with every response message (streams) and returns None.
+        calls it with every response message (streams) and returns the matchtag
+        (pass it to :meth:`rpc_cancel` to stop listening).
         """
         self._tag += 1
         tag = self._tag
@@ -417,7 +418,7 @@ class Broker:
                 fut = self.loop.create_future()
             self._pending[tag] = _Stream(fut, callback)
         self.loop.call_soon(self.route_request, msg)
-        return fut
+        return fut if callback is None else tag
 
     def rpc_cancel(self, future_or_tag: Any) -> None:
         for tag, stream in list(self._pending.items()):

@@ -38,7 +38,13 @@ from .topology import Topology
 #: services every rank loads after the built-ins, by rank ("0" = rank 0 only)
 DEFAULT_MODULES: list[tuple[str, str]] = [
     ("0", "kvs"),
+    ("0", "resource"),
+    ("0", "job-manager"),
+    ("0", "job-exec"),
+    ("0", "job-list"),
+    ("0", "sched-simple"),
     ("all", "rexec"),
+    ("all", "job-shell"),
 ]
 
 
@@ -103,6 +109,7 @@ class BrokerSet:
         from .services.builtin import BUILTIN, resolve_module
         for rank in self.ranks:
             b = Broker(rank, self.topo.size, self.topo, self.ctx, self.attrs[rank], self.config)
+            b.loop = self.loop  # services may queue requests while they load
             self.brokers[rank] = b
         for b in self.brokers.values():
             for cls in BUILTIN:

@@ -209,6 +209,12 @@ MODULES: dict[str, str] = {
     "kvs": "fluxnb.runtime.kvs.service:KVSService",
     "kvs-watch": "fluxnb.runtime.kvs.service:KVSWatchService",
     "rexec": "fluxnb.runtime.services.rexec:RexecService",
+    "resource": "fluxnb.runtime.resource:ResourceService",
+    "job-manager": "fluxnb.runtime.job.manager:JobManager",
+    "job-exec": "fluxnb.runtime.job.exec:JobExec",
+    "job-shell": "fluxnb.runtime.job.shell:JobShell",
+    "job-list": "fluxnb.runtime.job.joblist:JobList",
+    "sched-simple": "fluxnb.runtime.sched.simple:SchedSimple",
 }
 
 

@@ -63,7 +63,7 @@ class FastPaths:
 
     # set by Traverser.__init__
     _greedy_cache: dict[tuple[int, str], list[Edge] | None]
-    _greedy_ok: dict[int, bool]
+    _greedy_ok: dict[tuple[int, int, bool], bool]
     _memo: dict[tuple, tuple] | None
     _memo_req: object
     _big: dict[int, bool]
@@ -80,10 +80,14 @@ class FastPaths:
         pol = self.policy  # type: ignore[attr-defined]
         if pol.kind != "id" or pol.stop_on_k > 0 or not resources:
             return False
-        ok = self._greedy_ok.get(id(resources))
+        key = (u.uniq_id, id(resources), at_root)
+        ok = self._greedy_ok.get(key)  # the graph's shape is fixed: decide once per request
         if ok is None:
-            ok = self._greedy_ok[id(resources)] = _greedy_request(resources)
-        if not ok:
+            ok = self._greedy_ok[key] = self._greedy_decide(u, resources, at_root)
+        return ok
+
+    def _greedy_decide(self, u: Vertex, resources: list[ResourceReq], at_root: bool) -> bool:
+        if not _greedy_request(resources):
             return False
         if at_root:
             # every child must be a direct candidate: a pass-through child

@@ -96,7 +96,7 @@ class Traverser(UpdateWalk, FastPaths):
         self._marked: dict[int, list[Edge]] = {}
         # fast paths (see fastpaths.py): greedy child order, free-subtree records
         self._greedy_cache: dict[tuple[int, str], list[Edge] | None] = {}
-        self._greedy_ok: dict[int, bool] = {}
+        self._greedy_ok: dict[tuple[int, int, bool], bool] = {}
         self._memo: dict[tuple, tuple] | None = {} if policy.stop_on_k == 0 else None
         self._memo_req: object = None
         self._big: dict[int, bool] = {}
@@ -129,7 +129,11 @@ class Traverser(UpdateWalk, FastPaths):
 
     @staticmethod
     def _exclusivity(resources: list[ResourceReq], u: Vertex) -> bool:
-        return any(r.type == u.type and r.exclusive is True for r in resources)
+        t = u.type
+        for r in resources:
+            if r.exclusive is True and r.type == t:
+                return True
+        return False
 
     def _prime_jobspec(self, resources: list[ResourceReq], to_parent: dict[str, int]) -> None:
         for r in resources:
@@ -347,6 +351,8 @@ class Traverser(UpdateWalk, FastPaths):
         dfu = Scoring()
         if kind == _SLOT:
             self._dom_slot(meta, u, nxt, nslots, check_pres, label, dfu)
+        elif not u.out:
+            pass  # a leaf: nothing to explore
         elif ((kind == _RESOURCE or u is self.root)
               and self._greedy_applies(u, nxt, kind != _RESOURCE)):
             self._explore_greedy(meta, u, nxt, check_pres, x_in, dfu)

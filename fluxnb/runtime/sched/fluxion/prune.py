@@ -26,7 +26,7 @@ DEFAULT_PRUNE_FILTERS = "ALL:core,ALL:node"
 ANY = "*"
 
 
-_BUILTIN_ORDER = ("cluster", "rack", "node", "socket", "core", "gpu", "memory", "storage")
+_BUILTIN_ORDER = ("cluster", "core", "socket", "gpu", "node", "rack", "slot")
 
 
 def _type_rank(t: str) -> tuple[int, str]:

@@ -176,12 +176,12 @@ class UpdateWalk:
             span = _pop(u, "reservations", jobid)
         if span is not None:
             u.plans.remove_span(span)
+        # Unlike the update walk, flux-sched's cancel walk (mod_dfv) leaves the
+        # ``first`` policy's edge weights alone: they keep the availability
+        # seen by the last allocation through each edge until the next one.
         verts = self.g.vertices
-        now = JobMeta(jobid, 0, 0)
         for e in u.children(self.dom):
             child = verts[e.dst]
             if jobid in child.tags:
                 self._rem_dfv(child, jobid)
-                if self.policy.stop_on_k > 0:
-                    self._upd_by_outedges(now, e)
 

@@ -1,0 +1,232 @@
+"""``job-exec`` (rank 0): start a job's shells on its ranks, report start/finish/release.
+
+For each job it creates the guest KVS namespace ``job-<id>`` (output and exec
+eventlogs live there while the job runs), asks the ``job-shell`` of every rank in
+R to run that rank's tasks, enforces the time limit, and when all shells are done
+copies the guest namespace to ``job.<dothex>.guest`` and removes it.
+
+With ``attributes.system.exec.test.run_duration`` set, no process is started: the
+job "runs" for that long (the test exec mode, for throughput and what-if work).
+"""
+
+from __future__ import annotations
+
+import errno
+import signal
+import time
+
+from ..kvs.writer import KVSWriter
+from ..message import FLAG_STREAMING, FluxError, Message
+from ..service import DEFERRED, Service, payload_field, request_handler
+from ..util.eventlog import encode_event
+from ..util.fsd import parse_fsd
+from ..util.rv1 import ResourceSet
+from .jobid import JobID
+from .layout import task_layout
+
+KILL_TIMEOUT = 2.0
+
+
+class _Exec:
+    __slots__ = ("id", "msg", "ranks", "started", "exited", "status", "timer", "kill_timer",
+                 "namespace", "test", "done", "layout", "exception")
+
+    def __init__(self, jobid: int, msg: Message):
+        self.id = jobid
+        self.msg = msg
+        self.ranks: list[int] = []
+        self.started: set[int] = set()
+        self.exited: dict[int, int] = {}
+        self.status = 0
+        self.timer = None
+        self.kill_timer = None
+        self.namespace = f"job-{jobid}"
+        self.test = False
+        self.done = False
+        self.layout: dict[int, list[int]] = {}
+        self.exception = False
+
+
+class JobExec(Service):
+    name = "job-exec"
+
+    def start(self) -> None:
+        self.jobs: dict[int, _Exec] = {}
+        self.writer = KVSWriter(self.broker, lambda ns, exc: self.log("err", f"commit {ns}: {exc}"))
+
+    def stop(self) -> None:
+        for ex in list(self.jobs.values()):
+            self._signal(ex, signal.SIGKILL)
+            self.respond_error(ex.msg, errno.ENOSYS, "job-exec unloaded")
+
+    def _reply(self, ex: _Exec, kind: str, data: dict | None = None) -> None:
+        self.respond(ex.msg, {"id": ex.id, "type": kind, "data": data or {}})
+
+    def _exec_event(self, ex: _Exec, name: str, context: dict | None = None) -> None:
+        line = encode_event(name, context)
+        if ex.test:
+            self.writer.append(f"{JobID(ex.id).kvs}.guest.exec.eventlog", line)
+        else:
+            self.writer.append("exec.eventlog", line, namespace=ex.namespace)
+
+    @request_handler("start")
+    def start_job(self, msg: Message):
+        if not msg.flags & FLAG_STREAMING:
+            raise FluxError(errno.EPROTO, "job-exec.start: needs a streaming RPC")
+        jobid = payload_field(msg, "id", int)
+        jobspec = payload_field(msg, "jobspec", dict)
+        R = ResourceSet(payload_field(msg, "R", dict))
+        ex = _Exec(jobid, msg)
+        self.jobs[jobid] = ex
+        system = (jobspec.get("attributes") or {}).get("system") or {}
+        test = ((system.get("exec") or {}).get("test")) or None
+        if R.expiration:
+            delay = max(0.0, R.expiration - time.time())
+            ex.timer = self.broker.loop.call_later(delay, self._timeout, ex)
+        if test is not None:
+            ex.test = True
+            self._exec_event(ex, "init")
+            self._exec_event(ex, "starting")
+            self._reply(ex, "start")
+            try:
+                duration = parse_fsd(test.get("run_duration", "0s"))
+            except ValueError:
+                duration = 0.0
+            self.broker.loop.call_later(duration, self._test_finish, ex)
+            return DEFERRED
+        try:
+            ex.layout = task_layout(jobspec, R)
+        except ValueError as exc:
+            raise FluxError(errno.EINVAL, str(exc)) from None
+        ex.ranks = sorted(ex.layout)
+        ntasks = sum(len(t) for t in ex.layout.values())
+        fut = self.broker.rpc("kvs.namespace-create", {"namespace": ex.namespace, "owner": 0, "flags": 0},
+                              nodeid=0)
+        fut.add_done_callback(lambda f: self._launch(ex, jobspec, R, ntasks, f))
+        return DEFERRED
+
+    def _launch(self, ex: _Exec, jobspec: dict, R: ResourceSet, ntasks: int, fut) -> None:
+        if fut.exception() is not None:
+            self._fail(ex, f"cannot create guest namespace: {fut.exception()}")
+            return
+        header = {"version": 1, "encoding": {"stdout": "UTF-8", "stderr": "UTF-8"},
+                  "count": {"stdout": ntasks, "stderr": ntasks}, "options": {}}
+        self.writer.append("output", encode_event("header", header), namespace=ex.namespace)
+        self._exec_event(ex, "init")
+        self._exec_event(ex, "starting")
+        for rank in ex.ranks:
+            self.broker.rpc("job-shell.run", {
+                "id": ex.id, "jobspec": jobspec, "tasks": ex.layout[rank], "ntasks": ntasks,
+                "nnodes": len(ex.ranks), "namespace": ex.namespace, "R": R.to_R(),
+            }, nodeid=rank, flags=FLAG_STREAMING, callback=lambda m, r=rank: self._on_shell(ex, r, m))
+
+    def _on_shell(self, ex: _Exec, rank: int, msg: Message) -> None:
+        if ex.done:
+            return
+        if msg.errnum:
+            if msg.errnum == errno.ENODATA:
+                return
+            if rank not in ex.exited:
+                ex.exited[rank] = 1 << 8
+                if not ex.exception:
+                    ex.exception = True
+                    self._reply(ex, "exception", {"type": "exec", "severity": 0,
+                                                  "note": msg.errstr or f"shell on rank {rank} failed"})
+                    self._signal(ex, signal.SIGKILL)
+                self._maybe_finish(ex)
+            return
+        body = msg.json
+        if body.get("type") == "start":
+            ex.started.add(rank)
+            if len(ex.started) == len(ex.ranks):
+                self._exec_event(ex, "shell.start", {"task-count": sum(len(t) for t in ex.layout.values())})
+                self._reply(ex, "start")
+        elif body.get("type") == "exit":
+            ex.exited[rank] = int(body.get("status", 0))
+            self._maybe_finish(ex)
+
+    def _maybe_finish(self, ex: _Exec) -> None:
+        if len(ex.exited) < len(ex.ranks):
+            return
+        ex.done = True
+        status = max(ex.exited.values(), default=0)
+        self._finish(ex, status)
+
+    def _test_finish(self, ex: _Exec) -> None:
+        if ex.done:
+            return
+        ex.done = True
+        self._finish(ex, ex.status)
+
+    def _finish(self, ex: _Exec, status: int) -> None:
+        for t in (ex.timer, ex.kill_timer):
+            if t is not None:
+                t.cancel()
+        self._reply(ex, "finish", {"status": status})
+        self._exec_event(ex, "complete", {"status": status})
+        self._exec_event(ex, "done")
+        if ex.test:
+            self._release(ex)
+            return
+        # copy the guest namespace into the job's directory, then drop it
+        self.writer.after(ex.namespace, lambda: self._archive(ex))
+
+    def _archive(self, ex: _Exec) -> None:
+        fut = self.broker.rpc("kvs.lookup", {"key": ".", "namespace": ex.namespace, "flags": 16}, nodeid=0)
+
+        def copied(f):
+            if f.exception() is None:
+                root = f.result()["val"]
+                self.writer.put_treeobj(f"{JobID(ex.id).kvs}.guest", root)
+            self.writer.after("primary", lambda: self._drop_namespace(ex))
+
+        fut.add_done_callback(copied)
+
+    def _drop_namespace(self, ex: _Exec) -> None:
+        fut = self.broker.rpc("kvs.namespace-remove", {"namespace": ex.namespace}, nodeid=0)
+        fut.add_done_callback(lambda f: self._release(ex))
+
+    def _release(self, ex: _Exec) -> None:
+        self._reply(ex, "release", {"ranks": "all", "final": True})
+        self.respond_error(ex.msg, errno.ENODATA)
+        self.jobs.pop(ex.id, None)
+
+    def _fail(self, ex: _Exec, note: str) -> None:
+        ex.done = True
+        self._reply(ex, "exception", {"type": "exec", "severity": 0, "note": note})
+        self._release(ex)
+
+    # -- time limit and signals -----------------------------------------------------------
+    def _timeout(self, ex: _Exec) -> None:
+        if ex.done:
+            return
+        self._reply(ex, "exception", {"type": "timeout", "severity": 0, "note": "resource allocation expired"})
+        ex.exception = True
+        if ex.test:
+            ex.status = signal.SIGKILL
+            self._test_finish(ex)
+            return
+        self._signal(ex, signal.SIGALRM)
+        ex.kill_timer = self.broker.loop.call_later(KILL_TIMEOUT, self._signal, ex, signal.SIGKILL)
+
+    def _signal(self, ex: _Exec, signum: int) -> None:
+        if ex.test:
+            if not ex.done:
+                ex.status = signum
+                self._test_finish(ex)
+            return
+        for rank in ex.ranks:
+            if rank not in ex.exited:
+                self.broker.rpc("job-shell.kill", {"id": ex.id, "signum": int(signum)}, nodeid=rank)
+
+    @request_handler("kill")
+    def kill(self, msg: Message) -> dict:
+        jobid = payload_field(msg, "id", int)
+        ex = self.jobs.get(jobid)
+        if ex is None:
+            raise FluxError(errno.ENOENT, f"job {JobID(jobid).f58} is not running")
+        signum = payload_field(msg, "signum", int, signal.SIGTERM)
+        self._signal(ex, signum)
+        if payload_field(msg, "escalate", bool, False) and ex.kill_timer is None:
+            ex.kill_timer = self.broker.loop.call_later(KILL_TIMEOUT, self._signal, ex, signal.SIGKILL)
+        return {}

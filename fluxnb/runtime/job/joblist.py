@@ -1,0 +1,253 @@
+"""``job-list``: the listing view of jobs (``flux jobs``), fed by the job manager's events.
+
+Attributes and their encodings follow flux-core's job-list: ``state`` and
+``result`` are the numeric bits of flux_job_state_t / flux_job_result_t, times are
+floats, and attributes a job does not have yet are absent.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+
+from ..message import FluxError, Message
+from ..service import DEFERRED, Service, payload_field, request_handler
+from ..util.rv1 import ResourceSet
+from .states import RESULT_BITS, STATE_BITS, Job
+
+PENDING_BITS = STATE_BITS["DEPEND"] | STATE_BITS["PRIORITY"] | STATE_BITS["SCHED"]
+RUNNING_BITS = STATE_BITS["RUN"] | STATE_BITS["CLEANUP"]
+
+
+def _jobspec_attrs(job: Job) -> dict:
+    js = job.jobspec or {}
+    system = (js.get("attributes") or {}).get("system") or {}
+    info: dict = {"name": job.name, "cwd": system.get("cwd", ""),
+                  "duration": float(system.get("duration", 0) or 0)}
+    if job.queue:
+        info["queue"] = job.queue
+    # counts from the request (refined from R once allocated)
+    ntasks, ncores, nnodes = _counts(js)
+    info["ntasks"] = ntasks
+    info["ncores"] = ncores
+    if nnodes:
+        info["nnodes"] = nnodes
+    if (system.get("exec") or {}).get("test"):
+        info["test_exec"] = True
+    return info
+
+
+def _counts(js: dict) -> tuple[int, int, int | None]:
+    res = js.get("resources") or []
+    nnodes = None
+    mult = 1
+    slots = 1
+    cores = 1
+    for top in res[:1]:
+        if top.get("type") == "node":
+            nnodes = _c(top)
+            mult = nnodes
+            kids = top.get("with") or [{}]
+            top = kids[0]
+        if top.get("type") == "slot":
+            slots = _c(top) * mult
+            cores = sum(_c(k) for k in top.get("with") or [] if k.get("type") == "core") or 1
+    tasks = (js.get("tasks") or [{}])[0].get("count") or {"per_slot": 1}
+    ntasks = int(tasks["total"]) if "total" in tasks else slots * int(tasks.get("per_slot", 1))
+    return ntasks, slots * cores, nnodes
+
+
+def _c(v: dict) -> int:
+    c = v.get("count", 1)
+    return c.get("min", 1) if isinstance(c, dict) else int(c)
+
+
+class JobList(Service):
+    name = "job-list"
+
+    def start(self) -> None:
+        self.info: dict[int, dict] = {}
+        self.waiters: dict[int, list[tuple[int, Message, list]]] = {}
+        jm = self.broker.services.get("job-manager")
+        if jm is None:
+            raise FluxError(errno.ENOSYS, "job-list needs the job-manager module loaded first")
+        jm.add_listener(self._on_event)
+
+    def stop(self) -> None:
+        jm = self.broker.services.get("job-manager")
+        if jm is not None and self._on_event in jm.listeners:
+            jm.listeners.remove(self._on_event)
+
+    # -- keeping the view --------------------------------------------------------------
+    def _on_event(self, job: Job, ev: dict) -> None:
+        info = self.info.get(job.id)
+        name = ev["name"]
+        if info is None:
+            info = {"id": job.id, "userid": job.userid, "urgency": job.urgency,
+                    "t_submit": job.t_submit, "state": STATE_BITS[job.state], "waitstatus": None}
+            info.update(_jobspec_attrs(job))
+            self.info[job.id] = info
+            if name == "restore":
+                self._refresh(job, info)
+                return
+        self._refresh(job, info)
+        if name == "exception":
+            ctx = ev["context"]
+            if not info.get("exception_occurred") or ctx.get("severity", 0) < info["exception_severity"]:
+                info.update({"exception_occurred": True, "exception_type": ctx.get("type"),
+                             "exception_severity": ctx.get("severity", 0),
+                             "exception_note": ctx.get("note", "")})
+        self._wake(job.id, info)
+
+    def _refresh(self, job: Job, info: dict) -> None:
+        info["state"] = STATE_BITS[job.state]
+        info["urgency"] = job.urgency
+        if job.priority is not None:
+            info["priority"] = job.priority
+        for stamp in ("t_depend", "t_priority", "t_sched", "t_run", "t_cleanup", "t_inactive"):
+            val = getattr(job, stamp)
+            if val is not None:
+                info[stamp] = val
+        if job.R and "ranks" not in info:
+            try:
+                rs = ResourceSet(job.R)
+                info.update({"ranks": rs.ranks.encode(), "nodelist": rs.nodelist.encode(),
+                             "nnodes": rs.nnodes, "ncores": rs.ncores})
+                if rs.ngpus:
+                    info["ngpus"] = rs.ngpus
+                if rs.expiration:
+                    info["expiration"] = rs.expiration
+            except ValueError:
+                pass
+        if job.waitstatus is not None:
+            info["waitstatus"] = job.waitstatus
+        if job.annotations:
+            info["annotations"] = job.annotations
+        else:
+            info.pop("annotations", None)
+        info["dependencies"] = sorted(job.dependencies)
+        if job.state == "INACTIVE":
+            info["result"] = RESULT_BITS[job.result]
+            info["success"] = job.success
+            rc = job.returncode
+            if rc is not None:
+                info["returncode"] = rc
+            if job.exception and "exception_occurred" not in info:
+                info.update({"exception_occurred": True, "exception_type": job.exception.get("type"),
+                             "exception_severity": job.exception.get("severity", 0),
+                             "exception_note": job.exception.get("note", "")})
+        if "exception_occurred" not in info and job.state == "INACTIVE":
+            info["exception_occurred"] = False
+
+    def _wake(self, jobid: int, info: dict) -> None:
+        waiting = self.waiters.get(jobid)
+        if not waiting:
+            return
+        keep = []
+        for states, msg, attrs in waiting:
+            if info["state"] & states:
+                self.respond(msg, {"job": self._select(info, attrs)})
+            else:
+                keep.append((states, msg, attrs))
+        if keep:
+            self.waiters[jobid] = keep
+        else:
+            del self.waiters[jobid]
+
+    # -- queries -----------------------------------------------------------------------
+    @staticmethod
+    def _select(info: dict, attrs: list) -> dict:
+        if not attrs or "all" in attrs:
+            return {k: v for k, v in info.items() if v is not None}
+        out = {"id": info["id"]}
+        for a in attrs:
+            if a in info and info[a] is not None:
+                out[a] = info[a]
+        return out
+
+    @request_handler("list")
+    def list(self, msg: Message) -> dict:
+        body = msg.json or {}
+        max_entries = int(body.get("max_entries", 1000) or 0)
+        attrs = body.get("attrs") or ["all"]
+        userid = body.get("userid", os.getuid())
+        states = int(body.get("states", 0) or 0) or 0x7F
+        results = int(body.get("results", 0) or 0)
+        since = float(body.get("since", 0) or 0)
+        name = body.get("name")
+        queue = body.get("queue")
+        ids = body.get("ids")
+        pool = (self.info[i] for i in ids if i in self.info) if ids else self.info.values()
+        sel = []
+        for info in pool:
+            if not info["state"] & states:
+                continue
+            if results and not (info.get("result", 0) & results):
+                continue
+            if userid not in (-1, 0xFFFFFFFF) and info["userid"] != userid:
+                continue
+            if since and info.get("t_inactive", since + 1) <= since:
+                continue
+            if name and info.get("name") != name:
+                continue
+            if queue and info.get("queue") != queue:
+                continue
+            sel.append(info)
+        sel.sort(key=_order)
+        if max_entries:
+            sel = sel[:max_entries]
+        return {"jobs": [self._select(i, attrs) for i in sel]}
+
+    @request_handler("list-id")
+    def list_id(self, msg: Message):
+        jobid = payload_field(msg, "id", int)
+        attrs = payload_field(msg, "attrs", list, ["all"])
+        states = payload_field(msg, "state", int, 0)
+        info = self.info.get(jobid)
+        if info is None:
+            from .jobid import JobID
+            raise FluxError(errno.ENOENT, f"job {JobID(jobid).f58}: unknown job id")
+        if states and not info["state"] & states:
+            self.waiters.setdefault(jobid, []).append((states, msg, attrs))
+            return DEFERRED
+        return {"job": self._select(info, attrs)}
+
+    @request_handler("list-attrs")
+    def list_attrs(self, msg: Message) -> dict:
+        return {"attrs": ["userid", "urgency", "priority", "t_submit", "t_depend", "t_run",
+                          "t_cleanup", "t_inactive", "state", "name", "cwd", "queue", "ntasks",
+                          "ncores", "duration", "nnodes", "ranks", "nodelist", "success",
+                          "exception_occurred", "exception_type", "exception_severity",
+                          "exception_note", "result", "expiration", "annotations", "waitstatus",
+                          "returncode", "dependencies"]}
+
+    @request_handler("stats")
+    def stats(self, msg: Message) -> dict:
+        counts = {s: 0 for s in STATE_BITS}
+        results = {r: 0 for r in RESULT_BITS}
+        names = {v: k for k, v in STATE_BITS.items()}
+        rnames = {v: k for k, v in RESULT_BITS.items()}
+        for info in self.info.values():
+            counts[names[info["state"]]] += 1
+            if "result" in info:
+                results[rnames[info["result"]]] += 1
+        return {"job_states": {k.lower(): v for k, v in counts.items()},
+                "successful": results["COMPLETED"], "failed": results["FAILED"],
+                "canceled": results["CANCELED"], "timeout": results["TIMEOUT"],
+                "inactive_purged": 0}
+
+    def disconnect(self, route) -> None:
+        n = len(route)
+        for jobid in list(self.waiters):
+            self.waiters[jobid] = [w for w in self.waiters[jobid] if w[1].route[:n] != route]
+            if not self.waiters[jobid]:
+                del self.waiters[jobid]
+
+
+def _order(info: dict) -> tuple:
+    st = info["state"]
+    if st & PENDING_BITS or st == 1:
+        return (0, -info.get("priority", info.get("urgency", 16)), info["t_submit"], info["id"])
+    if st & RUNNING_BITS:
+        return (1, -info.get("t_run", info["t_submit"]), info["id"])
+    return (2, -info.get("t_inactive", 0.0), -info["id"])

@@ -1,0 +1,651 @@
+"""The ``job-manager`` service: jobs from submit to inactive (RFC 21).
+
+Every change to a job is an event appended to its eventlog (``job.<dothex>.eventlog``)
+and applied through the transition table of :mod:`.states`. What the job manager
+does next follows from the state a job enters:
+
+DEPEND   check dependencies (``afterok`` ...), then post ``depend``
+PRIORITY compute the priority from the urgency, post ``priority``
+SCHED    ask the scheduler (``sched.alloc``); ``alloc`` on success
+RUN      start the job (``job-exec.start``): ``start``, ``finish``, ``release``
+CLEANUP  cancel a pending alloc, or wait for exec to release, then ``sched.free``
+         -> ``free``, then ``clean``
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+import time
+from typing import Any, Callable
+
+from ..kvs.writer import KVSWriter
+from ..message import FLAG_STREAMING, FluxError, Message
+from ..service import DEFERRED, Service, payload_field, request_handler
+from ..util.eventlog import encode_event
+from .jobid import FluidGenerator, JobID, id_parse
+from .jobspec import JobspecError, validate
+from .states import (
+    PRIORITY_MAX, URGENCY_DEFAULT, URGENCY_EXPEDITE, URGENCY_HOLD, IllegalTransition, Job,
+    apply_event,
+)
+from .dependencies import DependencyError, parse_dependencies, resolve_dependency
+
+FLAG_WAITABLE = 0x08
+FLAG_DEBUG = 0x02
+FLAG_NOVALIDATE = 0x04
+
+
+def job_key(jobid: int, *parts: str) -> str:
+    return ".".join((JobID(jobid).kvs, *parts))
+
+
+class JobManager(Service):
+    name = "job-manager"
+    also_serves = ("job-ingest",)
+
+    def start(self) -> None:
+        self.jobs: dict[int, Job] = {}
+        self.inactive: dict[int, tuple[str, bool]] = {}  # id -> (result, ever started)
+        self.writer = KVSWriter(self.broker, self._kvs_error)
+        self.fluid = FluidGenerator(gen_id=0, start_timestamp=0)
+        self.listeners: list[Callable[[Job, dict], None]] = []
+        self.wait_requests: list[tuple[int | None, Message]] = []
+        self.waitable_done: dict[int, Job] = {}
+        self.dependents: dict[int, list[tuple[int, str]]] = {}
+        self.sched_ready = False
+        self.sched_limit: int | None = None
+        self.queue = {"enabled": True, "started": True, "disable_reason": "", "stop_reason": ""}
+        self.history: list[int] = []
+        self.exec_tags: dict[int, int] = {}
+        self.alloc_tags: dict[int, int] = {}
+        self.idle_waiters: list[tuple[str, Message]] = []
+        self.state_batch: list[list] = []
+        self._restored_jobs: list[Job] = []
+        self._restore()
+
+    def stop(self) -> None:
+        for _, msg in self.wait_requests:
+            self.respond_error(msg, errno.ENOSYS, "job-manager unloaded")
+        self.wait_requests.clear()
+
+    def _kvs_error(self, ns: str, exc: Exception) -> None:
+        self.log("err", f"KVS commit to {ns} failed: {exc}")
+
+    # -- restart -----------------------------------------------------------------------
+    def _restore(self) -> None:
+        """Rebuild jobs from the KVS after a restart on a state directory."""
+        kvs = self.broker.services.get("kvs")
+        if kvs is None or not self.broker.attrs.get("statedir"):
+            return
+        store = kvs.kvs
+        try:
+            floor = store.get("primary", "checkpoint.job-manager.max-jobid")
+        except Exception:
+            return
+        self.fluid.resume(int(floor))
+        from ..util.eventlog import decode
+        from .states import replay
+        restored = 0
+        for path in _job_keys(store):
+            try:
+                jobid = id_parse(path)
+                events = decode(store.get_raw("primary", f"{path}.eventlog").decode())
+                job = replay(jobid, events)
+                job.jobspec = store.get("primary", f"{path}.jobspec")
+                try:
+                    job.R = store.get("primary", f"{path}.R")
+                except Exception:
+                    pass
+            except Exception as exc:
+                self.log("err", f"restart: cannot restore {path}: {exc}")
+                continue
+            restored += 1
+            _fill_from_jobspec(job)
+            self._restored_jobs.append(job)
+            if job.state == "INACTIVE":
+                self.inactive[job.id] = (job.result, job.t_run is not None)
+            else:
+                # the instance that ran it is gone: its resources with it
+                job.has_resources = job.alloc_pending = job.exec_running = False
+                self.jobs[job.id] = job
+                self.broker.loop.call_soon(self.raise_exception, job, "restart", 0,
+                                           "instance restarted while the job was active")
+        if restored:
+            self.log("info", f"restart: restored {restored} jobs")
+
+    def add_listener(self, fn: Callable[[Job, dict], None]) -> None:
+        """Called with (job, event) for every event (job-list keeps its view this way)."""
+        self.listeners.append(fn)
+        for job in self._restored_jobs:
+            fn(job, {"name": "restore", "timestamp": job.t_submit, "context": {}})
+
+    # -- events ------------------------------------------------------------------------
+    def post(self, job: Job, name: str, context: dict | None = None) -> None:
+        """Append an event to the job's eventlog and act on the state it leads to."""
+        ev = {"timestamp": time.time(), "name": name, "context": context or {}}
+        old = job.state
+        try:
+            apply_event(job, ev)
+        except IllegalTransition as exc:
+            self.log("err", str(exc))
+            return
+        self.writer.append(job_key(job.id, "eventlog"), encode_event(name, context or None, ev["timestamp"]))
+        for fn in self.listeners:
+            fn(job, ev)
+        if job.state != old:
+            self._batch_state(job, ev["timestamp"])
+            self._enter(job)
+
+    def _batch_state(self, job: Job, ts: float) -> None:
+        if not self.state_batch:
+            self.broker.loop.call_soon(self._publish_states)
+        self.state_batch.append([job.id, job.state, ts])
+
+    def _publish_states(self) -> None:
+        batch, self.state_batch = self.state_batch, []
+        if batch:
+            self.broker.publish("job-state", {"transitions": batch})
+
+    def _enter(self, job: Job) -> None:
+        st = job.state
+        if st == "DEPEND":
+            self._check_dependencies(job)
+        elif st == "PRIORITY":
+            self.post(job, "priority", {"priority": self._priority(job)})
+        elif st == "SCHED":
+            self._request_alloc(job)
+        elif st == "RUN":
+            self._start_exec(job)
+        elif st == "CLEANUP":
+            self._cleanup(job)
+        elif st == "INACTIVE":
+            self._inactive(job)
+
+    def _priority(self, job: Job) -> int:
+        if job.urgency == URGENCY_HOLD:
+            return 0
+        if job.urgency == URGENCY_EXPEDITE:
+            return PRIORITY_MAX
+        return job.urgency
+
+    # -- submit ------------------------------------------------------------------------
+    @request_handler("submit")
+    def submit(self, msg: Message) -> dict:
+        body = msg.json
+        if not isinstance(body, dict):
+            raise FluxError(errno.EPROTO, "job-manager.submit: payload must be a JSON object")
+        if not self.queue["enabled"]:
+            reason = self.queue["disable_reason"]
+            raise FluxError(errno.EAGAIN, "job submission is disabled" + (f": {reason}" if reason else ""))
+        jobspec = body.get("jobspec")
+        if isinstance(jobspec, str):
+            try:
+                jobspec = json.loads(jobspec)
+            except ValueError as exc:
+                raise FluxError(errno.EINVAL, f"jobspec: not valid JSON: {exc}") from None
+        try:
+            validate(jobspec, version=1)
+        except JobspecError as exc:
+            raise FluxError(errno.EINVAL, str(exc)) from None
+        urgency = body.get("urgency", URGENCY_DEFAULT)
+        if not isinstance(urgency, int) or not 0 <= urgency <= 31:
+            raise FluxError(errno.EINVAL, f"urgency {urgency!r}: must be an integer from 0 to 31")
+        flags = int(body.get("flags", 0))
+        try:
+            deps = parse_dependencies(jobspec)
+        except DependencyError as exc:
+            raise FluxError(errno.EINVAL, str(exc)) from None
+        jobid = self.fluid.next()
+        job = Job(id=jobid, userid=os.getuid(), urgency=urgency, t_submit=time.time(), flags=flags,
+                  jobspec=jobspec, waitable=bool(flags & FLAG_WAITABLE))
+        _fill_from_jobspec(job)
+        self.jobs[jobid] = job
+        self.history.append(jobid)
+        if len(self.history) > 1000:
+            del self.history[:500]
+        self.writer.put(job_key(jobid, "jobspec"), jobspec)
+        self.writer.put("checkpoint.job-manager.max-jobid", jobid)
+        job.pending_deps = deps
+        self.post(job, "submit", {"userid": job.userid, "urgency": urgency, "flags": flags,
+                                  "version": 1})
+        self.post(job, "validate")
+        return {"id": jobid}
+
+    # -- dependencies ---------------------------------------------------------------------
+    def _check_dependencies(self, job: Job) -> None:
+        for scheme, value in job.pending_deps:
+            try:
+                target = resolve_dependency(scheme, value)
+            except DependencyError as exc:
+                self.post(job, "exception", {"type": "dependency", "severity": 0, "userid": job.userid,
+                                             "note": str(exc)})
+                return
+            desc = f"{scheme}={JobID(target).f58}"
+            why = self._dependency_state(scheme, target)
+            if why is True:
+                continue
+            if isinstance(why, str):
+                self.post(job, "exception", {"type": "dependency", "severity": 0, "userid": job.userid,
+                                             "note": f"dependency {desc}: {why}"})
+                return
+            self.post(job, "dependency-add", {"description": desc})
+            self.dependents.setdefault(target, []).append((job.id, scheme))
+        job.pending_deps = ()
+        if job.state == "DEPEND" and not job.dependencies:
+            self.post(job, "depend")
+
+    def _dependency_state(self, scheme: str, target: int) -> bool | str | None:
+        """True if met, a reason string if it never can be, None if not yet."""
+        if target in self.jobs:
+            t = self.jobs[target]
+            if scheme == "afterstart" and t.t_run is not None:
+                return True
+            return None
+        if target not in self.inactive:
+            return f"job {JobID(target).f58} not found"
+        result, started = self.inactive[target]
+        if scheme == "afterany":
+            return True
+        if scheme == "afterok":
+            return True if result == "COMPLETED" else f"job {JobID(target).f58} did not complete successfully"
+        if scheme == "afternotok":
+            return True if result != "COMPLETED" else f"job {JobID(target).f58} completed successfully"
+        if scheme == "afterstart":
+            return True if started else f"job {JobID(target).f58} never started"
+        return f"unknown dependency scheme {scheme}"
+
+    def _release_dependents(self, target: int) -> None:
+        for jobid, scheme in self.dependents.pop(target, []):
+            job = self.jobs.get(jobid)
+            if job is None or job.state != "DEPEND":
+                continue
+            desc = f"{scheme}={JobID(target).f58}"
+            why = self._dependency_state(scheme, target)
+            if why is None:
+                self.dependents.setdefault(target, []).append((jobid, scheme))
+            elif why is True:
+                self.post(job, "dependency-remove", {"description": desc})
+                if not job.dependencies:
+                    self.post(job, "depend")
+            else:
+                self.post(job, "exception", {"type": "dependency", "severity": 0, "userid": job.userid,
+                                             "note": f"dependency {desc}: {why}"})
+
+    # -- scheduler protocol ------------------------------------------------------------------
+    @request_handler("sched-hello")
+    def sched_hello(self, msg: Message) -> dict:
+        self.sched_ready = False
+        for job in self.jobs.values():
+            job.alloc_pending = False
+        self.alloc_tags.clear()
+        return {"alloc": [{"id": j.id, "priority": j.priority, "userid": j.userid, "R": j.R,
+                           "jobspec": j.jobspec}
+                          for j in self.jobs.values() if j.has_resources and j.R]}
+
+    @request_handler("sched-ready")
+    def sched_ready_handler(self, msg: Message) -> dict:
+        mode = (msg.json or {}).get("mode", "unlimited")
+        self.sched_limit = int(mode.split("=", 1)[1]) if mode.startswith("limited=") else None
+        self.sched_ready = True
+        self.log("info", f"scheduler ready ({mode})")
+        self._feed_scheduler()
+        return {"count": sum(1 for j in self.jobs.values() if j.state == "SCHED")}
+
+    def _feed_scheduler(self) -> None:
+        for job in sorted((j for j in self.jobs.values() if j.state == "SCHED"), key=lambda j: j.id):
+            self._request_alloc(job)
+
+    def _request_alloc(self, job: Job) -> None:
+        if not (self.sched_ready and self.queue["started"]) or job.alloc_pending:
+            return
+        if self.sched_limit is not None and len(self.alloc_tags) >= self.sched_limit:
+            return
+        if job.priority == 0:  # held
+            return
+        job.alloc_pending = True
+        tag = self.broker.rpc("sched.alloc", {"id": job.id, "priority": job.priority,
+                                              "userid": job.userid, "t_submit": job.t_submit,
+                                              "jobspec": job.jobspec},
+                              nodeid=0, flags=FLAG_STREAMING,
+                              callback=lambda m, jobid=job.id: self._on_alloc(jobid, m))
+        self.alloc_tags[job.id] = tag
+
+    def _on_alloc(self, jobid: int, msg: Message) -> None:
+        job = self.jobs.get(jobid)
+        if msg.errnum:
+            self.alloc_tags.pop(jobid, None)
+            if job is not None:
+                job.alloc_pending = False
+                if job.state == "CLEANUP":
+                    self._cleanup(job)
+            if msg.errnum != errno.ENOSYS:
+                self.log("err", f"sched.alloc {JobID(jobid).f58}: {msg.errstr}")
+            return
+        body = msg.json
+        kind = body.get("type")
+        if kind == 1:  # annotate
+            if job is not None:
+                job.annotations = body.get("annotations", {})
+                for fn in self.listeners:
+                    fn(job, {"name": "annotations", "timestamp": time.time(), "context": job.annotations})
+            return
+        self.broker.rpc_cancel(self.alloc_tags.pop(jobid, None))
+        if job is None:
+            return
+        job.alloc_pending = False
+        if kind == 0:
+            job.R = body["R"]
+            self.writer.put(job_key(jobid, "R"), job.R)
+            if job.state != "SCHED":  # canceled meanwhile: give it back
+                job.has_resources = True
+                self._cleanup(job)
+                return
+            self.post(job, "alloc", {"annotations": body["annotations"]} if body.get("annotations") else None)
+        elif kind == 2:
+            self.post(job, "exception", {"type": "alloc", "severity": 0, "userid": job.userid,
+                                         "note": body.get("note", "alloc denied")})
+        elif kind == 3:
+            if job.state == "CLEANUP":
+                self._cleanup(job)
+        self._feed_more()
+
+    def _feed_more(self) -> None:
+        if self.sched_limit is not None:
+            self._feed_scheduler()
+
+    # -- exec protocol ----------------------------------------------------------------------
+    def _start_exec(self, job: Job) -> None:
+        job.exec_running = True
+        tag = self.broker.rpc("job-exec.start", {"id": job.id, "R": job.R, "jobspec": job.jobspec,
+                                                  "userid": job.userid},
+                              nodeid=0, flags=FLAG_STREAMING,
+                              callback=lambda m, jobid=job.id: self._on_exec(jobid, m))
+        self.exec_tags[job.id] = tag
+
+    def _on_exec(self, jobid: int, msg: Message) -> None:
+        job = self.jobs.get(jobid)
+        if job is None:
+            return
+        if msg.errnum:
+            self.exec_tags.pop(jobid, None)
+            if msg.errnum == errno.ENODATA:
+                return
+            if job.exec_running:
+                job.exec_running = False
+                if job.state not in ("CLEANUP", "INACTIVE"):
+                    self.post(job, "exception", {"type": "exec", "severity": 0, "userid": job.userid,
+                                                 "note": msg.errstr or "exec failed"})
+                self.post(job, "release", {"ranks": "all", "final": True})
+                self._cleanup(job)
+            return
+        body = msg.json
+        kind, data = body.get("type"), body.get("data") or {}
+        if kind == "start":
+            self.post(job, "start")
+        elif kind == "finish":
+            self.post(job, "finish", {"status": int(data.get("status", 0))})
+        elif kind == "exception":
+            self.raise_exception(job, data.get("type", "exec"), int(data.get("severity", 0)),
+                                 data.get("note", ""))
+        elif kind == "release":
+            self.post(job, "release", {"ranks": data.get("ranks", "all"), "final": bool(data.get("final"))})
+            if data.get("final"):
+                job.exec_running = False
+                self.exec_tags.pop(jobid, None)
+                self._cleanup(job)
+
+    # -- cleanup --------------------------------------------------------------------------
+    def _cleanup(self, job: Job) -> None:
+        if job.state != "CLEANUP":
+            return
+        if job.alloc_pending:
+            if not job.cancel_sent:
+                job.cancel_sent = True
+                self.broker.rpc("sched.cancel", {"id": job.id}, nodeid=0)
+            return
+        if job.exec_running:
+            return
+        if job.has_resources:
+            if not job.free_sent:
+                job.free_sent = True
+                fut = self.broker.rpc("sched.free", {"id": job.id, "R": job.R}, nodeid=0)
+                fut.add_done_callback(lambda f, job=job: self._on_free(job, f))
+            return
+        self.post(job, "clean")
+
+    def _on_free(self, job: Job, fut) -> None:
+        if fut.exception() is not None:
+            self.log("err", f"sched.free {JobID(job.id).f58}: {fut.exception()}")
+        self.post(job, "free")
+        self._cleanup(job)
+
+    def _inactive(self, job: Job) -> None:
+        self.jobs.pop(job.id, None)
+        self.inactive[job.id] = (job.result, job.t_run is not None)
+        self._release_dependents(job.id)
+        if job.waitable:
+            self.waitable_done[job.id] = job
+            self._answer_waits()
+        self._check_idle()
+
+    # -- exceptions, cancel, kill, urgency --------------------------------------------------
+    def raise_exception(self, job: Job, kind: str, severity: int, note: str) -> None:
+        self.post(job, "exception", {"type": kind, "severity": severity, "userid": job.userid, "note": note})
+        if severity == 0 and job.exec_running:
+            self.broker.rpc("job-exec.kill", {"id": job.id, "signum": signal.SIGTERM, "escalate": True},
+                            nodeid=0)
+
+    def _job(self, msg: Message) -> Job:
+        jobid = payload_field(msg, "id", int)
+        job = self.jobs.get(jobid)
+        if job is None:
+            if jobid in self.inactive:
+                raise FluxError(errno.EINVAL, f"job {JobID(jobid).f58} is inactive")
+            raise FluxError(errno.ENOENT, f"job {JobID(jobid).f58}: unknown job id")
+        return job
+
+    @request_handler("raise")
+    def raise_(self, msg: Message) -> dict:
+        job = self._job(msg)
+        kind = payload_field(msg, "type", str, "cancel")
+        severity = payload_field(msg, "severity", int, 0)
+        if not kind or any(c.isspace() or c == "=" for c in kind):
+            raise FluxError(errno.EINVAL, f"exception type {kind!r}: must be a word without spaces or '='")
+        if not 0 <= severity <= 7:
+            raise FluxError(errno.EINVAL, f"severity {severity}: must be 0..7")
+        self.raise_exception(job, kind, severity, payload_field(msg, "note", str, ""))
+        return {}
+
+    @request_handler("cancel")
+    def cancel(self, msg: Message) -> dict:
+        job = self._job(msg)
+        self.raise_exception(job, "cancel", 0, payload_field(msg, "reason", str, ""))
+        return {}
+
+    @request_handler("kill")
+    def kill(self, msg: Message) -> dict:
+        job = self._job(msg)
+        signum = payload_field(msg, "signum", int, signal.SIGTERM)
+        if not 0 < signum < 65:
+            raise FluxError(errno.EINVAL, f"signal {signum}: invalid")
+        if job.state != "RUN":
+            raise FluxError(errno.EINVAL, f"job {JobID(job.id).f58} is not running")
+        self.broker.rpc("job-exec.kill", {"id": job.id, "signum": signum}, nodeid=0)
+        return {}
+
+    @request_handler("killall")
+    def killall(self, msg: Message) -> dict:
+        signum = payload_field(msg, "signum", int, signal.SIGTERM)
+        count = 0
+        for job in list(self.jobs.values()):
+            if job.state == "RUN":
+                self.broker.rpc("job-exec.kill", {"id": job.id, "signum": signum}, nodeid=0)
+                count += 1
+        return {"count": count}
+
+    @request_handler("cancel-all")
+    def cancel_all(self, msg: Message) -> dict:
+        states = payload_field(msg, "states", list, ["DEPEND", "PRIORITY", "SCHED", "RUN"])
+        dry = payload_field(msg, "dry_run", bool, False)
+        victims = [j for j in self.jobs.values() if j.state in states]
+        if not dry:
+            for job in victims:
+                self.raise_exception(job, "cancel", 0, payload_field(msg, "reason", str, ""))
+        return {"count": len(victims)}
+
+    @request_handler("urgency")
+    def urgency(self, msg: Message) -> dict:
+        job = self._job(msg)
+        urgency = payload_field(msg, "urgency", int)
+        if not 0 <= urgency <= 31:
+            raise FluxError(errno.EINVAL, f"urgency {urgency}: must be 0..31")
+        old = job.urgency
+        self.post(job, "urgency", {"userid": job.userid, "urgency": urgency})
+        if job.state in ("SCHED", "PRIORITY"):
+            was_held = job.priority == 0
+            self.post(job, "priority", {"priority": self._priority(job)})
+            if job.state == "SCHED":
+                if job.priority == 0 and job.alloc_pending:
+                    self.broker.rpc("sched.cancel", {"id": job.id}, nodeid=0)
+                    job.alloc_pending = False
+                elif was_held:
+                    self._request_alloc(job)
+                elif job.alloc_pending:
+                    self.broker.rpc("sched.prioritize", {"jobs": [[job.id, job.priority]]}, nodeid=0)
+        return {"old_urgency": old}
+
+    # -- wait -------------------------------------------------------------------------------
+    @request_handler("wait")
+    def wait(self, msg: Message):
+        jobid = payload_field(msg, "id", int, -1)
+        if jobid >= 0:
+            job = self.jobs.get(jobid) or self.waitable_done.get(jobid)
+            if job is None:
+                raise FluxError(errno.ECHILD, f"job {JobID(jobid).f58} is not waitable or was already waited for")
+            if not job.waitable:
+                raise FluxError(errno.EINVAL, f"job {JobID(jobid).f58} was not submitted with the waitable flag")
+        elif not self.waitable_done and not any(j.waitable for j in self.jobs.values()):
+            raise FluxError(errno.ECHILD, "there are no waitable jobs")
+        self.wait_requests.append((None if jobid < 0 else jobid, msg))
+        self._answer_waits()
+        return DEFERRED
+
+    def _answer_waits(self) -> None:
+        for entry in list(self.wait_requests):
+            want, msg = entry
+            job = None
+            if want is None:
+                if self.waitable_done:
+                    job = self.waitable_done.pop(next(iter(self.waitable_done)))
+            elif want in self.waitable_done:
+                job = self.waitable_done.pop(want)
+            if job is not None:
+                self.wait_requests.remove(entry)
+                self.respond(msg, {"id": job.id, "success": job.success, "errstr": _errstr(job)})
+
+    def disconnect(self, route) -> None:
+        n = len(route)
+        self.wait_requests = [(j, m) for j, m in self.wait_requests if m.route[:n] != route]
+
+    # -- queue --------------------------------------------------------------------------------
+    @request_handler("queue-enable")
+    def queue_enable(self, msg: Message) -> dict:
+        enable = payload_field(msg, "enable", bool)
+        self.queue["enabled"] = enable
+        self.queue["disable_reason"] = "" if enable else payload_field(msg, "reason", str, "")
+        return {}
+
+    @request_handler("queue-start")
+    def queue_start(self, msg: Message) -> dict:
+        start = payload_field(msg, "start", bool)
+        self.queue["started"] = start
+        self.queue["stop_reason"] = "" if start else payload_field(msg, "reason", str, "")
+        if start:
+            self._feed_scheduler()
+        else:
+            for job in self.jobs.values():
+                if job.alloc_pending:
+                    self.broker.rpc("sched.cancel", {"id": job.id}, nodeid=0)
+        return {}
+
+    @request_handler("queue-status")
+    def queue_status(self, msg: Message) -> dict:
+        return dict(self.queue)
+
+    @request_handler("drain")
+    def drain(self, msg: Message):
+        self.idle_waiters.append(("drain", msg))
+        self._check_idle()
+        return DEFERRED
+
+    @request_handler("idle")
+    def idle(self, msg: Message):
+        self.idle_waiters.append(("idle", msg))
+        self._check_idle()
+        return DEFERRED
+
+    def _check_idle(self) -> None:
+        if not self.idle_waiters:
+            return
+        active = len(self.jobs)
+        running = sum(1 for j in self.jobs.values() if j.state in ("RUN", "CLEANUP"))
+        pending = sum(1 for j in self.jobs.values() if j.state in ("DEPEND", "PRIORITY", "SCHED"))
+        keep = []
+        for kind, msg in self.idle_waiters:
+            if (kind == "drain" and active == 0) or (kind == "idle" and running == 0):
+                self.respond(msg, {"pending": pending})
+            else:
+                keep.append((kind, msg))
+        self.idle_waiters = keep
+
+    # -- queries -----------------------------------------------------------------------------
+    @request_handler("getinfo")
+    def getinfo(self, msg: Message) -> dict:
+        return {"max_jobid": max(self.history) if self.history else 0,
+                "active": len(self.jobs), "inactive": len(self.inactive)}
+
+    @request_handler("history")
+    def history_(self, msg: Message) -> dict:
+        n = payload_field(msg, "max", int, 1)
+        return {"jobs": self.history[::-1][:n]}
+
+
+def _errstr(job: Job) -> str:
+    if job.success:
+        return ""
+    if job.exception:
+        return f"Fatal exception type={job.exception.get('type')} {job.exception.get('note', '')}".strip()
+    rc = job.returncode
+    if job.waitstatus is not None and job.waitstatus & 0x7F:
+        return f"task(s) {signal.Signals(job.waitstatus & 0x7F).name if (job.waitstatus & 0x7F) in signal.valid_signals() else job.waitstatus & 0x7F}"
+    return f"task(s) exited with exit code {rc}"
+
+
+def _fill_from_jobspec(job: Job) -> None:
+    js = job.jobspec or {}
+    system = (js.get("attributes") or {}).get("system") or {}
+    name = (system.get("job") or {}).get("name")
+    if not name:
+        tasks = js.get("tasks") or [{}]
+        cmd = tasks[0].get("command") or ["?"]
+        name = os.path.basename(str(cmd[0])) if cmd else "?"
+    job.name = name
+    job.queue = system.get("queue")
+
+
+def _job_keys(store) -> list[str]:
+    """All job.<dothex> directories in the primary namespace."""
+    out = []
+    try:
+        top = store.listdir("primary", "job")
+    except Exception:
+        return out
+    for a in top:
+        for b in store.listdir("primary", f"job.{a}"):
+            for c in store.listdir("primary", f"job.{a}.{b}"):
+                for d in store.listdir("primary", f"job.{a}.{b}.{c}"):
+                    out.append(f"job.{a}.{b}.{c}.{d}")
+    return out

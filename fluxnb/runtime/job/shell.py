@@ -1,0 +1,250 @@
+"""``job-shell`` (every rank): run a job's tasks on this rank as real processes.
+
+Each task gets Flux's task environment (``FLUX_JOB_ID``, ``FLUX_TASK_RANK``,
+``FLUX_TASK_LOCAL_ID``, ``FLUX_JOB_SIZE``, ``FLUX_JOB_NNODES``, ``FLUX_URI``,
+``FLUX_KVS_NAMESPACE``, ``FLUX_JOB_TMPDIR``) and a ``flux`` on its PATH. Output goes
+to the ``output`` eventlog of the job's guest namespace (RFC 24 ``data`` events),
+or to files when the jobspec asks (``{{id}}`` templates). Stdin is forwarded from
+the guest ``input`` eventlog when the submitter asked for it (``flux run``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import errno
+import json
+import os
+import shutil
+import signal
+
+from ..kvs.writer import KVSWriter
+from ..message import FLAG_STREAMING, FluxError, Message
+from ..service import DEFERRED, Service, payload_field, request_handler
+from ..util.eventlog import encode_event
+from .jobid import JobID
+
+FLUX_KVS_WATCH_APPEND = 256
+FLUX_KVS_WAITCREATE = 8
+
+
+def waitstatus(returncode: int) -> int:
+    """A POSIX wait status from a Popen returncode (negative = killed by signal)."""
+    return (-returncode) & 0x7F if returncode < 0 else (returncode & 0xFF) << 8
+
+
+def expand_template(path: str, jobid: int, name: str = "") -> str:
+    """Replace flux's mustache templates in an output path."""
+    jid = JobID(jobid)
+    for key, val in (("{{id}}", jid.f58), ("{{jobid}}", jid.f58), ("{{id.f58}}", jid.f58),
+                     ("{{id.dec}}", str(int(jid))), ("{{id.hex}}", jid.hex),
+                     ("{{id.dothex}}", jid.dothex), ("{{id.words}}", jid.words),
+                     ("{{name}}", name)):
+        path = path.replace(key, val)
+    return path
+
+
+class _ShellJob:
+    def __init__(self, jobid: int, msg: Message):
+        self.id = jobid
+        self.msg = msg
+        self.procs: dict[int, asyncio.subprocess.Process] = {}
+        self.tmpdir: str | None = None
+        self.input_tag = None
+        self.killed = False
+
+
+class JobShell(Service):
+    name = "job-shell"
+
+    def start(self) -> None:
+        self.jobs: dict[int, _ShellJob] = {}
+        self.writer = KVSWriter(self.broker, lambda ns, exc: self.log("err", f"output to {ns}: {exc}"))
+
+    def stop(self) -> None:
+        for job in self.jobs.values():
+            for proc in job.procs.values():
+                _kill(proc, signal.SIGKILL)
+
+    @request_handler("run")
+    def run(self, msg: Message):
+        if not msg.flags & FLAG_STREAMING:
+            raise FluxError(errno.EPROTO, "job-shell.run: needs a streaming RPC")
+        jobid = payload_field(msg, "id", int)
+        job = _ShellJob(jobid, msg)
+        self.jobs[jobid] = job
+        return self._run(job, msg.json)
+
+    def _environment(self, job: _ShellJob, body: dict, system: dict) -> dict[str, str]:
+        env = {str(k): str(v) for k, v in (system.get("environment") or {}).items() if v is not None}
+        if not env:
+            env = dict(os.environ)
+        bindir = os.path.join(self.broker.attrs["rundir"], "bin")
+        path = env.get("PATH", os.defpath)
+        if bindir not in path.split(os.pathsep):
+            env["PATH"] = bindir + os.pathsep + path
+        job.tmpdir = os.path.join(self.broker.attrs["rundir"], f"jobtmp-{self.rank}-{JobID(job.id).f58plain}")
+        os.makedirs(job.tmpdir, exist_ok=True)
+        env.update({
+            "FLUX_URI": self.broker.attrs["local-uri"],
+            "FLUX_JOB_ID": JobID(job.id).f58,
+            "FLUX_JOB_SIZE": str(body["ntasks"]),
+            "FLUX_JOB_NNODES": str(body["nnodes"]),
+            "FLUX_KVS_NAMESPACE": body["namespace"],
+            "FLUX_JOB_TMPDIR": job.tmpdir,
+        })
+        env.pop("FLUX_KVS_NAMESPACE_PARENT", None)
+        return env
+
+    async def _run(self, job: _ShellJob, body: dict):
+        jobspec = body["jobspec"]
+        system = (jobspec.get("attributes") or {}).get("system") or {}
+        shell_opts = ((system.get("shell") or {}).get("options")) or {}
+        task = (jobspec.get("tasks") or [{}])[0]
+        cmd = [str(a) for a in task.get("command") or []]
+        ns = body["namespace"]
+        env = self._environment(job, body, system)
+        cwd = system.get("cwd") or None
+        name = (system.get("job") or {}).get("name") or os.path.basename(cmd[0] if cmd else "")
+        outputs = self._open_outputs(job, shell_opts, name)
+        forward_stdin = shell_opts.get("stdin") == "forward"
+        pumps = []
+        try:
+            for local_id, taskrank in enumerate(body["tasks"]):
+                tenv = dict(env, FLUX_TASK_RANK=str(taskrank), FLUX_TASK_LOCAL_ID=str(local_id))
+                try:
+                    proc = await asyncio.create_subprocess_exec(
+                        *cmd, env=tenv, cwd=cwd, process_group=0,
+                        stdin=asyncio.subprocess.PIPE if forward_stdin else asyncio.subprocess.DEVNULL,
+                        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+                except FileNotFoundError as exc:
+                    if cwd and not os.path.isdir(cwd):
+                        raise FluxError(errno.ENOENT, f"task {taskrank}: start failed: cwd {cwd}: "
+                                        "No such file or directory") from None
+                    raise FluxError(errno.ENOENT, f"task {taskrank}: start failed: {cmd[0]}: "
+                                    f"No such file or directory") from None
+                except (PermissionError, NotADirectoryError) as exc:
+                    raise FluxError(errno.EACCES, f"task {taskrank}: start failed: {exc}") from None
+                job.procs[taskrank] = proc
+                for stream in ("stdout", "stderr"):
+                    pumps.append(asyncio.ensure_future(
+                        self._pump(job, ns, taskrank, stream, getattr(proc, stream), outputs.get(stream))))
+        except FluxError:
+            for proc in job.procs.values():
+                _kill(proc, signal.SIGKILL)
+            self._cleanup(job, outputs)
+            raise
+        self.respond(job.msg, {"type": "start", "rank": self.rank})
+        if forward_stdin:
+            self._watch_input(job, ns)
+        statuses = await asyncio.gather(*(p.wait() for p in job.procs.values()))
+        await asyncio.gather(*pumps)
+        self._cleanup(job, outputs)
+        status = max((waitstatus(rc) for rc in statuses), default=0)
+        self.writer.after(ns, lambda: self._exited(job, status))
+        return DEFERRED
+
+    def _exited(self, job: _ShellJob, status: int) -> None:
+        self.respond(job.msg, {"type": "exit", "rank": self.rank, "status": status})
+        self.respond_error(job.msg, errno.ENODATA)
+
+    def _cleanup(self, job: _ShellJob, outputs: dict) -> None:
+        self.jobs.pop(job.id, None)
+        if job.input_tag is not None:
+            self.broker.rpc_cancel(job.input_tag)
+        for f in set(outputs.values()):
+            f.close()
+        if job.tmpdir:
+            shutil.rmtree(job.tmpdir, ignore_errors=True)
+
+    def _open_outputs(self, job: _ShellJob, opts: dict, name: str) -> dict:
+        out = {}
+        spec = opts.get("output") or {}
+        for stream in ("stdout", "stderr"):
+            s = spec.get(stream) or {}
+            if s.get("type") == "file" and s.get("path"):
+                path = expand_template(s["path"], job.id, name)
+                if not os.path.isabs(path):
+                    path = os.path.join(((opts.get("cwd") or "")) or os.getcwd(), path)
+                try:
+                    out[stream] = open(path, "ab")
+                except OSError as exc:
+                    raise FluxError(errno.EIO, f"{stream}: cannot open {path}: {exc.strerror}") from None
+        if "stdout" in out and "stderr" not in out:
+            out["stderr"] = out["stdout"]
+        return out
+
+    async def _pump(self, job, ns: str, taskrank: int, stream: str, reader, fileobj) -> None:
+        rank = str(taskrank)
+        while True:
+            data = await reader.read(65536)
+            if not data:
+                break
+            if fileobj is not None:
+                fileobj.write(data)
+                fileobj.flush()
+                continue
+            self.writer.append("output", encode_event(
+                "data", {"stream": stream, "rank": rank, "data": data.decode("utf-8", "replace")}),
+                namespace=ns)
+        if fileobj is None:
+            self.writer.append("output", encode_event("data", {"stream": stream, "rank": rank, "eof": True}),
+                               namespace=ns)
+
+    def _watch_input(self, job: _ShellJob, ns: str) -> None:
+        buf = [b""]
+
+        def on_input(msg: Message) -> None:
+            if msg.errnum or job.id not in self.jobs:
+                return
+            val = msg.json["val"]
+            buf[0] += base64.b64decode(val["data"]) if val.get("data") else b""
+            *lines, buf[0] = buf[0].split(b"\n")
+            for line in lines:
+                if not line:
+                    continue
+                try:
+                    ev = json.loads(line)
+                except ValueError:
+                    continue
+                if ev.get("name") != "data":
+                    continue
+                ctx = ev.get("context") or {}
+                for proc in job.procs.values():
+                    if proc.stdin is None or proc.stdin.is_closing():
+                        continue
+                    if "data" in ctx:
+                        try:
+                            proc.stdin.write(ctx["data"].encode())
+                        except (BrokenPipeError, ConnectionResetError):
+                            pass
+                    if ctx.get("eof"):
+                        proc.stdin.close()
+
+        job.input_tag = self.broker.rpc(
+            "kvs-watch.lookup", {"key": "input", "namespace": ns,
+                                 "flags": FLUX_KVS_WATCH_APPEND | FLUX_KVS_WAITCREATE},
+            nodeid=0, flags=FLAG_STREAMING, callback=on_input)
+
+    @request_handler("kill")
+    def kill(self, msg: Message) -> dict:
+        jobid = payload_field(msg, "id", int)
+        signum = payload_field(msg, "signum", int, signal.SIGTERM)
+        job = self.jobs.get(jobid)
+        if job is None:
+            raise FluxError(errno.ENOENT, f"job {JobID(jobid).f58} has no tasks on rank {self.rank}")
+        for proc in job.procs.values():
+            _kill(proc, signum)
+        return {}
+
+
+def _kill(proc, signum: int) -> None:
+    if proc.returncode is not None:
+        return
+    try:
+        os.killpg(proc.pid, signum)
+    except (ProcessLookupError, PermissionError):
+        try:
+            proc.send_signal(signum)
+        except ProcessLookupError:
+            pass

@@ -1,0 +1,75 @@
+"""Batched KVS writes for services: ops queued in one loop tick go out as one commit.
+
+A job's life is a dozen eventlog appends; committing each alone would make the KVS
+the bottleneck of job throughput. Ops are kept in order per namespace, so readers
+see them in the order they were queued.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any, Callable
+
+from ..message import FluxError
+
+FLUX_KVS_APPEND = 32
+
+
+def val(data: bytes | str) -> dict:
+    raw = data.encode() if isinstance(data, str) else data
+    return {"ver": 1, "type": "val", "data": base64.b64encode(raw).decode()}
+
+
+class KVSWriter:
+    """Queue KVS ops from a service and commit them once per loop iteration."""
+
+    def __init__(self, broker, on_error: Callable[[str, Exception], None] | None = None):
+        self.broker = broker
+        self.pending: dict[str, list[dict]] = {}
+        self.waiters: dict[str, list[Callable[[], None]]] = {}
+        self.scheduled = False
+        self.on_error = on_error
+
+    def put(self, key: str, value: Any, namespace: str = "primary") -> None:
+        import json
+        self._queue(namespace, {"key": key, "flags": 0, "dirent": val(json.dumps(value))})
+
+    def put_raw(self, key: str, data: bytes | str, namespace: str = "primary") -> None:
+        self._queue(namespace, {"key": key, "flags": 0, "dirent": val(data)})
+
+    def append(self, key: str, data: bytes | str, namespace: str = "primary") -> None:
+        self._queue(namespace, {"key": key, "flags": FLUX_KVS_APPEND, "dirent": val(data)})
+
+    def put_treeobj(self, key: str, obj: dict, namespace: str = "primary") -> None:
+        self._queue(namespace, {"key": key, "flags": 0, "dirent": obj})
+
+    def after(self, namespace: str, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once everything queued so far for namespace is committed."""
+        if not self.pending.get(namespace):
+            self.broker.loop.call_soon(callback)
+            return
+        self.waiters.setdefault(namespace, []).append(callback)
+
+    def _queue(self, namespace: str, op: dict) -> None:
+        self.pending.setdefault(namespace, []).append(op)
+        if not self.scheduled:
+            self.scheduled = True
+            self.broker.loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        self.scheduled = False
+        pending, self.pending = self.pending, {}
+        waiters, self.waiters = self.waiters, {}
+        for ns, ops in pending.items():
+            if not ops:
+                continue
+            fut = self.broker.rpc("kvs.commit", {"ops": ops, "namespace": ns, "flags": 0}, nodeid=0)
+            cbs = waiters.pop(ns, [])
+            fut.add_done_callback(lambda f, ns=ns, cbs=cbs: self._done(ns, f, cbs))
+
+    def _done(self, ns: str, fut, callbacks) -> None:
+        exc = fut.exception() if not fut.cancelled() else FluxError(125, "canceled")
+        if exc is not None and self.on_error is not None:
+            self.on_error(ns, exc)
+        for cb in callbacks:
+            cb()

@@ -1,0 +1,111 @@
+"""The ``resource`` service: the instance's resources (R), and which ranks are up.
+
+R is built from the instance configuration (nodes x cores x gpus, host names) and
+written to the KVS as ``resource.R``, as flux-core does. The scheduler acquires it
+with ``resource.acquire`` (a stream: the resources first, then up/down changes).
+"""
+
+from __future__ import annotations
+
+import errno
+import time
+
+from .message import FLAG_STREAMING, FluxError, Message
+from .service import DEFERRED, Service, payload_field, request_handler
+from .util.idset import IDSet
+from .util.rv1 import ResourceSet
+
+
+def build_R(config: dict) -> ResourceSet:
+    """R of an instance from its resource configuration."""
+    res = config.get("resource", {})
+    nodes = int(res.get("nodes", 1))
+    cores = int(res.get("cores_per_node", 1))
+    gpus = int(res.get("gpus_per_node", 0))
+    hosts = config.get("hosts") or [f"node{r}" for r in range(nodes)]
+    by_rank = {}
+    for r in range(nodes):
+        children = {"core": f"0-{cores - 1}" if cores > 1 else "0"}
+        if gpus:
+            children["gpu"] = f"0-{gpus - 1}" if gpus > 1 else "0"
+        by_rank[r] = children
+    return ResourceSet.from_ranks(by_rank, hostnames=hosts)
+
+
+class ResourceService(Service):
+    name = "resource"
+
+    def start(self) -> None:
+        if "R" in self.broker.config:
+            self.R = ResourceSet(self.broker.config["R"])
+        else:
+            self.R = build_R(self.broker.config)
+        self.drained: dict[int, dict] = {}
+        self.acquirers: list[Message] = []
+        self.broker.rpc("kvs.commit", {"ops": [{"key": "resource.R", "flags": 0, "dirent": _val(self.R.encode())}]},
+                        nodeid=0, flags=0x08)
+
+    def stop(self) -> None:
+        for m in self.acquirers:
+            self.respond_error(m, errno.ENODATA)
+
+    def _down(self) -> IDSet:
+        return IDSet(sorted(r for r in self.R.ranks if r not in self.broker.online_ranks))
+
+    @request_handler("acquire")
+    def acquire(self, msg: Message):
+        if not msg.flags & FLAG_STREAMING:
+            raise FluxError(errno.EPROTO, "resource.acquire: needs a streaming RPC")
+        self.acquirers.append(msg)
+        up = IDSet(sorted(r for r in self.R.ranks if r not in self.drained)) - self._down()
+        self.respond(msg, {"resources": self.R.to_R(), "up": up.encode()})
+        return DEFERRED
+
+    @request_handler("status")
+    def status(self, msg: Message) -> dict:
+        return {"R": self.R.to_R(), "online": IDSet(self.broker.online_ranks & set(self.R.ranks)).encode(),
+                "offline": self._down().encode(),
+                "drain": {str(r): d for r, d in self.drained.items()}}
+
+    def _targets(self, msg: Message) -> IDSet:
+        spec = payload_field(msg, "targets", str)
+        try:
+            ids = IDSet(spec) if spec != "all" else IDSet(list(self.R.ranks))
+        except ValueError as exc:
+            raise FluxError(errno.EINVAL, f"targets: {exc}") from None
+        bad = [r for r in ids if r not in self.R.ranks]
+        if bad:
+            raise FluxError(errno.EINVAL, f"targets: rank {bad[0]} is not in the instance")
+        return ids
+
+    @request_handler("drain")
+    def drain(self, msg: Message) -> dict:
+        ids = self._targets(msg)
+        reason = payload_field(msg, "reason", str, "")
+        for r in ids:
+            self.drained.setdefault(r, {"timestamp": time.time(), "reason": reason})
+        self._notify({"down": ids.encode()})
+        return {}
+
+    @request_handler("undrain")
+    def undrain(self, msg: Message) -> dict:
+        ids = self._targets(msg)
+        not_drained = [r for r in ids if r not in self.drained]
+        if not_drained:
+            raise FluxError(errno.EINVAL, f"rank {not_drained[0]} is not drained")
+        for r in ids:
+            self.drained.pop(r, None)
+        self._notify({"up": ids.encode()})
+        return {}
+
+    def _notify(self, change: dict) -> None:
+        for m in self.acquirers:
+            self.respond(m, change)
+
+    def disconnect(self, route) -> None:
+        self.acquirers = [m for m in self.acquirers if m.route[:len(route)] != route]
+
+
+def _val(text: str) -> dict:
+    import base64
+    return {"ver": 1, "type": "val", "data": base64.b64encode(text.encode()).decode()}
