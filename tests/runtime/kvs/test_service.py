@@ -163,7 +163,7 @@ def test_restart_on_statedir_restores_every_key_and_namespace(tmp_path):
             assert [kvs.get(h, f"persist.k{i}") for i in range(50)] == [{"i": i} for i in range(50)]
             assert kvs.get(h, "inside", namespace="kept") == [1, 2, 3]
             assert kvs.get(h, "lnk") == {"i": 7}
-            assert kvs.getroot(h)["rootseq"] == seq
+            assert kvs.getroot(h)["rootseq"] >= seq  # never goes backwards
 
 
 def test_second_instance_on_same_statedir_is_refused_and_first_keeps_serving(tmp_path):

@@ -21,15 +21,8 @@ from fluxnb.cli import resource_query
 SHARED = Path(__file__).resolve().parents[3].parent / "shared" / "conformance" / "fluxion"
 _DROP = re.compile(r"^INFO: (ELAPSE|PREORDER VISIT COUNT|POSTORDER VISIT COUNT)=")
 
-# The "first" policy orders children by a weight Fluxion refreshes from the
-# subtree planners after each allocation.  After a cancel, flux-sched's order
-# of nodes in these two cases follows a weight-maintenance rule we have not
-# reproduced (the job after the cancel lands on node89/node106 instead of
-# node105): the match is still valid, but not Fluxion's choice.
-_XFAIL = {
-    "min_max/011": "first-policy child order after cancel (by_outedges weights) differs",
-    "min_max/012": "first-policy child order after cancel (by_outedges weights) differs",
-}
+# Cases expected to fail (expected-file stem -> reason), run as strict xfail.
+_XFAIL: dict[str, str] = {}
 
 
 def _cases() -> list:

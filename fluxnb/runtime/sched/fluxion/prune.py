@@ -72,12 +72,16 @@ class PruneFilters:
         """Types aggregated at a vertex of type ``anchor``, in planner order.
 
         Fluxion keeps these in sets of interned type names, ordered by
-        interning order, where its built-in types come first
-        (cluster, rack, node, socket, core, gpu, memory, ...).  The last type
-        orders children for the ``first`` policy, so the order matters.
+        interning order, where its built-in types come first, in the order
+        flux-sched's ``data_std.cpp`` defines them (cluster, core, socket,
+        gpu, node, rack, slot).  The last type orders children for the
+        ``first`` policy, so the order matters: a rack's children are ordered
+        by free nodes, a node's by free cores.
         """
         out = sorted(self._anchors.get(anchor, ()), key=_type_rank) if anchor != ANY else []
-        out += sorted(self._anchors.get(ANY, ()), key=_type_rank)
+        # as matcher_util_api_t::get_my_pruning_types: an ALL type never
+        # aggregates at a vertex of its own type (a node does not count nodes)
+        out += sorted((t for t in self._anchors.get(ANY, ()) if t != anchor), key=_type_rank)
         return out
 
     def accum(self, rtype: str, n: int, into: dict[str, int]) -> None:

@@ -1,0 +1,187 @@
+"""Tests of the Fluxion matcher's speed-ups: each must select what the plain walk selects.
+
+The fast paths (greedy child order, memoized free subtrees, top-k sort,
+root aggregate check, sorted ``first``-policy children) are checked against
+the same traverser with them switched off, on workloads that mix allocate,
+reserve, satisfiability and cancel, including graphs whose ids repeat.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from fluxnb.runtime.sched.fluxion import (MatchError, Planner, ResourceGraph, Traverser, make_policy,
+                                          make_writer, parse_request)
+from fluxnb.runtime.sched.fluxion.cxxsort import cxx_sort
+from fluxnb.runtime.sched.fluxion.graph import EMPTY, EMPTY_SET
+
+
+def build(nodes: int, *, repeat_ids: bool = False, racks: int = 0) -> ResourceGraph:
+    """cluster > [rack >] node > socket[2] > core[4] + gpu; optionally with repeated ids."""
+    with ResourceGraph.building():
+        g = ResourceGraph()
+        root = g.add_vertex("cluster", "cluster", 0)
+        parents = [g.add_vertex("rack", "rack", r, parent=root) for r in range(racks)] or [root]
+        for i in range(nodes):
+            node = g.add_vertex("node", "node", i % 3 if repeat_ids else i,
+                                parent=parents[i % len(parents)], rank=i)
+            for s in range(2):
+                sock = g.add_vertex("socket", "socket", s, parent=node, rank=i)
+                ids = [c % 2 for c in range(4)] if repeat_ids else range(s * 4, s * 4 + 4)
+                g.add_children(sock, "core", "core", ids, rank=i)
+                g.add_vertex("gpu", "gpu", s, parent=sock, rank=i)
+    return g
+
+
+def _spec(kind: str, count: int, duration: int) -> dict:
+    attrs = {"system": {"duration": duration}}
+    if kind == "node":
+        res = [{"type": "node", "count": count, "exclusive": True, "with": [
+            {"type": "slot", "count": 1, "label": "task", "with": [
+                {"type": "socket", "count": 2, "with": [{"type": "core", "count": 4},
+                                                        {"type": "gpu", "count": 1}]}]}]}]
+    elif kind == "slotcore":
+        res = [{"type": "slot", "count": count, "label": "task", "with": [{"type": "core", "count": 1}]}]
+    elif kind == "nodecore":
+        res = [{"type": "node", "count": count, "with": [
+            {"type": "socket", "count": 1, "with": [{"type": "core", "count": 2}]}]}]
+    else:
+        res = [{"type": "core", "count": count}]
+    return {"version": 1, "resources": res, "attributes": attrs, "tasks": []}
+
+
+def _workload(trav: Traverser, seed: int) -> list:
+    rng = random.Random(seed)
+    w = make_writer("simple")
+    reqs: dict = {}
+    live: list[int] = []
+    out = []
+    for step in range(50):
+        if live and rng.random() < 0.25:
+            jobid = rng.choice(live)
+            live.remove(jobid)
+            trav.cancel(jobid)
+            continue
+        key = (rng.choice(["node", "slotcore", "nodecore", "core"]), rng.choice([1, 1, 2, 3]))
+        if key not in reqs or rng.random() < 0.3:
+            reqs[key] = parse_request(_spec(*key, rng.choice([50, 100, 3600])))
+        op = rng.choice(["allocate", "allocate_orelse_reserve", "allocate_with_satisfiability"])
+        try:
+            meta = trav.run(reqs[key], op, step + 1, w)
+        except MatchError as exc:
+            w.emit()
+            out.append(("error", exc.errno))
+            continue
+        out.append(("ok", meta.at, w.emit()))
+        live.append(step + 1)
+    return out
+
+
+def _plain(trav: Traverser) -> Traverser:
+    """Switch the fast paths of ``trav`` off (the reference walk)."""
+    trav._memo = None
+    trav._greedy_applies = lambda *a: False  # type: ignore[method-assign]
+    trav._root_cannot_fit = lambda *a: False  # type: ignore[method-assign]
+    return trav
+
+
+@pytest.mark.parametrize("policy", ["high", "low", "hinode", "lonodex", "first", "locality"])
+@pytest.mark.parametrize("shape", ["plain", "repeat_ids", "racks"])
+def test_fast_paths_select_what_the_full_walk_selects(policy: str, shape: str) -> None:
+    kw = {"repeat_ids": shape == "repeat_ids", "racks": 2 if shape == "racks" else 0}
+    for seed in range(3):
+        fast = Traverser(build(12, **kw), make_policy(policy))  # type: ignore[arg-type]
+        slow = _plain(Traverser(build(12, **kw), make_policy(policy)))  # type: ignore[arg-type]
+        assert _workload(fast, seed) == _workload(slow, seed)
+
+
+def test_high_policy_takes_highest_free_node_without_visiting_all() -> None:
+    trav = Traverser(build(200), make_policy("high"))
+    w = make_writer("simple")
+    trav.run(parse_request(_spec("node", 1, 100)), "allocate", 1, w)
+    assert "node199[" in w.emit()
+    assert trav.total_preorder < 100  # the greedy walk stops at the first fitting node
+
+
+def test_repeated_free_subtrees_are_replayed() -> None:
+    trav = Traverser(build(50), make_policy("high"))
+    req = parse_request(_spec("slotcore", 1, 100))
+    w = make_writer("simple")
+    trav.run(req, "allocate", 1, w)
+    first = w.emit()
+    trav.run(req, "allocate", 2, w)
+    second = w.emit()
+    assert first != second and trav._memo  # records kept for the 49 untouched nodes
+
+
+# -- building blocks -------------------------------------------------------------------
+def test_planner_removes_a_span_whose_start_point_was_merged() -> None:
+    p = Planner(10)
+    p.add_span(0, 100, 1)
+    a = p.add_span(0, 50, 1)
+    b = p.add_span(50, 50, 1)
+    p.remove_span(a)  # usage 1 on [0,50) and 2 on [50,100): no point at 50 is lost...
+    p.add_span(100, 100, 1)
+    c = p.add_span(0, 50, 1)
+    p.remove_span(c)  # ...but here [0,50) and [50,100) both hold 2, and merge
+    p.remove_span(b)
+    assert [p.used_at(t) for t in (0, 49, 50, 99, 100, 199, 200)] == [1, 1, 1, 1, 1, 1, 0]
+
+
+def test_planner_matches_a_brute_force_step_function() -> None:
+    rng = random.Random(7)
+    for _ in range(100):
+        p, spans, ref = Planner(10), {}, [0] * 60
+        for _ in range(30):
+            if spans and rng.random() < 0.4:
+                sid = rng.choice(list(spans))
+                start, end, n = spans.pop(sid)
+                p.remove_span(sid)
+                for t in range(start, end):
+                    ref[t] -= n
+                continue
+            start, dur, n = rng.randrange(40), rng.randrange(1, 15), rng.randrange(4)
+            if all(ref[t] + n <= 10 for t in range(start, start + dur)):
+                spans[p.add_span(start, dur, n)] = (start, start + dur, n)
+                for t in range(start, start + dur):
+                    ref[t] += n
+        assert [p.used_at(t) for t in range(60)] == ref
+        assert all(p.avail_during(t, d) == 10 - max(ref[t:t + d])
+                   for t in range(0, 50, 3) for d in (1, 5))
+
+
+@pytest.mark.parametrize("n", [2, 16, 17, 100, 3000])
+def test_cxx_sort_first_k_are_those_of_the_full_sort(n: int) -> None:
+    rng = random.Random(n)
+    for distinct in (2, 5, n):
+        items = [(rng.randrange(distinct), i) for i in range(n)]
+        for descending in (True, False):
+            full = list(items)
+            cxx_sort(full, lambda x: x[0], descending)
+            assert [x[0] for x in full] == sorted((x[0] for x in items), reverse=descending)
+            for k in (1, 3, 17, n):
+                part = list(items)
+                cxx_sort(part, lambda x: x[0], descending, k)
+                assert part[:k] == full[:k]
+
+
+def test_add_children_matches_add_vertex() -> None:
+    a, b = ResourceGraph(), ResourceGraph()
+    ra, rb = a.add_vertex("cluster", "c", 0), b.add_vertex("cluster", "c", 0)
+    for i in range(3):
+        a.add_vertex("core", "core", i, parent=ra, rank=5)
+    b.add_children(rb, "core", "core", range(3), rank=5)
+    assert [(v.name, v.paths, v.rank, v.parent_edge["containment"].pos) for v in a.vertices[1:]] == \
+        [(v.name, v.paths, v.rank, v.parent_edge["containment"].pos) for v in b.vertices[1:]]
+    assert sorted(a.by_path) == sorted(b.by_path)
+
+
+def test_untouched_vertices_share_empty_containers() -> None:
+    trav = Traverser(build(4), make_policy("first"))
+    trav.run(parse_request(_spec("core", 1, 100)), "allocate", 1, make_writer("simple"))
+    idle = trav.g.by_path["/cluster0/node0/socket0/core0"]
+    assert idle.tags is EMPTY_SET and idle.allocations is EMPTY and idle.out is EMPTY
+    busy = [v for v in trav.g.vertices if v.tags]
+    assert busy and all(isinstance(v.tags, set) for v in busy)
