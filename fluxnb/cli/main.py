@@ -23,6 +23,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ping": ("fluxnb.cli.broker", "send echo requests to a service"),
     "exec": ("fluxnb.cli.exec", "run a command on ranks of the instance"),
     "kvs": ("fluxnb.cli.kvs", "access the key-value store"),
+    "run": ("fluxnb.cli.submit", "run a job interactively"),
+    "submit": ("fluxnb.cli.submit", "submit a job to the queue"),
+    "bulksubmit": ("fluxnb.cli.submit", "submit jobs for each input, as GNU parallel does"),
+    "jobs": ("fluxnb.cli.jobs", "list jobs"),
+    "job": ("fluxnb.cli.job", "job utilities: attach, info, eventlog, wait-event, status, ..."),
+    "cancel": ("fluxnb.cli.job", "cancel one or more jobs"),
+    "watch": ("fluxnb.cli.job", "watch jobs until they are done"),
+    "resource": ("fluxnb.cli.resource", "list and manage resources"),
+    "queue": ("fluxnb.cli.queue", "control the job queue"),
     "resource-query": ("fluxnb.cli.resource_query", "Fluxion resource-query drop-in"),
 }
 

@@ -21,3 +21,18 @@ __all__ = [
     "id_parse",
     "validate",
 ]
+
+from .api import (  # noqa: E402
+    FLUX_JOBID_ANY, EventLogEvent, JobException, JobWaitResult, SubmitFuture, cancel,
+    cancel_async, convert_info, event_wait, event_watch, event_watch_async, eventlog_entries,
+    get_job, job_list, job_list_id, job_list_inactive, kill, kill_async, raise_job, result,
+    result_async, set_urgency, submit, submit_async, wait, wait_async,
+)
+
+__all__ += [
+    "FLUX_JOBID_ANY", "EventLogEvent", "JobException", "JobWaitResult", "SubmitFuture", "cancel",
+    "cancel_async", "convert_info", "event_wait", "event_watch", "event_watch_async",
+    "eventlog_entries", "get_job", "job_list", "job_list_id", "job_list_inactive", "kill",
+    "kill_async", "raise_job", "result", "result_async", "set_urgency", "submit", "submit_async",
+    "wait", "wait_async",
+]

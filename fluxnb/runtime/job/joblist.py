@@ -140,6 +140,16 @@ class JobList(Service):
             info["exception_occurred"] = False
 
     def _wake(self, jobid: int, info: dict) -> None:
+        if self.waiters.get(jobid):
+            # answer once the job manager's events so far are in the KVS, so a
+            # reader of the eventlog after this answer sees them all
+            jm = self.broker.services.get("job-manager")
+            if jm is not None:
+                jm.writer.after("primary", lambda: self._wake_now(jobid, info))
+            else:
+                self._wake_now(jobid, info)
+
+    def _wake_now(self, jobid: int, info: dict) -> None:
         waiting = self.waiters.get(jobid)
         if not waiting:
             return

@@ -544,7 +544,8 @@ class JobManager(Service):
                 job = self.waitable_done.pop(want)
             if job is not None:
                 self.wait_requests.remove(entry)
-                self.respond(msg, {"id": job.id, "success": job.success, "errstr": _errstr(job)})
+                answer = {"id": job.id, "success": job.success, "errstr": _errstr(job)}
+                self.writer.after("primary", lambda m=msg, a=answer: self.respond(m, a))
 
     def disconnect(self, route) -> None:
         n = len(route)

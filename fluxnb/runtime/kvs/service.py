@@ -163,8 +163,9 @@ class KVSService(Service):
         if flags & (FLUX_KVS_WATCH | FLUX_KVS_WATCH_APPEND) and not msg.flags & FLAG_STREAMING:
             raise FluxError(errno.EPROTO, "kvs-watch.lookup: FLUX_KVS_WATCH needs a streaming RPC")
         if not self.kvs.namespace_exists(ns):
-            if not flags & FLUX_KVS_WAITCREATE:
-                raise FluxError(errno.ENOTSUP, f"namespace {ns}: Operation not supported")
+            # WAITCREATE waits for a key, not for a namespace (guest namespaces of
+            # jobs are created once and removed for good)
+            raise FluxError(errno.ENOTSUP, f"namespace {ns}: Operation not supported")
         w = _Watch(msg, key, ns, flags)
         if not self._check(w) or flags & (FLUX_KVS_WATCH | FLUX_KVS_WATCH_APPEND):
             self.watches.setdefault(ns, []).append(w)
