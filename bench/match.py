@@ -130,6 +130,8 @@ def main() -> None:
             if pol not in args.policies:
                 continue
             if pol != "first":
+                trav = None  # type: ignore[assignment]  # free the last graph before the next
+                gc.collect()
                 trav, *_ = load(n, pol)
             for j, (kind, spec) in enumerate((("node", NODE_JOB), ("core", CORE_JOB))):
                 # distinct job ids: both kinds of job share one traverser
@@ -140,7 +142,10 @@ def main() -> None:
                 # the first match of a request walks the whole free graph; later
                 # ones replay the records of untouched subtrees (see fastpaths.py)
                 row(f"{pol} 1-{kind} allocate, first match", xs[0], None)
+            print(f"  (process RSS after the {pol} matches: {rss() / 2**20:.0f} MiB)")
         if not args.skip_reserve:
+            trav = None  # type: ignore[assignment]
+            gc.collect()
             trav, *_ = load(n, "first")
             t0 = time.perf_counter()
             fill(trav, n)

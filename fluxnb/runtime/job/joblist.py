@@ -220,6 +220,10 @@ class JobList(Service):
         if states and not info["state"] & states:
             self.waiters.setdefault(jobid, []).append((states, msg, attrs))
             return DEFERRED
+        jm = self.broker.services.get("job-manager")
+        if states and jm is not None:
+            jm.writer.after("primary", lambda: self.respond(msg, {"job": self._select(info, attrs)}))
+            return DEFERRED
         return {"job": self._select(info, attrs)}
 
     @request_handler("list-attrs")
