@@ -9,7 +9,11 @@ reference figures (flux-sched resource-query, measured on this machine) and
 the ratio ours / theirs.
 
 Load time is measured without tracemalloc (which roughly doubles it); memory
-is the growth of the process's resident set (RSS) while loading.
+is the growth of the process's resident set (RSS) while loading.  Like a
+resource-query process, the bench owns its graph for good, so it loads it
+under ``ResourceGraph.building(freeze=True)``: the garbage collector's full
+collections then skip the graph (without it, the first ``high`` 1-core match
+at N=10000 takes about 6 s instead of 4 s; other figures barely move).
 
 Usage::
 
@@ -69,7 +73,7 @@ def load(n: int, policy: str) -> tuple[Traverser, float, int]:
     gc.collect()
     r0 = rss()
     t0 = time.perf_counter()
-    with ResourceGraph.building():
+    with ResourceGraph.building(freeze=True):  # a process that owns its graph, as resource-query
         trav = Traverser(build_graph(n), make_policy(policy))
     dt = time.perf_counter() - t0
     return trav, dt, rss() - r0

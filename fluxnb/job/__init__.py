@@ -36,3 +36,6 @@ __all__ += [
     "kill_async", "raise_job", "result", "result_async", "set_urgency", "submit", "submit_async",
     "wait", "wait_async",
 ]
+
+from .executor import FluxExecutor, FluxExecutorFuture  # noqa: E402
+__all__ += ["FluxExecutor", "FluxExecutorFuture"]

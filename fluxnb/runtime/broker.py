@@ -421,8 +421,14 @@ class Broker:
         return fut if callback is None else tag
 
     def rpc_cancel(self, future_or_tag: Any) -> None:
+        """Stop listening for responses to an RPC (by matchtag, or its future)."""
+        if future_or_tag is None:
+            return
+        if isinstance(future_or_tag, int):
+            self._pending.pop(future_or_tag, None)
+            return
         for tag, stream in list(self._pending.items()):
-            if stream.future is future_or_tag or tag == future_or_tag:
+            if stream.future is future_or_tag:
                 del self._pending[tag]
 
     def _complete(self, msg: Message) -> None:

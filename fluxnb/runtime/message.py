@@ -44,6 +44,9 @@ _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _loads = json.loads
 
 
+_UNSET = object()
+
+
 class ProtocolError(ValueError):
     """A frame that is not a well-formed fluxnb message."""
 
@@ -59,7 +62,10 @@ class Message:
     topic : str
         Service method (``kvs.lookup``) or event topic.
     payload : bytes
-        Raw payload; JSON text for ordinary messages, ``b""`` for none.
+        Raw payload; JSON text for ordinary messages, ``b""`` for none. A message
+        made in this process from a Python object keeps the object and encodes it
+        only if it has to cross a socket (``raw is None`` until then); receivers
+        must treat payload objects as read-only.
     matchtag : int
         Pairs responses with their request on one connection.
     nodeid : int
@@ -74,7 +80,7 @@ class Message:
 
     type: int
     topic: str
-    payload: bytes = b""
+    raw: bytes | None = b""
     matchtag: int = 0
     nodeid: int = NODEID_ANY
     flags: int = 0
@@ -82,21 +88,25 @@ class Message:
     errstr: str | None = None
     route: list = field(default_factory=list)
     seq: int = 0
+    obj: Any = _UNSET
 
     # -- constructors -------------------------------------------------------------
     @classmethod
     def request(cls, topic: str, payload: Any = None, *, nodeid: int = NODEID_ANY,
                 matchtag: int = 0, flags: int = 0) -> "Message":
-        return cls(REQUEST, topic, encode_payload(payload), matchtag, nodeid, flags)
+        raw, obj = _split(payload)
+        return cls(REQUEST, topic, raw, matchtag, nodeid, flags, obj=obj)
 
     @classmethod
     def event(cls, topic: str, payload: Any = None, seq: int = 0) -> "Message":
-        return cls(EVENT, topic, encode_payload(payload), seq=seq)
+        raw, obj = _split(payload)
+        return cls(EVENT, topic, raw, seq=seq, obj=obj)
 
     def response(self, payload: Any = None) -> "Message":
         """A success response to this request, retracing its route."""
-        return Message(RESPONSE, self.topic, encode_payload(payload), self.matchtag,
-                       self.nodeid, self.flags, 0, None, self.route)
+        raw, obj = _split(payload)
+        return Message(RESPONSE, self.topic, raw, self.matchtag, self.nodeid, self.flags, 0, None,
+                       self.route, obj=obj)
 
     def error_response(self, errnum: int, errstr: str | None = None) -> "Message":
         """An error response to this request (``errstr`` defaults to strerror)."""
@@ -106,14 +116,24 @@ class Message:
 
     # -- payload --------------------------------------------------------------
     @property
+    def payload(self) -> bytes:
+        """The payload as bytes (encoding a payload object on first use)."""
+        if self.raw is None:
+            self.raw = _dumps(self.obj).encode()
+        return self.raw
+
+    @property
     def json(self) -> Any:
         """The payload decoded as JSON (``None`` when empty)."""
-        if not self.payload:
+        if self.obj is not _UNSET:
+            return self.obj
+        if not self.raw:
             return None
         try:
-            return _loads(self.payload)
+            self.obj = _loads(self.raw)
         except ValueError as exc:
             raise ProtocolError(f"{self.topic}: payload is not valid JSON: {exc}") from None
+        return self.obj
 
     @property
     def streaming(self) -> bool:
@@ -145,6 +165,17 @@ class Message:
         kind = TYPE_NAMES.get(self.type, "?")
         err = f" errnum={self.errnum}" if self.errnum else ""
         return f"<Message {kind} {self.topic} tag={self.matchtag} node={self.nodeid}{err}>"
+
+
+def _split(payload: Any) -> tuple[bytes | None, Any]:
+    """``(raw, obj)`` for a payload: bytes and text stay raw, objects stay objects."""
+    if payload is None:
+        return b"", _UNSET
+    if isinstance(payload, bytes):
+        return payload, _UNSET
+    if isinstance(payload, str):
+        return payload.encode(), _UNSET
+    return None, payload
 
 
 def encode_payload(payload: Any) -> bytes:

@@ -42,6 +42,17 @@ def job_key(jobid: int, *parts: str) -> str:
     return ".".join((JobID(jobid).kvs, *parts))
 
 
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def event_line(name: str, context: dict | None, timestamp: float) -> str:
+    """One RFC 18 eventlog line (the job manager builds events itself; no validation)."""
+    ev: dict = {"timestamp": timestamp, "name": name}
+    if context:
+        ev["context"] = context
+    return _dumps(ev) + "\n"
+
+
 class JobManager(Service):
     name = "job-manager"
     also_serves = ("job-ingest",)
@@ -132,7 +143,9 @@ class JobManager(Service):
         except IllegalTransition as exc:
             self.log("err", str(exc))
             return
-        self.writer.append(job_key(job.id, "eventlog"), encode_event(name, context or None, ev["timestamp"]))
+        if not job.kvs_dir:
+            job.kvs_dir = JobID(job.id).kvs
+        self.writer.append(job.kvs_dir + ".eventlog", event_line(name, context, ev["timestamp"]))
         for fn in self.listeners:
             fn(job, ev)
         if job.state != old:

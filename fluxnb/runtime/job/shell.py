@@ -23,14 +23,10 @@ from ..message import FLAG_STREAMING, FluxError, Message
 from ..service import DEFERRED, Service, payload_field, request_handler
 from ..util.eventlog import encode_event
 from .jobid import JobID
+from .process import TaskProcess
 
 FLUX_KVS_WATCH_APPEND = 256
 FLUX_KVS_WAITCREATE = 8
-
-
-def waitstatus(returncode: int) -> int:
-    """A POSIX wait status from a Popen returncode (negative = killed by signal)."""
-    return (-returncode) & 0x7F if returncode < 0 else (returncode & 0xFF) << 8
 
 
 def expand_template(path: str, jobid: int, name: str = "") -> str:
@@ -64,7 +60,7 @@ class JobShell(Service):
     def stop(self) -> None:
         for job in self.jobs.values():
             for proc in job.procs.values():
-                _kill(proc, signal.SIGKILL)
+                proc.send_signal(signal.SIGKILL)
 
     @request_handler("run")
     def run(self, msg: Message):
@@ -108,41 +104,55 @@ class JobShell(Service):
         name = (system.get("job") or {}).get("name") or os.path.basename(cmd[0] if cmd else "")
         outputs = self._open_outputs(job, shell_opts, name)
         forward_stdin = shell_opts.get("stdin") == "forward"
-        pumps = []
+        loop = self.broker.loop
         try:
             for local_id, taskrank in enumerate(body["tasks"]):
                 tenv = dict(env, FLUX_TASK_RANK=str(taskrank), FLUX_TASK_LOCAL_ID=str(local_id))
+                sink = self._sink(ns, taskrank, outputs)
                 try:
-                    proc = await asyncio.create_subprocess_exec(
-                        *cmd, env=tenv, cwd=cwd, process_group=0,
-                        stdin=asyncio.subprocess.PIPE if forward_stdin else asyncio.subprocess.DEVNULL,
-                        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-                except FileNotFoundError as exc:
+                    proc = TaskProcess(loop, cmd, tenv, cwd, sink, stdin_pipe=forward_stdin)
+                except FileNotFoundError:
                     if cwd and not os.path.isdir(cwd):
                         raise FluxError(errno.ENOENT, f"task {taskrank}: start failed: cwd {cwd}: "
                                         "No such file or directory") from None
                     raise FluxError(errno.ENOENT, f"task {taskrank}: start failed: {cmd[0]}: "
                                     f"No such file or directory") from None
-                except (PermissionError, NotADirectoryError) as exc:
-                    raise FluxError(errno.EACCES, f"task {taskrank}: start failed: {exc}") from None
+                except (PermissionError, NotADirectoryError, OSError) as exc:
+                    raise FluxError(errno.EACCES, f"task {taskrank}: start failed: {cmd[0]}: "
+                                    f"{exc.strerror or exc}") from None
                 job.procs[taskrank] = proc
-                for stream in ("stdout", "stderr"):
-                    pumps.append(asyncio.ensure_future(
-                        self._pump(job, ns, taskrank, stream, getattr(proc, stream), outputs.get(stream))))
         except FluxError:
             for proc in job.procs.values():
-                _kill(proc, signal.SIGKILL)
+                proc.send_signal(signal.SIGKILL)
             self._cleanup(job, outputs)
             raise
         self.respond(job.msg, {"type": "start", "rank": self.rank})
         if forward_stdin:
             self._watch_input(job, ns)
-        statuses = await asyncio.gather(*(p.wait() for p in job.procs.values()))
-        await asyncio.gather(*pumps)
+        statuses = await asyncio.gather(*(p.done for p in job.procs.values()))
+        for taskrank in job.procs:
+            if "stdout" not in outputs:
+                for stream in ("stdout", "stderr"):
+                    self.writer.append("output", encode_event(
+                        "data", {"stream": stream, "rank": str(taskrank), "eof": True}), namespace=ns)
         self._cleanup(job, outputs)
-        status = max((waitstatus(rc) for rc in statuses), default=0)
+        status = max(statuses, default=0)
         self.writer.after(ns, lambda: self._exited(job, status))
         return DEFERRED
+
+    def _sink(self, ns: str, taskrank: int, outputs: dict):
+        rank = str(taskrank)
+
+        def sink(stream: str, data: bytes) -> None:
+            fileobj = outputs.get(stream)
+            if fileobj is not None:
+                fileobj.write(data)
+                fileobj.flush()
+                return
+            self.writer.append("output", encode_event(
+                "data", {"stream": stream, "rank": rank, "data": data.decode("utf-8", "replace")}),
+                namespace=ns)
+        return sink
 
     def _exited(self, job: _ShellJob, status: int) -> None:
         self.respond(job.msg, {"type": "exit", "rank": self.rank, "status": status})
@@ -174,23 +184,6 @@ class JobShell(Service):
             out["stderr"] = out["stdout"]
         return out
 
-    async def _pump(self, job, ns: str, taskrank: int, stream: str, reader, fileobj) -> None:
-        rank = str(taskrank)
-        while True:
-            data = await reader.read(65536)
-            if not data:
-                break
-            if fileobj is not None:
-                fileobj.write(data)
-                fileobj.flush()
-                continue
-            self.writer.append("output", encode_event(
-                "data", {"stream": stream, "rank": rank, "data": data.decode("utf-8", "replace")}),
-                namespace=ns)
-        if fileobj is None:
-            self.writer.append("output", encode_event("data", {"stream": stream, "rank": rank, "eof": True}),
-                               namespace=ns)
-
     def _watch_input(self, job: _ShellJob, ns: str) -> None:
         buf = [b""]
 
@@ -211,15 +204,18 @@ class JobShell(Service):
                     continue
                 ctx = ev.get("context") or {}
                 for proc in job.procs.values():
-                    if proc.stdin is None or proc.stdin.is_closing():
+                    if proc.stdin is None or proc.stdin.closed:
                         continue
-                    if "data" in ctx:
-                        try:
+                    try:
+                        if "data" in ctx:
+                            # small writes to a pipe; a full pipe would block the
+                            # broker, so stdin forwarding is for interactive use
                             proc.stdin.write(ctx["data"].encode())
-                        except (BrokenPipeError, ConnectionResetError):
-                            pass
-                    if ctx.get("eof"):
-                        proc.stdin.close()
+                            proc.stdin.flush()
+                        if ctx.get("eof"):
+                            proc.stdin.close()
+                    except (BrokenPipeError, ConnectionResetError, ValueError):
+                        pass
 
         job.input_tag = self.broker.rpc(
             "kvs-watch.lookup", {"key": "input", "namespace": ns,
@@ -234,17 +230,5 @@ class JobShell(Service):
         if job is None:
             raise FluxError(errno.ENOENT, f"job {JobID(jobid).f58} has no tasks on rank {self.rank}")
         for proc in job.procs.values():
-            _kill(proc, signum)
-        return {}
-
-
-def _kill(proc, signum: int) -> None:
-    if proc.returncode is not None:
-        return
-    try:
-        os.killpg(proc.pid, signum)
-    except (ProcessLookupError, PermissionError):
-        try:
             proc.send_signal(signum)
-        except ProcessLookupError:
-            pass
+        return {}

@@ -78,6 +78,7 @@ class Job:
     queue: str | None = None
     eventlog_len: int = 0
     pending_deps: tuple = ()
+    kvs_dir: str = ""
     exec_running: bool = False
     cancel_sent: bool = False
     free_sent: bool = False

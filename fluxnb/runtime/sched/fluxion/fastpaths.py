@@ -31,8 +31,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .scoring import EEdge, EGroup
+
 if TYPE_CHECKING:
-    from .graph import Edge, Vertex
+    from .graph import Edge, ResourceGraph, Vertex
+    from .policies import Policy
     from .request import ResourceReq
     from .scoring import Scoring
     from .update import JobMeta
@@ -62,6 +65,20 @@ class FastPaths:
     """Greedy child order and free-subtree memo of :class:`~.matcher.Traverser` (a mixin)."""
 
     # set by Traverser.__init__
+    g: ResourceGraph
+    policy: Policy
+    dom: str
+    preorder: int
+    postorder: int
+    err_msg: str
+
+    if TYPE_CHECKING:  # provided by Traverser
+        def _dom_dfv(self, meta: JobMeta, u: Vertex, resources: list[ResourceReq], pristine: bool,
+                     excl: bool, to_parent: Scoring, memo: bool = True) -> tuple[int, bool]: ...
+
+        def _visited(self, v: Vertex) -> bool: ...
+
+        def _mark(self, e: Edge, needs: int, exclusive: bool) -> None: ...
     _greedy_cache: dict[tuple[int, str], list[Edge] | None]
     _greedy_ok: dict[tuple[int, int, bool], bool]
     _memo: dict[tuple, tuple] | None
@@ -77,7 +94,7 @@ class FastPaths:
         ``at_root``: ``u`` is the root passing the request through (the
         choice is then made by ``finish_graph`` among the root's children).
         """
-        pol = self.policy  # type: ignore[attr-defined]
+        pol = self.policy
         if pol.kind != "id" or pol.stop_on_k > 0 or not resources:
             return False
         key = (u.uniq_id, id(resources), at_root)
@@ -93,8 +110,8 @@ class FastPaths:
             # every child must be a direct candidate: a pass-through child
             # could bring candidates of the same type from deeper down
             wanted = {r.type for r in resources}
-            verts = self.g.vertices  # type: ignore[attr-defined]
-            if any(verts[e.dst].type not in wanted for e in u.children(self.dom)):  # type: ignore[attr-defined]
+            verts = self.g.vertices
+            if any(verts[e.dst].type not in wanted for e in u.children(self.dom)):
                 return False
         return all(self._greedy_order(u, r.type) is not None for r in resources)
 
@@ -105,8 +122,8 @@ class FastPaths:
             return self._greedy_cache[key]
         except KeyError:
             pass
-        verts = self.g.vertices  # type: ignore[attr-defined]
-        edges = [e for e in u.children(self.dom) if verts[e.dst].type == rtype]  # type: ignore[attr-defined]
+        verts = self.g.vertices
+        edges = [e for e in u.children(self.dom) if verts[e.dst].type == rtype]
         edges.sort(key=lambda e: verts[e.dst].id)
         ids = [verts[e.dst].id for e in edges]
         order = edges if len(set(ids)) == len(ids) else None
@@ -116,20 +133,18 @@ class FastPaths:
     def _explore_greedy(self, meta: JobMeta, u: Vertex, resources: list[ResourceReq], pristine: bool,
                         excl: bool, dfu: Scoring) -> int:
         """Visit ``u``'s candidates best score first; stop each type once enough matched."""
-        from .scoring import EEdge, EGroup
-
-        verts = self.g.vertices  # type: ignore[attr-defined]
-        dom = self.dom  # type: ignore[attr-defined]
-        descending = self.policy.child_descending()  # type: ignore[attr-defined]
+        verts = self.g.vertices
+        dom = self.dom
+        descending = self.policy.child_descending()
         rc2 = -1
         for r in resources:
             order = self._greedy_order(u, r.type)
             need, got = r.count_min, 0
             for e in (reversed(order) if descending else order):  # type: ignore[arg-type]
                 tgt = verts[e.dst]
-                if self._visited(tgt):  # type: ignore[attr-defined]
+                if self._visited(tgt):
                     continue
-                rc, x_out = self._dom_dfv(meta, tgt, resources, pristine, excl, dfu)  # type: ignore[attr-defined]
+                rc, x_out = self._dom_dfv(meta, tgt, resources, pristine, excl, dfu)
                 if rc != 0:
                     continue
                 count = dfu.avail
@@ -159,8 +174,8 @@ class FastPaths:
         """A subtree deep enough (grandchildren) for a record to save work."""
         big = self._big.get(u.uniq_id)
         if big is None:
-            verts = self.g.vertices  # type: ignore[attr-defined]
-            dom = self.dom  # type: ignore[attr-defined]
+            verts = self.g.vertices
+            dom = self.dom
             big = any(verts[e.dst].out.get(dom) for e in u.children(dom))
             self._big[u.uniq_id] = big
         return big
@@ -168,16 +183,16 @@ class FastPaths:
     def _memo_visit(self, meta: JobMeta, u: Vertex, resources: list[ResourceReq], pristine: bool,
                     excl: bool, to_parent: Scoring) -> tuple[int, bool]:
         """:meth:`_dom_dfv` of a job-free subtree, replayed from a record when there is one."""
-        pol = self.policy  # type: ignore[attr-defined]
+        pol = self.policy
         key = (u.uniq_id, id(resources), pristine, excl, pol._level_scores, meta.alloc_type == "sat")
         memo = self._memo
         hit = memo.get(key)  # type: ignore[union-attr]
         if hit is not None and hit[0] == u.version:
             _, rc, x_out, merged, avail, score, marks, npre, npost = hit
-            self.preorder += npre  # type: ignore[attr-defined]
-            self.postorder += npost  # type: ignore[attr-defined]
+            self.preorder += npre
+            self.postorder += npost
             if rc == 0:
-                mark = self._mark  # type: ignore[attr-defined]
+                mark = self._mark
                 for e, n, x in marks:
                     mark(e, n, x)
                 if merged is not None:
@@ -188,16 +203,16 @@ class FastPaths:
         outer = self._rec
         rec: list[Any] = []
         self._rec = rec
-        pre0, post0 = self.preorder, self.postorder  # type: ignore[attr-defined]
-        err0, lvl0 = len(self.err_msg), pol._level_scores  # type: ignore[attr-defined]
+        pre0, post0 = self.preorder, self.postorder
+        err0, lvl0 = len(self.err_msg), pol._level_scores
         try:
-            rc, x_out = self._dom_dfv(meta, u, resources, pristine, excl, to_parent, False)  # type: ignore[attr-defined]
+            rc, x_out = self._dom_dfv(meta, u, resources, pristine, excl, to_parent, False)
         finally:
             self._rec = outer
         if outer is not None:
             outer.extend(rec)
-        if len(self.err_msg) == err0 and pol._level_scores == lvl0:  # type: ignore[attr-defined]
+        if len(self.err_msg) == err0 and pol._level_scores == lvl0:
             memo[key] = (u.version, rc, x_out, self._merged if rc == 0 else None,  # type: ignore[index]
                          to_parent.avail, to_parent.overall_score, rec,
-                         self.preorder - pre0, self.postorder - post0)  # type: ignore[attr-defined]
+                         self.preorder - pre0, self.postorder - post0)
         return rc, x_out

@@ -338,16 +338,21 @@ class ResourceGraph:
 
     @staticmethod
     @contextmanager
-    def building() -> Iterator[None]:
+    def building(freeze: bool = False) -> Iterator[None]:
         """Pause Python's cyclic garbage collector while building a large graph.
 
         A graph is hundreds of thousands of long-lived objects and no
         garbage: letting the collector scan them again and again as they
-        are created doubles the load time.  On leaving the outermost block,
-        the objects built are moved to the collector's permanent generation
-        (:func:`gc.freeze`), so that later full collections, which matching
-        triggers now and then, do not walk the whole graph either (a 60 ms
-        pause per collection on a 60k-vertex graph otherwise).
+        are created doubles the load time.
+
+        With ``freeze``, leaving the block also moves every object alive in
+        the process to the collector's permanent generation
+        (:func:`gc.freeze`), so that later full collections do not walk the
+        graph either (each one costs about a second on a 600k-vertex graph).
+        Frozen objects are never collected, even if they later end up in a
+        reference cycle, so this suits a process that owns its graph for its
+        whole life (``fluxnb resource-query``, a scheduler service), not a
+        notebook kernel that builds and drops graphs.
 
         Examples
         --------
@@ -360,7 +365,8 @@ class ResourceGraph:
             yield
         finally:
             if was:
-                gc.freeze()
+                if freeze:
+                    gc.freeze()
                 gc.enable()
 
     def add_edge(self, src: Vertex, dst: Vertex, subsystem: str = CONTAINMENT,

@@ -1,0 +1,99 @@
+"""A task process driven by the broker's loop with no helper threads.
+
+``subprocess.Popen`` starts it; its stdout/stderr pipes and a pidfd for its exit
+are read by ``loop.add_reader`` callbacks. asyncio's subprocess transports cost a
+waiter thread per child and several layers of protocol objects; a job shell that
+starts hundreds of tasks a second cannot afford either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+from typing import Callable
+
+
+class TaskProcess:
+    """Run ``cmd``; call ``on_output(stream, bytes)`` for output, then resolve ``done``.
+
+    ``done`` is a future of the POSIX wait status, set once the process has exited
+    and both pipes reached end of file.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, cmd: list[str], env: dict, cwd: str | None,
+                 on_output: Callable[[str, bytes], None], stdin_pipe: bool = False):
+        self.loop = loop
+        self.on_output = on_output
+        self.proc = subprocess.Popen(
+            cmd, env=env, cwd=cwd, process_group=0, close_fds=True,
+            stdin=subprocess.PIPE if stdin_pipe else subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.pid = self.proc.pid
+        self.done: asyncio.Future = loop.create_future()
+        self.status: int | None = None
+        self._open = 2
+        self.stdin = self.proc.stdin
+        for name, pipe in (("stdout", self.proc.stdout), ("stderr", self.proc.stderr)):
+            fd = pipe.fileno()
+            os.set_blocking(fd, False)
+            loop.add_reader(fd, self._read, name, pipe)
+        try:
+            self._pidfd = os.pidfd_open(self.pid)
+            loop.add_reader(self._pidfd, self._reap)
+        except (AttributeError, OSError):  # no pidfd: poll for the exit instead
+            self._pidfd = None
+            loop.call_later(0.005, self._poll)
+
+    def _read(self, name: str, pipe) -> None:
+        fd = pipe.fileno()
+        try:
+            data = os.read(fd, 65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if data:
+            self.on_output(name, data)
+            return
+        self.loop.remove_reader(fd)
+        pipe.close()
+        self._open -= 1
+        self._maybe_done()
+
+    def _reap(self) -> None:
+        self.loop.remove_reader(self._pidfd)
+        os.close(self._pidfd)
+        self._pidfd = None
+        self._collect(os.waitpid(self.pid, 0)[1])
+
+    def _poll(self) -> None:
+        pid, status = os.waitpid(self.pid, os.WNOHANG)
+        if pid == 0:
+            self.loop.call_later(0.005, self._poll)
+        else:
+            self._collect(status)
+
+    def _collect(self, status: int) -> None:
+        self.status = status
+        self.proc.returncode = os.waitstatus_to_exitcode(status)
+        self._maybe_done()
+
+    def _maybe_done(self) -> None:
+        if self._open == 0 and self.status is not None and not self.done.done():
+            self.done.set_result(self.status)
+
+    @property
+    def returncode(self) -> int | None:
+        return self.proc.returncode
+
+    def send_signal(self, signum: int) -> None:
+        if self.status is not None:
+            return
+        try:
+            os.killpg(self.pid, signum)
+        except (ProcessLookupError, PermissionError):
+            try:
+                os.kill(self.pid, signum)
+            except ProcessLookupError:
+                pass
