@@ -101,6 +101,7 @@ class ContentStore:
         *,
         hash_name: str = "sha1",
         cache_limit: int = DEFAULT_CACHE_LIMIT,
+        durable: bool = True,
     ) -> None:
         if hash_name not in HASH_NAMES:
             raise ValueError(f"unsupported hash name {hash_name!r}")
@@ -113,6 +114,9 @@ class ContentStore:
         self._checkpoints_dirty: dict[str, dict[str, Any] | None] = {}
         self._db: sqlite3.Connection | None = None
         self._lockfd: int | None = None
+        # durable=False: a scratch backing (the run directory) that need not
+        # survive a crash, so no fsync; it only keeps memory bounded
+        self.durable = durable
         if self.statedir is not None:
             self._open_backing(self.statedir)
 
@@ -140,7 +144,7 @@ class ContentStore:
                 statedir / "content.sqlite", isolation_level=None, check_same_thread=False
             )
             db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA synchronous=NORMAL" if self.durable else "PRAGMA synchronous=OFF")
             db.executescript(_SCHEMA)
             for row in db.execute(
                 "SELECT namespace, rootref, sequence, owner, flags, timestamp FROM checkpoint"

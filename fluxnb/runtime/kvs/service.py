@@ -21,6 +21,7 @@ import os
 
 from ..message import FLAG_STREAMING, FluxError, Message
 from ..service import DEFERRED, Service, payload_field, request_handler
+from .content import ContentStore
 from .store import (
     KVS, KVS_PRIMARY_NAMESPACE, KVSError, KVSLookupError, key_affected, normalize_key,
 )
@@ -36,6 +37,8 @@ FLUX_KVS_WATCH_UNIQ = 128
 FLUX_KVS_WATCH_APPEND = 256
 
 _LOOKUP_FLAGS = FLUX_KVS_READDIR | FLUX_KVS_READLINK | FLUX_KVS_TREEOBJ
+#: how often a scratch content store (no state directory) writes its blobs out
+FLUSH_INTERVAL = 0.5
 
 
 class _Watch:
@@ -62,15 +65,35 @@ class KVSService(Service):
     also_serves = ("kvs-watch",)
 
     def start(self) -> None:
+        # Like flux-core's content-sqlite, the content store is always backed: by
+        # the state directory if there is one (kept), else by the run directory
+        # (removed with it). Blobs of old roots then leave memory instead of growing it.
         statedir = self.broker.attrs.get("statedir") or None
+        self._flush_timer = None
         try:
-            self.kvs = KVS(statedir)
+            if statedir is None and self.broker.attrs.get("rundir"):
+                scratch = os.path.join(self.broker.attrs["rundir"], "content")
+                content = ContentStore(scratch, durable=False)
+                self.kvs = KVS(content=content, autoflush=False)
+                self._flush_timer = self.broker.loop.call_later(FLUSH_INTERVAL, self._flush)
+            else:
+                self.kvs = KVS(statedir)
         except KVSError as exc:
             raise _kvs_error(exc) from None
         self.watches: dict[str, list[_Watch]] = {}
         self.version_waiters: dict[str, list[tuple[int, Message]]] = {}
 
+    def _flush(self) -> None:
+        """Move blobs of a scratch store to its SQLite file now and then."""
+        try:
+            self.kvs.flush()
+        except Exception as exc:  # never let a full disk stop the service loop
+            self.log("err", f"content flush failed: {exc}")
+        self._flush_timer = self.broker.loop.call_later(FLUSH_INTERVAL, self._flush)
+
     def stop(self) -> None:
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
         for watches in self.watches.values():
             for w in watches:
                 self.respond_error(w.msg, errno.ENOSYS, "kvs: module unloaded")

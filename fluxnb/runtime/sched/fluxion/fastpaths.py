@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .scoring import EEdge, EGroup
+from .scoring import MATCH_MET, EEdge, EGroup
 
 if TYPE_CHECKING:
     from .graph import Edge, ResourceGraph, Vertex
@@ -79,6 +79,10 @@ class FastPaths:
         def _visited(self, v: Vertex) -> bool: ...
 
         def _mark(self, e: Edge, needs: int, exclusive: bool) -> None: ...
+
+        def _by_excl(self, meta: JobMeta, u: Vertex, excl: bool, r: ResourceReq) -> int: ...
+
+        _gray: int
     _greedy_cache: dict[tuple[int, str], list[Edge] | None]
     _greedy_ok: dict[tuple[int, int, bool], bool]
     _memo: dict[tuple, tuple] | None
@@ -156,6 +160,45 @@ class FastPaths:
                 if got >= need:
                     break
         return rc2
+
+    # -- leaves ----------------------------------------------------------------------------
+    def _leaf_dfv(self, meta: JobMeta, u: Vertex, resources: list[ResourceReq], excl: bool,
+                  to_parent: Scoring) -> tuple[int, bool] | None:
+        """:meth:`_dom_dfv` of a leaf that the request names directly, without its machinery.
+
+        Most of a large graph's vertices are leaves (cores), so the plain
+        visit's scoring object, empty exploration and generic finish are worth
+        skipping.  Returns None (having changed nothing) for any other case:
+        no or two matching request entries, a slot, children requested under
+        the leaf, a subtree planner, or a node under a node-centric policy.
+        """
+        t = u.type
+        match = None
+        for r in resources:
+            if r.type == t:
+                if match is not None:
+                    return None
+                match = r
+            elif r.type == "slot":
+                return None
+        pol = self.policy
+        if match is None or match.with_ or u.subplans or (pol.node_centric and t == "node"):
+            return None
+        x_in = excl or match.exclusive is True
+        self.preorder += 1
+        if meta.alloc_type != "sat" and u.status != "up":
+            return -1, excl
+        avail = u.avail_during(meta.at, meta.duration)
+        if avail == 0 or self._by_excl(meta, u, x_in, match):
+            return -1, excl
+        u.color = self._gray + 1
+        to_parent.avail = avail
+        to_parent.overall_score = MATCH_MET + pol.vertex_score(u, None)  # type: ignore[arg-type]
+        self._merged = None
+        if match.label:
+            u.label = match.label
+        self.postorder += 1
+        return 0, x_in
 
     # -- memoized free subtrees -----------------------------------------------------------
     def _memo_start(self, req: object) -> None:

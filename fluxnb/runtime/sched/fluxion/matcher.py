@@ -15,6 +15,14 @@ Operations: ``allocate``, ``allocate_orelse_reserve`` (earliest start time
 found by walking the root's aggregate planner), ``allocate_with_satisfiability``,
 ``satisfiability`` and ``without_allocating``; :meth:`Traverser.cancel`
 releases a job; :meth:`Traverser.mark` sets a subtree up or down.
+
+Large graphs: the ``first`` policy keeps a big vertex's children sorted by
+weight (no per-match sort of a cluster's nodes); an allocation that the
+root's aggregates already rule out answers EBUSY without a walk; the update
+walk follows only the edges the match selected; and :mod:`.fastpaths` (greedy
+children, replayed free subtrees, a leaf shortcut) and :mod:`.cxxsort` (only
+the best *k* sorted) keep the ``high``/``low`` family from paying for every
+free vertex, all with the selection of the plain walk.
 """
 
 from __future__ import annotations
@@ -30,7 +38,7 @@ from .planner import INT64_MAX
 from .policies import Policy
 from .prune import PruneFilters, prime_pruning_filters
 from .request import Request, ResourceReq, calc_count, calc_effective_max
-from .scoring import MATCH_MET, MATCH_UNMET, EEdge, EGroup, Scoring
+from .scoring import MATCH_MET, MATCH_UNMET, EEdge, EGroup, Evals, Scoring
 from .update import JobMeta, MatchError, UpdateWalk
 from .writers import MatchWriter
 
@@ -66,6 +74,12 @@ class Traverser(UpdateWalk, FastPaths):
         Pruning filter spec (``HL:LL,...``).
     subsystems : list[str]
         Subsystems to match; the first is dominant.
+
+    Notes
+    -----
+    The traverser caches facts about the graph's shape (children by id or
+    weight, child types, subtree depth), as it primes the pruning filters
+    once: vertices and edges are not to be added after it is created.
     """
 
     def __init__(self, graph: ResourceGraph, policy: Policy,
@@ -253,9 +267,11 @@ class Traverser(UpdateWalk, FastPaths):
             tallies = {t: [0, 0, 0] for t in per_share}  # shares, acc, prev_total
             sat_types: set[str] = set()
         rc2 = -1
+        gray = self._gray
+        by_type: dict[str, Evals] = {}  # dfu's candidate lists, looked up once per type
         for e in edges:
             tgt = verts[e.dst]
-            if self._visited(tgt):
+            if tgt.color >= gray:  # visited in this match
                 continue
             if dynamic and tgt.type in sat_types:
                 continue
@@ -265,7 +281,10 @@ class Traverser(UpdateWalk, FastPaths):
             count = dfu.avail
             eg = EGroup(dfu.overall_score, count, 0, x_out)
             eg.edges.append(EEdge(count, count, x_out, e))
-            dfu.add(dom, tgt.type, eg)
+            ev = by_type.get(tgt.type)
+            if ev is None:
+                ev = by_type[tgt.type] = dfu.evals(dom, tgt.type)
+            ev.add(eg)
             rc2 = 0
             if dynamic:
                 for t, tl in tallies.items():
@@ -310,34 +329,45 @@ class Traverser(UpdateWalk, FastPaths):
         self.policy.finish_slot(dom, dfu_slot)
         qual = self._cnt_slot(shape, dfu_slot)
         groups = []
-        for ev in dfu_slot.ssys.get(dom, {}).values():
-            ev.iter_reset()
+        # each shape element takes its next candidates in the sorted lists
+        plan = []
+        for elem in shape:
+            ev = dfu_slot.evals(dom, elem.type)
+            plan.append((id(ev), ev.groups, calc_count(elem, ev.qual_count)))
+        pos = {key: 0 for key, _, _ in plan}
         for _ in range(qual):
             eg = EGroup(MATCH_MET, 1, 0, True)
+            eg_edges = eg.edges
             score = MATCH_MET
-            for elem in shape:
-                ev = dfu_slot.evals(dom, elem.type)
-                count = calc_count(elem, ev.qual_count)
-                j = 0
+            for key, cands, count in plan:
+                i, j = pos[key], 0
                 while j < count:
-                    g = ev.iter_next()
-                    if g is None:
+                    if i >= len(cands):
                         self.err_msg += "dom_slot: not enough slots.\n"
                         return -1
-                    c = g.edges[0].count
-                    eg.edges.append(EEdge(c, c, True, g.edges[0].edge))
+                    g = cands[i]
+                    i += 1
+                    ee = g.edges[0]
+                    c = ee.count
+                    eg_edges.append(EEdge(c, c, True, ee.edge))
                     score += g.score
                     j += c
+                pos[key] = i
             eg.score = score
             eg.task_label = label
             groups.append(eg)
+        slots = dfu.evals(dom, "slot")
         for eg in groups:
-            dfu.add(dom, "slot", eg)
+            slots.add(eg)
         return 0 if qual else -1
 
     def _dom_dfv(self, meta: JobMeta, u: Vertex, resources: list[ResourceReq], pristine: bool,
                  excl: bool, to_parent: Scoring, memo: bool = True) -> tuple[int, bool]:
-        if memo and self._memo is not None and not u.tags and u.out and self._memo_worth(u):
+        if not u.out:
+            done = self._leaf_dfv(meta, u, resources, excl, to_parent)
+            if done is not None:
+                return done
+        elif memo and self._memo is not None and not u.tags and self._memo_worth(u):
             return self._memo_visit(meta, u, resources, pristine, excl, to_parent)
         x_in = excl or self._exclusivity(resources, u)
         nxt, kind, nslots, label, check_pres = self._test(u, resources, pristine)

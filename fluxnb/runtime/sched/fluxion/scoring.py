@@ -57,7 +57,7 @@ _score = attrgetter("score")
 class Evals:
     """Candidates of one resource type."""
 
-    __slots__ = ("groups", "qual_count", "total_count", "best_k", "best_i", "cutline", "_it")
+    __slots__ = ("groups", "qual_count", "total_count", "best_k", "best_i", "cutline")
 
     def __init__(self) -> None:
         self.groups: list[EGroup] = []
@@ -66,7 +66,6 @@ class Evals:
         self.best_k = 0
         self.best_i = 0
         self.cutline = 0
-        self._it = -1
 
     def add(self, eg: EGroup) -> None:
         self.total_count += eg.count
@@ -93,13 +92,6 @@ class Evals:
         self.best_k = k
         self.best_i = i
         return True
-
-    def iter_reset(self) -> None:
-        self._it = -1
-
-    def iter_next(self) -> EGroup | None:
-        self._it += 1
-        return self.groups[self._it] if self._it < len(self.groups) else None
 
 
 class Scoring:
