@@ -36,6 +36,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+def available() -> dict[str, tuple[str, str]]:
+    """The commands whose implementing module is installed."""
+    from importlib.util import find_spec
+    return {name: entry for name, entry in COMMANDS.items() if find_spec(entry[0]) is not None}
+
+
 def prog_name() -> str:
     """``flux`` inside an instance (the shim), else ``fluxnb``."""
     base = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "fluxnb"
@@ -44,10 +50,11 @@ def prog_name() -> str:
 
 def usage() -> str:
     prog = prog_name()
-    width = max(map(len, COMMANDS))
+    commands = available()
+    width = max(map(len, commands))
     lines = [f"Usage: {prog} [OPTIONS] COMMAND ARGS", "",
              "fluxnb: the Flux framework in Python. Commands:"]
-    for name, (_, summary) in COMMANDS.items():
+    for name, (_, summary) in commands.items():
         lines.append(f"   {name:<{width}}  {summary}")
     lines += ["", f"See '{prog} COMMAND --help' for the options of a command."]
     return "\n".join(lines)
@@ -69,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
         args = args[1:]
     name = args[0]
     entry = COMMANDS.get(name)
+    if entry is not None:
+        from importlib.util import find_spec
+        if find_spec(entry[0]) is None:
+            entry = None
     if entry is None:
         print(f"{prog}: '{name}' is not a {prog} command. See '{prog} --help'", file=sys.stderr)
         return 1

@@ -16,10 +16,10 @@ def env(instance):
 
 
 def test_help_for_every_command(env):
-    from fluxnb.cli.main import COMMANDS
+    from fluxnb.cli.main import available
     top = fluxnb_cmd("--help")
     assert top.returncode == 0
-    for name in COMMANDS:
+    for name in available():
         assert name in top.stdout
         r = fluxnb_cmd(name, "--help", env=env)
         assert r.returncode == 0 and ("usage" in r.stdout.lower()), name
