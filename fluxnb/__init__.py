@@ -21,3 +21,14 @@ def __getattr__(name: str):
         import importlib
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'fluxnb' has no attribute {name!r}")
+
+
+def load_ipython_extension(ipython) -> None:
+    """``%load_ext fluxnb``: register the ``%flux`` magics."""
+    from .magics import load_ipython_extension as load
+    load(ipython)
+
+
+def unload_ipython_extension(ipython) -> None:
+    from .magics import unload_ipython_extension as unload
+    unload(ipython)

@@ -1,1 +1,14 @@
-"""fluxnb."""
+"""IPython magics: ``%load_ext fluxnb`` registers ``%flux`` / ``%%flux``."""
+
+from __future__ import annotations
+
+
+def load_ipython_extension(ipython) -> None:
+    from .flux import FluxMagics
+    ipython.register_magics(FluxMagics)
+
+
+def unload_ipython_extension(ipython) -> None:
+    magics = ipython.magics_manager.registry.get("FluxMagics")
+    if magics is not None and magics.instance is not None:
+        magics.stop()

@@ -94,6 +94,7 @@ class Broker:
         self._pending: dict[int, _Stream] = {}
         self._online: set[int] = {rank}
         self.online_waiters: list[asyncio.Future] = []
+        self.online_listeners: list[Callable[[int], None]] = []
         self.shutdown_requested: asyncio.Event | None = None
         self.exit_code = 0
         self.attrs = attrs
@@ -512,7 +513,11 @@ class Broker:
 
     # -- online / shutdown -----------------------------------------------------------
     def mark_online(self, rank: int) -> None:
+        new = rank not in self._online
         self._online.add(rank)
+        if new:
+            for fn in list(self.online_listeners):
+                fn(rank)
         if len(self._online) == self.size:
             for fut in self.online_waiters:
                 if not fut.done():

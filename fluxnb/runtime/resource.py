@@ -42,10 +42,17 @@ class ResourceService(Service):
             self.R = build_R(self.broker.config)
         self.drained: dict[int, dict] = {}
         self.acquirers: list[Message] = []
+        self.broker.online_listeners.append(self._rank_online)
         self.broker.rpc("kvs.commit", {"ops": [{"key": "resource.R", "flags": 0, "dirent": _val(self.R.encode())}]},
                         nodeid=0, flags=0x08)
 
+    def _rank_online(self, rank: int) -> None:
+        if rank in self.R.ranks and rank not in self.drained:
+            self._notify({"up": str(rank)})
+
     def stop(self) -> None:
+        if self._rank_online in self.broker.online_listeners:
+            self.broker.online_listeners.remove(self._rank_online)
         for m in self.acquirers:
             self.respond_error(m, errno.ENODATA)
 

@@ -25,9 +25,9 @@ Examples
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 import gc
 from contextlib import contextmanager
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Iterable, Iterator, Literal, Mapping
 
@@ -126,7 +126,9 @@ class Vertex:
         self.reservations: dict[int, int] = EMPTY  # type: ignore[assignment]
         self.color = 0
         self.label = ""
-        #: Bumped whenever a span is added to or removed from this vertex or its subtree.
+        #: Bumped whenever a span is added to or removed from this vertex or its
+        #: subtree, or a status in the subtree changes (records of a walk of the
+        #: subtree are stale once it moves, see :mod:`.fastpaths`).
         self.version = 0
         #: Types of the vertex's neighbours in the dominant subsystem (cached by the matcher).
         self.kid_types: frozenset[str] | None = None
@@ -151,6 +153,13 @@ class Vertex:
         elif p.__class__ is str:
             p = self._paths = {CONTAINMENT: p}  # type: ignore[dict-item]
         return p  # type: ignore[return-value]
+
+    def paths_copy(self) -> dict[str, str]:
+        """A new dict of the vertex's paths (for writers; leaves the compact form alone)."""
+        p = self._paths
+        if p.__class__ is str:
+            return {CONTAINMENT: p}  # type: ignore[dict-item]
+        return dict(p) if p else {}  # type: ignore[arg-type]
 
     def path(self, subsystem: str = CONTAINMENT) -> str:
         """The vertex's path in ``subsystem`` ("" if it has none), without creating a dict."""
@@ -434,6 +443,13 @@ class ResourceGraph:
             raise GraphError(f"could not find subtree path ({path}) in resource graph") from None
         for u in self.subtree(root):
             u.status = status
+            u.version += 1
+        # ancestors too: what a walk finds below them changed (see Vertex.version)
+        pe = root.parent_edge.get(CONTAINMENT)
+        while pe is not None:
+            parent = self.vertices[pe.src]
+            parent.version += 1
+            pe = parent.parent_edge.get(CONTAINMENT)
         self._nodes_up = None
 
     def to_networkx(self) -> Any:
@@ -444,7 +460,7 @@ class ResourceGraph:
         for v in self.vertices:
             g.add_node(v.uniq_id, type=v.type, basename=v.basename, name=v.name, id=v.id,
                        rank=v.rank, size=v.size, unit=v.unit, status=v.status,
-                       properties=dict(v._props or {}), paths=dict(v.paths))
+                       properties=dict(v._props or {}), paths=v.paths_copy())
         for v in self.vertices:
             for ss, edges in v.out.items():
                 for e in edges:

@@ -138,7 +138,7 @@ def dumps_jgf(g: ResourceGraph) -> str:
     for v in g.vertices:
         meta: dict[str, Any] = {"type": v.type, "basename": v.basename, "name": v.name, "id": v.id,
                                 "uniq_id": v.uniq_id, "rank": v.rank, "exclusive": False,
-                                "unit": v.unit, "size": v.size, "paths": dict(v.paths)}
+                                "unit": v.unit, "size": v.size, "paths": v.paths_copy()}
         if v.has_properties:
             meta["properties"] = dict(v.properties)
         if v.status != "up":

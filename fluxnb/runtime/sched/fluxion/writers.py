@@ -75,7 +75,7 @@ def _jgf(items: list[tuple[int, Vertex, int, bool]]) -> dict[str, Any]:
     for _, v, n, x in items:
         meta: dict[str, Any] = {"type": v.type, "basename": v.basename, "name": v.name, "id": v.id,
                                 "uniq_id": v.uniq_id, "rank": v.rank, "exclusive": x,
-                                "unit": v.unit, "size": n, "paths": dict(v.paths)}
+                                "unit": v.unit, "size": n, "paths": v.paths_copy()}
         if v.has_properties:
             meta["properties"] = dict(v.properties)
         nodes.append({"id": str(v.uniq_id), "metadata": meta})

@@ -1,0 +1,98 @@
+"""Jobs run as real processes across the ranks of an instance, with Flux's task environment."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from fluxnb import Flux, Instance
+from fluxnb.job import JobID, JobspecV1, eventlog_entries, result, submit
+
+
+@pytest.fixture(scope="module")
+def inst():
+    with Instance(test_size=4, cores_per_node=2) as i:
+        yield i
+
+
+def spec(cmd, **kw):
+    js = JobspecV1.from_command(cmd, **kw)
+    js.environment = dict(os.environ)
+    return js
+
+
+def outputs(h, jobid):
+    lines = {}
+    for ev in eventlog_entries(h, jobid, "output", watch=False):
+        if ev.name == "data" and "data" in ev.context:
+            lines.setdefault(ev.context["stream"], []).append((int(ev.context["rank"]), ev.context["data"]))
+    return lines
+
+
+def test_all_nodes_are_schedulable_right_after_start(inst):
+    with Flux(inst.uri) as h:
+        status = h.rpc("sched.resource-status", {}, nodeid=0).get()
+        assert status["down"] == ""
+        jobid = submit(h, spec(["true"], num_nodes=4, num_tasks=4))
+        assert result(h, jobid)["result"] == "COMPLETED"
+        assert result(h, jobid)["nnodes"] == 4
+
+
+def test_task_environment_on_every_rank(inst):
+    script = ('echo "$FLUX_TASK_RANK $FLUX_TASK_LOCAL_ID $FLUX_JOB_SIZE $FLUX_JOB_NNODES '
+              '$FLUX_JOB_ID $FLUX_URI $FLUX_KVS_NAMESPACE"; test -d "$FLUX_JOB_TMPDIR"')
+    with Flux(inst.uri) as h:
+        jobid = submit(h, spec(["sh", "-c", script], num_nodes=2, num_tasks=4))
+        info = result(h, jobid)
+        assert info["result"] == "COMPLETED", info
+        rows = sorted(outputs(h, jobid)["stdout"])
+        assert [r for r, _ in rows] == [0, 1, 2, 3]
+        ranks = [int(r) for r in info["ranks"].replace("-", ",").split(",")]
+        for taskrank, line in rows:
+            f = line.split()
+            assert f[0] == str(taskrank)
+            assert f[1] == str(taskrank % 2)          # two tasks per node, block layout
+            assert f[2:4] == ["4", "2"]
+            assert JobID(f[4]) == jobid
+            broker_rank = ranks[0] if taskrank < 2 else ranks[-1]
+            assert f[5] == inst.rank_uri(broker_rank)  # each task talks to its own broker
+            assert f[6] == f"job-{int(jobid)}"
+
+
+def test_exit_code_and_stderr(inst):
+    with Flux(inst.uri) as h:
+        jobid = submit(h, spec(["sh", "-c", "echo oops >&2; exit 3"]))
+        info = result(h, jobid)
+        assert (info["result"], info["returncode"]) == ("FAILED", 3)
+        assert outputs(h, jobid)["stderr"] == [(0, "oops\n")]
+
+
+def test_test_exec_starts_no_process(inst, tmp_path):
+    marker = tmp_path / "ran"
+    js = spec(["touch", str(marker)])
+    js.setattr("system.exec.test.run_duration", "0.05s")
+    with Flux(inst.uri) as h:
+        info = result(h, submit(h, js))
+        assert info["result"] == "COMPLETED"
+        assert info["t_cleanup"] - info["t_run"] >= 0.05
+        assert not marker.exists()
+
+
+def test_output_to_file_with_id_template(inst, tmp_path):
+    js = spec(["echo", "to a file"])
+    js.stdout = str(tmp_path / "out-{{id}}.txt")
+    with Flux(inst.uri) as h:
+        jobid = submit(h, js)
+        assert result(h, jobid)["result"] == "COMPLETED"
+        assert (tmp_path / f"out-{JobID(jobid).f58}.txt").read_text() == "to a file\n"
+
+
+def test_guest_namespace_is_archived_and_removed(inst):
+    with Flux(inst.uri) as h:
+        jobid = submit(h, spec(["true"]))
+        result(h, jobid)
+        names = [ns["namespace"] for ns in h.rpc("kvs.namespace-list", {}, nodeid=0).get()["namespaces"]]
+        assert f"job-{int(jobid)}" not in names
+        execlog = [e.name for e in eventlog_entries(h, jobid, "exec", watch=False)]
+        assert execlog[0] == "init" and execlog[-1] == "done" and "shell.start" in execlog
