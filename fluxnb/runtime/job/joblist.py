@@ -140,29 +140,26 @@ class JobList(Service):
             info["exception_occurred"] = False
 
     def _wake(self, jobid: int, info: dict) -> None:
-        if self.waiters.get(jobid):
-            # answer once the job manager's events so far are in the KVS, so a
-            # reader of the eventlog after this answer sees them all
-            jm = self.broker.services.get("job-manager")
-            if jm is not None:
-                jm.writer.after("primary", lambda: self._wake_now(jobid, info))
-            else:
-                self._wake_now(jobid, info)
-
-    def _wake_now(self, jobid: int, info: dict) -> None:
         waiting = self.waiters.get(jobid)
         if not waiting:
             return
-        keep = []
-        for states, msg, attrs in waiting:
-            if info["state"] & states:
-                self.respond(msg, {"job": self._select(info, attrs)})
-            else:
-                keep.append((states, msg, attrs))
+        ready = [(m, a) for states, m, a in waiting if info["state"] & states]
+        if not ready:
+            return
+        keep = [(states, m, a) for states, m, a in waiting if not info["state"] & states]
         if keep:
             self.waiters[jobid] = keep
         else:
             del self.waiters[jobid]
+        snapshot = dict(info)
+        # answer once the events that led here are in the KVS, so a reader of the
+        # eventlog after this answer sees them all
+        jm = self.broker.services.get("job-manager")
+        answer = lambda: [self.respond(m, {"job": self._select(snapshot, a)}) for m, a in ready]
+        if jm is not None:
+            jm.writer.after("primary", answer)
+        else:
+            answer()
 
     # -- queries -----------------------------------------------------------------------
     @staticmethod
@@ -222,7 +219,8 @@ class JobList(Service):
             return DEFERRED
         jm = self.broker.services.get("job-manager")
         if states and jm is not None:
-            jm.writer.after("primary", lambda: self.respond(msg, {"job": self._select(info, attrs)}))
+            snapshot = dict(info)
+            jm.writer.after("primary", lambda: self.respond(msg, {"job": self._select(snapshot, attrs)}))
             return DEFERRED
         return {"job": self._select(info, attrs)}
 

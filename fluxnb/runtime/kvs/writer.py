@@ -36,6 +36,7 @@ class KVSWriter:
         self.waiters: dict[str, list[Callable[[], None]]] = {}
         self.scheduled = False
         self.flush_soon = False
+        self.inflight: dict[str, list[Callable[[], None]]] = {}
         self.on_error = on_error
 
     def put(self, key: str, value: Any, namespace: str = "primary") -> None:
@@ -57,7 +58,12 @@ class KVSWriter:
         Someone is waiting, so the batch goes out now rather than at the window's end.
         """
         if not self.pending.get(namespace):
-            self.broker.loop.call_soon(callback)
+            inflight = self.inflight.get(namespace)
+            if inflight is not None:
+                # commits finish in the order they were sent: wait for the newest
+                inflight.append(callback)
+            else:
+                self.broker.loop.call_soon(callback)
             return
         self.waiters.setdefault(namespace, []).append(callback)
         if not self.flush_soon:
@@ -84,9 +90,12 @@ class KVSWriter:
                 continue
             fut = self.broker.rpc("kvs.commit", {"ops": ops, "namespace": ns, "flags": 0}, nodeid=0)
             cbs = waiters.pop(ns, [])
+            self.inflight[ns] = cbs
             fut.add_done_callback(lambda f, ns=ns, cbs=cbs: self._done(ns, f, cbs))
 
     def _done(self, ns: str, fut, callbacks) -> None:
+        if self.inflight.get(ns) is callbacks:
+            del self.inflight[ns]
         exc = fut.exception() if not fut.cancelled() else FluxError(125, "canceled")
         if exc is not None and self.on_error is not None:
             self.on_error(ns, exc)

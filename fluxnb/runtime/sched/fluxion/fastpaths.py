@@ -214,12 +214,16 @@ class FastPaths:
             self._memo.clear()
 
     def _memo_worth(self, u: Vertex) -> bool:
-        """A subtree deep enough (grandchildren) for a record to save work."""
+        """A subtree deep enough (grandchildren) for a record to save work.
+
+        Only the first and last children are looked at: this decides where
+        records are kept, never what a match selects.
+        """
         big = self._big.get(u.uniq_id)
         if big is None:
             verts = self.g.vertices
-            dom = self.dom
-            big = any(verts[e.dst].out.get(dom) for e in u.children(dom))
+            kids = u.children(self.dom)
+            big = bool(kids) and bool(verts[kids[0].dst].out or verts[kids[-1].dst].out)
             self._big[u.uniq_id] = big
         return big
 

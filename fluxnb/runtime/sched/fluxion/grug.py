@@ -24,6 +24,7 @@ import os
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 from .graph import CONTAINMENT, GraphError, ResourceGraph, Vertex
 
@@ -214,13 +215,26 @@ class _Emitter:
         made: list[Vertex] = []
         if e.gen_method == "MULTIPLY":
             bulk = e.e_subsystem == rt.subsystem == CONTAINMENT and not rt.root
+            ms = e.multi_scale
+            if bulk and e.id_scope > 0:
+                # gen_id for a whole batch: ids step by id_stride from a base
+                # that depends on j only (the scales do not change meanwhile)
+                wrap = 1
+                for h in range(min(e.id_scope, len(self.scales))):
+                    wrap *= self.scales[h]
             for j, sv in enumerate(srcs):
                 if bulk:
-                    ids = [self.gen_id(e, i, e.multi_scale, j) for i in range(e.multi_scale)]
+                    if e.id_scope > 0:
+                        base = e.id_start + (j % wrap * ms * e.id_stride)
+                        ids: Sequence[int] = range(base, base + ms * e.id_stride, e.id_stride) \
+                            if e.id_stride else [base] * ms
+                    else:
+                        ids = [self.gen_id(e, i, ms, j) for i in range(ms)]
                     kids = g.add_children(sv, rt.type, rt.basename, ids, size=rt.size, unit=rt.unit,
                                           rank=self.rank)
-                    for tv in kids:
-                        tv.parent_edge[CONTAINMENT].relation = e.relation
+                    if e.relation != "contains":
+                        for tv in kids:
+                            tv.parent_edge[CONTAINMENT].relation = e.relation
                     made.extend(kids)
                     continue
                 for i in range(e.multi_scale):

@@ -284,7 +284,10 @@ class Traverser(UpdateWalk, FastPaths):
             ev = by_type.get(tgt.type)
             if ev is None:
                 ev = by_type[tgt.type] = dfu.evals(dom, tgt.type)
-            ev.add(eg)
+            ev.total_count += count  # Evals.add, inlined: this runs once per candidate
+            if eg.score > ev.cutline:
+                ev.qual_count += count
+            ev.groups.append(eg)
             rc2 = 0
             if dynamic:
                 for t, tl in tallies.items():
@@ -349,7 +352,9 @@ class Traverser(UpdateWalk, FastPaths):
                     i += 1
                     ee = g.edges[0]
                     c = ee.count
-                    eg_edges.append(EEdge(c, c, True, ee.edge))
+                    if ee.needs != c or ee.exclusive is not True:
+                        ee = EEdge(c, c, True, ee.edge)
+                    eg_edges.append(ee)  # nothing writes to an EEdge: share an equal one
                     score += g.score
                     j += c
                 pos[key] = i
@@ -358,7 +363,10 @@ class Traverser(UpdateWalk, FastPaths):
             groups.append(eg)
         slots = dfu.evals(dom, "slot")
         for eg in groups:
-            slots.add(eg)
+            slots.total_count += 1  # Evals.add, inlined (a slot group counts one)
+            if eg.score > slots.cutline:
+                slots.qual_count += 1
+        slots.groups.extend(groups)
         return 0 if qual else -1
 
     def _dom_dfv(self, meta: JobMeta, u: Vertex, resources: list[ResourceReq], pristine: bool,
