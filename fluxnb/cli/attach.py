@@ -81,7 +81,7 @@ class _Attach:
         self.t0: float | None = None
         self.status: int | None = None
         self.fatal = False
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()  # the ctrl-C handler may print while we hold it
         self.t_sigint = 0.0
         self.at_line_start: dict[tuple[str, str], bool] = {}
         self.threads: list[threading.Thread] = []
@@ -237,7 +237,9 @@ class _Attach:
                     path = ctx.get("path")
                     self.err(f"{ctx.get('rank')}: {ctx.get('stream')} redirected"
                              + (f" to {path}" if path else ""))
-            self.threads[0].join()
+            for t in self.threads:
+                if t.name != "attach-forward_stdin":
+                    t.join()
         finally:
             if previous is not None:
                 signal.signal(signal.SIGINT, previous)

@@ -1,1 +1,20 @@
-"""fluxnb."""
+"""fluxnb.widgets: live views of an instance for Jupyter, driven by its events.
+
+``JobBrowser`` (a live ``flux jobs``), ``ResourceBrowser`` (the resource graph,
+free / allocated / down) and ``SubmitProgress`` (a bulk submission followed to
+completion). All share one event thread per process (:mod:`fluxnb.widgets.events`)
+and show as text and static HTML where no kernel runs them.
+
+Examples
+--------
+>>> import fluxnb.widgets                                    # doctest: +SKIP
+>>> fluxnb.widgets.JobBrowser()
+"""
+
+from __future__ import annotations
+
+from .jobbrowser import JobBrowser
+from .progress import SubmitProgress
+from .resourcebrowser import ResourceBrowser
+
+__all__ = ["JobBrowser", "ResourceBrowser", "SubmitProgress"]

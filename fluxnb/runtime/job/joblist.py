@@ -178,7 +178,7 @@ class JobList(Service):
         max_entries = int(body.get("max_entries", 1000) or 0)
         attrs = body.get("attrs") or ["all"]
         userid = body.get("userid", os.getuid())
-        states = int(body.get("states", 0) or 0) or 0x7F
+        explicit_states = int(body.get("states", 0) or 0)
         results = int(body.get("results", 0) or 0)
         since = float(body.get("since", 0) or 0)
         name = body.get("name")
@@ -187,9 +187,17 @@ class JobList(Service):
         pool = (self.info[i] for i in ids if i in self.info) if ids else self.info.values()
         sel = []
         for info in pool:
-            if not info["state"] & states:
-                continue
-            if results and not (info.get("result", 0) & results):
+            # result filters apply to inactive jobs; active jobs pass on their state
+            if info["state"] == STATE_BITS["INACTIVE"]:
+                if results:
+                    if not info.get("result", 0) & results:
+                        continue
+                elif explicit_states and not explicit_states & info["state"]:
+                    continue
+            elif explicit_states:
+                if not explicit_states & info["state"]:
+                    continue
+            elif results:
                 continue
             if userid not in (-1, 0xFFFFFFFF) and info["userid"] != userid:
                 continue

@@ -105,12 +105,19 @@ class Job:
 
     @property
     def returncode(self) -> int | None:
-        """Exit code as flux reports it: status, 128+signal, or -1 (job exception, no exit)."""
+        """Exit code as flux's JobInfo reports it.
+
+        The highest task exit code; ``-signum`` if a task was killed by a signal;
+        ``-128`` if the job ended with an exception before anything ran; None
+        while the job is active.
+        """
+        if self.state != "INACTIVE":
+            return None
         if self.waitstatus is None:
-            return None if self.state != "INACTIVE" else -1 if self.exception else None
+            return -128
         ws = self.waitstatus
         if ws & 0x7F:
-            return 128 + (ws & 0x7F)
+            return -(ws & 0x7F)
         return (ws >> 8) & 0xFF
 
 

@@ -33,7 +33,7 @@ def test_happy_path_walks_every_state_in_order():
     assert job.result == "COMPLETED" and job.returncode == 0 and job.success
 
 
-@pytest.mark.parametrize("status,rc", [(1 << 8, 1), (3 << 8, 3), (9, 137), (15, 143)])
+@pytest.mark.parametrize("status,rc", [(1 << 8, 1), (3 << 8, 3), (9, -9), (15, -15)])
 def test_nonzero_status_fails_with_flux_returncode(status, rc):
     job = run(*HAPPY[:6], ("finish", {"status": status}), "release", "free", "clean")
     assert job.result == "FAILED" and job.returncode == rc
@@ -46,6 +46,11 @@ def test_fatal_exception_decides_the_result(kind, result):
     assert job.state == "CLEANUP"
     apply_event(job, ev("clean"))
     assert job.result == result and job.exception["type"] == kind
+
+
+def test_canceled_before_running_has_returncode_minus_128():
+    job = run(*HAPPY[:4], ("exception", {"type": "cancel", "severity": 0}), "clean")
+    assert job.returncode == -128
 
 
 def test_nonfatal_exception_changes_nothing():

@@ -64,6 +64,10 @@ def _workload(trav: Traverser, seed: int) -> list:
             live.remove(jobid)
             trav.cancel(jobid)
             continue
+        if rng.random() < 0.08:
+            node = rng.choice(trav.g.by_type["node"])
+            trav.mark(node.paths["containment"], rng.choice(["down", "up", "up"]))
+            continue
         key = (rng.choice(["node", "slotcore", "nodecore", "core"]), rng.choice([1, 1, 2, 3]))
         if key not in reqs or rng.random() < 0.3:
             reqs[key] = parse_request(_spec(*key, rng.choice([50, 100, 3600])))

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .cxxsort import cxx_sort
 from .scoring import MATCH_MET, EEdge, EGroup
 
 if TYPE_CHECKING:
@@ -41,6 +42,10 @@ if TYPE_CHECKING:
     from .update import JobMeta
 
 __all__ = ["FastPaths"]
+
+
+def _first(x: tuple) -> Any:
+    return x[0]
 
 
 def _types_below(resources: list[ResourceReq]) -> set[str]:
@@ -199,6 +204,63 @@ class FastPaths:
             u.label = match.label
         self.postorder += 1
         return 0, x_in
+
+    def _slot_of_leaves(self, meta: JobMeta, u: Vertex, shape: list[ResourceReq], pristine: bool,
+                        label: str, dfu: Scoring) -> int | None:
+        """:meth:`_dom_slot` for slots of one leaf each (``slot > core``), without per-leaf groups.
+
+        The plain slot walk scores every leaf into a candidate group, sorts
+        the groups and wraps each in a slot group.  Here the leaves' scores
+        are sorted directly (with the same tie order) and only the slot groups
+        are built.  Returns None (having changed nothing) unless the shape is
+        one leaf type asked once, every child of that type is a leaf, and the
+        policy explores all children (not ``first``).
+        """
+        if len(shape) != 1 or pristine:
+            return None
+        elem = shape[0]
+        pol = self.policy
+        t = elem.type
+        if (elem.with_ or elem.count_min != 1 or elem.count_max != 1 or t == "slot"
+                or pol.stop_on_k > 0 or (pol.node_centric and t == "node")):
+            return None
+        verts = self.g.vertices
+        edges = u.children(self.dom)
+        for e in edges:
+            v = verts[e.dst]
+            if v.type == t and (v.out or v.subplans):
+                return None
+        gray = self._gray
+        sat = meta.alloc_type == "sat"
+        cands = []
+        for e in edges:
+            v = verts[e.dst]
+            if v.color >= gray:
+                continue
+            self.preorder += 1
+            if v.type != t or (not sat and v.status != "up"):
+                continue
+            avail = v.avail_during(meta.at, meta.duration)
+            if avail == 0 or self._by_excl(meta, v, True, elem):
+                continue
+            v.color = gray + 1
+            if elem.label:
+                v.label = elem.label
+            self.postorder += 1
+            cands.append((MATCH_MET + pol.vertex_score(v, None), avail, e))  # type: ignore[arg-type]
+        if not cands:
+            return -1
+        cxx_sort(cands, _first, True if pol.kind == "variation" else pol.descending)
+        slots = dfu.evals(self.dom, "slot")
+        for score, avail, e in cands:
+            eg = EGroup(MATCH_MET + score, 1, 0, True)
+            eg.edges.append(EEdge(avail, avail, True, e))
+            eg.task_label = label
+            slots.total_count += 1
+            if eg.score > slots.cutline:
+                slots.qual_count += 1
+            slots.groups.append(eg)
+        return 0
 
     # -- memoized free subtrees -----------------------------------------------------------
     def _memo_start(self, req: object) -> None:

@@ -325,6 +325,9 @@ class Traverser(UpdateWalk, FastPaths):
 
     def _dom_slot(self, meta: JobMeta, u: Vertex, shape: list[ResourceReq], nslots: int,
                   pristine: bool, label: str, dfu: Scoring) -> int:
+        done = self._slot_of_leaves(meta, u, shape, pristine, label, dfu)
+        if done is not None:
+            return done
         dom = self.dom
         dfu_slot = Scoring()
         if self._explore(meta, u, shape, pristine, True, dfu_slot, nslots) != 0:
