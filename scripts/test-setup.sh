@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# Install fluxnb with its test dependencies (used by the README and .ci/run).
+# Install fluxnb with its test dependencies (used by the README and .ci/run):
+# the package and its test extras, then Debian's chromium and the playwright
+# package for the JupyterLab end-to-end test (no browser download).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m pip install -q --disable-pip-version-check -e '.[test]'
+sh scripts/playwright-setup.sh
