@@ -8,19 +8,33 @@
 
 from __future__ import annotations
 
-from .runtime.client import AsyncFlux, Flux
-from .runtime.instance import Instance, InstanceError
-from .runtime.message import FluxError
+import importlib
+from typing import TYPE_CHECKING
 
-__all__ = ["Flux", "AsyncFlux", "Instance", "InstanceError", "FluxError", "kvs", "job"]
+if TYPE_CHECKING:  # pragma: no cover
+    from .runtime.client import AsyncFlux, Flux
+    from .runtime.instance import Instance, InstanceError
+    from .runtime.message import FluxError
+
+__all__ = ["Flux", "AsyncFlux", "Instance", "InstanceError", "FluxError", "kvs", "job", "widgets"]
+
+# names load on first use, so that `flux run` (a new process each time) imports
+# only what it needs: no broker, no asyncio, no YAML
+_LAZY = {"Flux": ".runtime.client", "AsyncFlux": ".runtime.client",
+         "Instance": ".runtime.instance", "InstanceError": ".runtime.instance",
+         "FluxError": ".runtime.message"}
 
 
 def __getattr__(name: str):
-    # submodules on first use, so `import fluxnb` stays light for the CLI
-    if name in ("kvs", "job"):
-        import importlib
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    if name in ("kvs", "job", "widgets", "magics"):
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'fluxnb' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
 
 
 def load_ipython_extension(ipython) -> None:

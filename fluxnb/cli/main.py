@@ -32,6 +32,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "watch": ("fluxnb.cli.job", "watch jobs until they are done"),
     "resource": ("fluxnb.cli.resource", "list and manage resources"),
     "queue": ("fluxnb.cli.queue", "control the job queue"),
+    "broker": ("fluxnb.cli.nest", "run a nested instance as a job's program (batch, alloc)"),
+    "batch": ("fluxnb.cli.hier", "submit a batch script to run in a nested instance"),
+    "alloc": ("fluxnb.cli.hier", "run a command or shell in a nested instance"),
+    "proxy": ("fluxnb.cli.hier", "run a command against a job's nested instance"),
+    "uri": ("fluxnb.cli.hier", "print the URI of an instance (a job's, or the parent's)"),
+    "pstree": ("fluxnb.cli.pstree", "show the tree of jobs and nested instances"),
+    "top": ("fluxnb.cli.pstree", "summary of an instance and its jobs"),
     "resource-query": ("fluxnb.cli.resource_query", "Fluxion resource-query drop-in"),
 }
 

@@ -154,7 +154,7 @@ class Broker:
                 fut.cancel()
         for stream in self._pending.values():
             if stream.future is not None and not stream.future.done():
-                stream.future.set_exception(FluxError(errno.ECONNRESET, "broker shut down"))
+                stream.future.cancel()
         self._pending.clear()
         for sock in self._sockets:
             try:

@@ -15,13 +15,15 @@ Examples
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import itertools
 import os
 import uuid
 from collections import deque
-from typing import Any, AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Any, AsyncIterator, Iterator
+
+if TYPE_CHECKING:  # pragma: no cover
+    import asyncio
 
 import zmq
 
@@ -264,7 +266,10 @@ class AsyncFlux:
     """
 
     def __init__(self, uri: str | None = None):
+        import asyncio  # AsyncFlux only: the blocking handle must not pay for it
+
         import zmq.asyncio
+        self._aio = asyncio
         self.uri, self.endpoint = resolve_uri(uri)
         self.ctx = zmq.asyncio.Context.instance()
         self.sock = self.ctx.socket(zmq.DEALER)
@@ -278,7 +283,7 @@ class AsyncFlux:
 
     def _ensure_reader(self) -> None:
         if self._reader is None:
-            self._reader = asyncio.get_running_loop().create_task(self._read())
+            self._reader = self._aio.get_running_loop().create_task(self._read())
 
     async def _read(self) -> None:
         while True:
@@ -291,7 +296,7 @@ class AsyncFlux:
     def _send(self, topic: str, payload: Any, nodeid: int, flags: int) -> int:
         self._ensure_reader()
         tag = next(self._tags)
-        self._queues[tag] = asyncio.Queue()
+        self._queues[tag] = self._aio.Queue()
         msg = Message.request(topic, payload, nodeid=nodeid, matchtag=tag, flags=flags)
         self.sock.send(msg.encode())
         return tag

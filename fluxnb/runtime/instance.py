@@ -102,6 +102,12 @@ class BrokerSet:
             self.error = exc
             self.ready.set()
         finally:
+            # end what services left running (a job shell waiting on its tasks...)
+            pending = [t for t in asyncio.all_tasks(self.loop) if not t.done()]
+            for t in pending:
+                t.cancel()
+            if pending:
+                self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             self.loop.run_until_complete(self.loop.shutdown_asyncgens())
             self.loop.close()
 
@@ -181,7 +187,20 @@ class Instance:
                  cores_per_node: int | None = None, gpus_per_node: int = 0,
                  statedir: str | None = None, fanout: int = 2, processes: bool = False,
                  attrs: dict[str, str] | None = None, test_hosts: str | None = None,
-                 modules: list[tuple[str, str]] | None = None, rundir: str | None = None):
+                 modules: list[tuple[str, str]] | None = None, rundir: str | None = None,
+                 R: dict | None = None):
+        self.R = None
+        if R is not None:
+            # a nested instance: exactly these resources, ranks renumbered from 0
+            from .util.rv1 import ResourceSet
+            rs = ResourceSet(R)
+            by_rank = rs.by_rank()
+            renum = {i: by_rank[r] for i, r in enumerate(sorted(by_rank))}
+            hosts = [rs.host(r) or f"node{r}" for r in sorted(by_rank)]
+            self.R = ResourceSet.from_ranks(renum, hostnames=hosts).to_R()
+            test_size = len(renum)
+            test_hosts = None
+            self._R_hosts = hosts
         size = test_size if test_size is not None else (nodes or 1)
         if size < 1:
             raise InstanceError(f"--test-size must be >= 1, got {size}")
@@ -199,7 +218,7 @@ class Instance:
             if val < 0 or (key != "gpus_per_node" and val < 1):
                 raise InstanceError(f"{key.replace('_', '-')} must be >= 1, got {val}")
         self.extra_attrs = dict(attrs or {})
-        self.hosts = _hostlist(size, test_hosts)
+        self.hosts = self._R_hosts if self.R is not None else _hostlist(size, test_hosts)
         self.modules = modules
         self._rundir_arg = rundir
         self.rundir: str | None = None
@@ -260,6 +279,8 @@ class Instance:
         self.topo = Topology(self.size, self.fanout, self.rundir,
                              "ipc" if self.processes else "inproc")
         config = {"resource": self.resources, "hosts": self.hosts}
+        if self.R is not None:
+            config["R"] = self.R
         if self.modules is not None:
             config["modules"] = self.modules
         try:

@@ -7,8 +7,8 @@ and show as text and static HTML where no kernel runs them.
 
 Examples
 --------
->>> import fluxnb.widgets                                    # doctest: +SKIP
->>> fluxnb.widgets.JobBrowser()
+>>> import fluxnb.widgets  # doctest: +SKIP
+>>> fluxnb.widgets.JobBrowser()  # doctest: +SKIP
 """
 
 from __future__ import annotations

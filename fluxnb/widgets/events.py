@@ -13,9 +13,9 @@ instance and must not use the widget's (the kernel thread's) handle.
 
 Examples
 --------
->>> from fluxnb.widgets.events import feed                   # doctest: +SKIP
->>> sub = feed().subscribe(uri, lambda h, transitions: print(len(transitions)))
->>> sub.close()
+>>> from fluxnb.widgets.events import feed  # doctest: +SKIP
+>>> sub = feed().subscribe(uri, lambda h, transitions: print(len(transitions)))  # doctest: +SKIP
+>>> sub.close()  # doctest: +SKIP
 """
 
 from __future__ import annotations

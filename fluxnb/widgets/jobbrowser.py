@@ -6,8 +6,8 @@ eventlog (as ``flux job eventlog`` prints it), its R and its output.
 
 Examples
 --------
->>> import fluxnb.widgets                                    # doctest: +SKIP
->>> fluxnb.widgets.JobBrowser()                              # in a notebook cell
+>>> import fluxnb.widgets  # doctest: +SKIP
+>>> fluxnb.widgets.JobBrowser()  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -139,6 +139,7 @@ class JobBrowser(LiveWidget):
         self.summary = widgets.HTML()
         self.header = widgets.HTML()
         self.table = widgets.Select(options=[], rows=10, layout=widgets.Layout(width="100%"))
+        self.table.add_class("fluxnb-jobtable")
         self.cancel_button = widgets.Button(description="Cancel", button_style="danger",
                                             icon="times", disabled=True,
                                             tooltip="cancel the selected job (flux cancel)")

@@ -2,9 +2,9 @@
 
 Examples
 --------
->>> from fluxnb.job import JobspecV1, submit                  # doctest: +SKIP
->>> ids = [submit(h, JobspecV1.from_command(["true"])) for _ in range(100)]
->>> fluxnb.widgets.SubmitProgress(ids, handle=h)             # in a notebook cell
+>>> from fluxnb.job import JobspecV1, submit  # doctest: +SKIP
+>>> ids = [submit(h, JobspecV1.from_command(["true"])) for _ in range(100)]  # doctest: +SKIP
+>>> fluxnb.widgets.SubmitProgress(ids, handle=h)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ class SubmitProgress(LiveWidget):
         self.t_start = time.time()
         self.t_done: float | None = None
         self._done = threading.Event()
+        self._reload = True
         self.bar = widgets.IntProgress(value=0, min=0, max=1, description=description,
                                        bar_style="info", layout=widgets.Layout(width="60%"))
         self.label = widgets.HTML()
@@ -60,14 +61,18 @@ class SubmitProgress(LiveWidget):
         self._follow()
 
     def add(self, *jobids: int) -> None:
-        """Follow more jobs (their current states are looked up at once)."""
+        """Follow more jobs; their states are looked up soon, once per burst of ``add``."""
         with self._lock:
             for jobid in jobids:
                 self.states.setdefault(int(JobID(jobid)), STATE_BITS["NEW"])
             if jobids:
                 self._done.clear()
                 self.t_done = None
-                self._load(self.h)
+                # events of these jobs may have passed before they were added: look them up
+                # (in the feed thread, coalesced, so adding 10k jobs one by one stays cheap)
+                self._reload = True
+                if self._sub is not None:
+                    self._sub.poke(self._interval)
             self._redraw()
 
     # -- data ---------------------------------------------------------------------------
@@ -89,7 +94,8 @@ class SubmitProgress(LiveWidget):
                           if int(j["id"]) in self.states and j.get("result", 1) != 1)
 
     def _on_events(self, h: Flux, transitions: list) -> None:
-        if not transitions:   # the first call, or a refresh: look everything up
+        if self._reload or not transitions:   # first call, new jobs, or a refresh
+            self._reload = False
             self._load(h)
         ended = False
         for jobid, state, _ts in transitions:

@@ -6,8 +6,8 @@ change state (the ``job-state`` event), which is when resources are allocated or
 
 Examples
 --------
->>> import fluxnb.widgets                                    # doctest: +SKIP
->>> fluxnb.widgets.ResourceBrowser(kind="treemap")           # in a notebook cell
+>>> import fluxnb.widgets  # doctest: +SKIP
+>>> fluxnb.widgets.ResourceBrowser(kind="treemap")  # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -106,6 +106,8 @@ class JobExec(Service):
         return DEFERRED
 
     def _launch(self, ex: _Exec, jobspec: dict, R: ResourceSet, ntasks: int, fut) -> None:
+        if fut.cancelled():
+            return
         if fut.exception() is not None:
             self._fail(ex, f"cannot create guest namespace: {fut.exception()}")
             return
@@ -136,6 +138,11 @@ class JobExec(Service):
                 self._maybe_finish(ex)
             return
         body = msg.json
+        if body.get("type") == "exception":
+            if not ex.exception:
+                ex.exception = True
+                self._reply(ex, "exception", {"type": "exec", "severity": 0, "note": body.get("note", "")})
+            return
         if body.get("type") == "start":
             ex.started.add(rank)
             if len(ex.started) == len(ex.ranks):
@@ -175,6 +182,8 @@ class JobExec(Service):
         fut = self.broker.rpc("kvs.lookup", {"key": ".", "namespace": ex.namespace, "flags": 16}, nodeid=0)
 
         def copied(f):
+            if f.cancelled():
+                return
             if f.exception() is None:
                 root = f.result()["val"]
                 self.writer.put_treeobj(f"{JobID(ex.id).kvs}.guest", root)
@@ -184,7 +193,7 @@ class JobExec(Service):
 
     def _drop_namespace(self, ex: _Exec) -> None:
         fut = self.broker.rpc("kvs.namespace-remove", {"namespace": ex.namespace}, nodeid=0)
-        fut.add_done_callback(lambda f: self._release(ex))
+        fut.add_done_callback(lambda f: f.cancelled() or self._release(ex))
 
     def _release(self, ex: _Exec) -> None:
         self._reply(ex, "release", {"ranks": "all", "final": True})

@@ -35,7 +35,6 @@ import stat
 from collections.abc import Mapping, Sequence
 from typing import Any, Iterator
 
-import yaml
 
 from fluxnb.runtime.job.jobspec_validate import (
     TOP_LEVEL_KEYS,
@@ -313,6 +312,7 @@ class Jobspec:
 
     def to_yaml(self) -> str:
         """The jobspec as YAML."""
+        import yaml
         return yaml.safe_dump(self.jobspec, sort_keys=False, allow_unicode=True)
 
     # -- resources --------------------------------------------------------

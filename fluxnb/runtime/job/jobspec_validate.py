@@ -21,7 +21,6 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import yaml
 
 __all__ = ["JobspecError", "validate", "load_yaml", "TOP_LEVEL_KEYS"]
 
@@ -368,6 +367,8 @@ def load_yaml(source: Any, name: str = "jobspec") -> Any:
     ...
     ValueError: jobspec: invalid YAML at line 1, column 9: mapping values are not allowed here
     """
+    import yaml  # only YAML input pays for it
+
     try:
         return yaml.safe_load(source)
     except yaml.YAMLError as exc:

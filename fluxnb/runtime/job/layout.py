@@ -41,6 +41,11 @@ def task_layout(jobspec: dict, R: ResourceSet) -> dict[int, list[int]]:
     if not tasks:
         raise ValueError("tasks: jobspec has no tasks")
     count = tasks[0].get("count") or {"per_slot": 1}
+    shell_opts = (((jobspec.get("attributes") or {}).get("system") or {}).get("shell") or {}).get("options") or {}
+    if (shell_opts.get("per-resource") or {}).get("type") == "node":
+        # one task per node (flux batch/alloc: a broker per node)
+        ranks = sorted(R.by_rank())
+        return {rank: [i] for i, rank in enumerate(ranks)}
     per_core = _slot_cores(jobspec)
     slots = {rank: max(1, len(children.get("core", ())) // per_core)
              for rank, children in R.by_rank().items()}

@@ -171,7 +171,8 @@ class JobManager(Service):
         elif st == "SCHED":
             self._request_alloc(job)
         elif st == "RUN":
-            self._start_exec(job)
+            # tasks (and nested instances) read R from the KVS: start once it is there
+            self.writer.after("primary", lambda: self._start_exec(job) if job.state == "RUN" else None)
         elif st == "CLEANUP":
             self._cleanup(job)
         elif st == "INACTIVE":
@@ -430,6 +431,8 @@ class JobManager(Service):
         self.post(job, "clean")
 
     def _on_free(self, job: Job, fut) -> None:
+        if fut.cancelled():
+            return
         if fut.exception() is not None:
             self.log("err", f"sched.free {JobID(job.id).f58}: {fut.exception()}")
         self.post(job, "free")
@@ -508,6 +511,17 @@ class JobManager(Service):
             for job in victims:
                 self.raise_exception(job, "cancel", 0, payload_field(msg, "reason", str, ""))
         return {"count": len(victims)}
+
+    @request_handler("memo")
+    def memo(self, msg: Message) -> dict:
+        """Attach user data to a job (``flux job memo``); a nested instance records its URI."""
+        job = self._job(msg)
+        memo = payload_field(msg, "memo", dict)
+        self.post(job, "memo", memo)
+        job.annotations = {**job.annotations, "user": {**job.annotations.get("user", {}), **memo}}
+        for fn in self.listeners:
+            fn(job, {"name": "annotations", "timestamp": time.time(), "context": job.annotations})
+        return {}
 
     @request_handler("urgency")
     def urgency(self, msg: Message) -> dict:

@@ -14,6 +14,15 @@ import subprocess
 from typing import Callable
 
 
+def _die_with_parent() -> None:
+    """In the child: get SIGKILL when the thread that started us goes away
+    (PR_SET_PDEATHSIG), so a killed nested instance leaves no process behind."""
+    import ctypes
+    import signal
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGKILL, 0, 0, 0)
+
+
 class TaskProcess:
     """Run ``cmd``; call ``on_output(stream, bytes)`` for output, then resolve ``done``.
 
@@ -22,11 +31,13 @@ class TaskProcess:
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, cmd: list[str], env: dict, cwd: str | None,
-                 on_output: Callable[[str, bytes], None], stdin_pipe: bool = False):
+                 on_output: Callable[[str, bytes], None], stdin_pipe: bool = False,
+                 die_with_parent: bool = False):
         self.loop = loop
         self.on_output = on_output
         self.proc = subprocess.Popen(
             cmd, env=env, cwd=cwd, process_group=0, close_fds=True,
+            preexec_fn=_die_with_parent if die_with_parent else None,
             stdin=subprocess.PIPE if stdin_pipe else subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.pid = self.proc.pid

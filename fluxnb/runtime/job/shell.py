@@ -55,6 +55,8 @@ class JobShell(Service):
 
     def start(self) -> None:
         self.jobs: dict[int, _ShellJob] = {}
+        # in a nested instance, tasks die with it (no strays if it is killed)
+        self.nested = int(self.broker.attrs.get("instance-level", "0")) > 0
         self.writer = KVSWriter(self.broker, lambda ns, exc: self.log("err", f"output to {ns}: {exc}"))
 
     def stop(self) -> None:
@@ -100,17 +102,26 @@ class JobShell(Service):
         cmd = [str(a) for a in task.get("command") or []]
         ns = body["namespace"]
         env = self._environment(job, body, system)
+        self._write_files(job, system.get("files") or {})
+        cmd = [a.replace("{{tmpdir}}", job.tmpdir) for a in cmd]
+        nested = cmd[:2] == ["flux", "broker"]
+        tasks = body["tasks"]
+        if nested:
+            # a nested instance runs all its brokers in one process, on the job's
+            # first node; tasks of the other nodes are part of it
+            tasks = [t for t in tasks if t == 0]
         cwd = system.get("cwd") or None
         name = (system.get("job") or {}).get("name") or os.path.basename(cmd[0] if cmd else "")
         outputs = self._open_outputs(job, shell_opts, name)
         forward_stdin = shell_opts.get("stdin") == "forward"
         loop = self.broker.loop
         try:
-            for local_id, taskrank in enumerate(body["tasks"]):
+            for local_id, taskrank in enumerate(tasks):
                 tenv = dict(env, FLUX_TASK_RANK=str(taskrank), FLUX_TASK_LOCAL_ID=str(local_id))
                 sink = self._sink(ns, taskrank, outputs)
                 try:
-                    proc = TaskProcess(loop, cmd, tenv, cwd, sink, stdin_pipe=forward_stdin)
+                    proc = TaskProcess(loop, cmd, tenv, cwd, sink, stdin_pipe=forward_stdin,
+                                       die_with_parent=nested or self.nested)
                 except FileNotFoundError:
                     if cwd and not os.path.isdir(cwd):
                         raise FluxError(errno.ENOENT, f"task {taskrank}: start failed: cwd {cwd}: "
@@ -130,6 +141,11 @@ class JobShell(Service):
         if forward_stdin:
             self._watch_input(job, ns)
         statuses = await asyncio.gather(*(p.done for p in job.procs.values()))
+        if nested and statuses and statuses[0] & 0x7F:
+            sig = statuses[0] & 0x7F
+            self.respond(job.msg, {"type": "exception", "rank": self.rank,
+                                   "note": f"nested instance (pid {next(iter(job.procs.values())).pid}) "
+                                           f"died from signal {sig}"})
         for taskrank in job.procs:
             if "stdout" not in outputs:
                 for stream in ("stdout", "stderr"):
@@ -153,6 +169,21 @@ class JobShell(Service):
                 "data", {"stream": stream, "rank": rank, "data": data.decode("utf-8", "replace")}),
                 namespace=ns)
         return sink
+
+    def _write_files(self, job: _ShellJob, files: dict) -> None:
+        """Write ``attributes.system.files`` (e.g. a batch script) into the job's tmpdir."""
+        for name, spec in files.items():
+            if not isinstance(spec, dict) or "/" in name or name in ("", ".", ".."):
+                raise FluxError(errno.EINVAL, f"attributes.system.files.{name}: invalid file")
+            data = spec.get("data", "")
+            path = os.path.join(job.tmpdir, name)
+            if spec.get("encoding") == "base64":
+                with open(path, "wb") as f:
+                    f.write(base64.b64decode(data))
+            else:
+                with open(path, "w") as f:
+                    f.write(data if isinstance(data, str) else json.dumps(data))
+            os.chmod(path, int(spec.get("mode", 0o600)) & 0o7777)
 
     def _exited(self, job: _ShellJob, status: int) -> None:
         self.respond(job.msg, {"type": "exit", "rank": self.rank, "status": status})

@@ -94,6 +94,8 @@ class SchedulerBase(Service):
         self.kick()
 
     def _on_hello(self, fut) -> None:
+        if fut.cancelled():
+            return
         if fut.exception() is not None:
             self.log("err", f"job-manager.sched-hello failed: {fut.exception()}")
             return

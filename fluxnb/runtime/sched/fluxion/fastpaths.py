@@ -25,6 +25,12 @@ Memoized free subtrees (:meth:`FastPaths._memo_visit`)
     bumps :attr:`~.graph.Vertex.version` on every vertex it passes, and a
     status change clears the records.  Records are kept for one request at
     a time.
+
+Leaves (:meth:`FastPaths._leaf_dfv`, :meth:`FastPaths._slot_of_leaves`)
+    Most vertices of a large graph are leaves (cores).  Their visit, and a
+    slot made of one leaf, are done without the scoring objects the general
+    walk builds for every vertex, with the same scores, tie order, visit
+    counts and side effects.
 """
 
 from __future__ import annotations
