@@ -19,6 +19,10 @@ fi
 if ! "$PYTHON" -c "import playwright" 2>/dev/null; then
     "$PYTHON" -m pip install playwright
 fi
+# plotly >= 6 draws go.FigureWidget through anywidget (its JupyterLab extension comes with it)
+if ! "$PYTHON" -c "import anywidget" 2>/dev/null; then
+    "$PYTHON" -m pip install anywidget
+fi
 
 /usr/bin/chromium --version
 "$PYTHON" -c "import playwright, importlib.metadata as m; print('playwright', m.version('playwright'))"

@@ -200,7 +200,7 @@ def run_notebook(page, lab: Lab, name: str, expect) -> None:
     page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
 
     # a JobBrowser row reaches CD (driven by the instance's events)
-    rows = page.locator(".fluxnb-jobbrowser select option")
+    rows = page.locator(".fluxnb-jobtable select option")
     expect(rows.filter(has_text=re.compile(r"\sCD\s"))).not_to_have_count(0, timeout=90_000)
     expect(rows.filter(has_text=re.compile(r"\sR\s"))).not_to_have_count(0)
     # the ResourceBrowser's plotly sunburst is drawn, some cores allocated
@@ -212,7 +212,7 @@ def run_notebook(page, lab: Lab, name: str, expect) -> None:
     assert page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
                         ).filter(has_text="Traceback").count() == 0
     # select the running job: its eventlog shows in the tab below the table
-    select = page.locator(".fluxnb-jobbrowser select").first
+    select = page.locator(".fluxnb-jobtable select")
     labels = rows.all_inner_texts()
     running = next(i for i, text in enumerate(labels) if re.search(r"\sR\s", text))
     select.select_option(index=running)

@@ -78,12 +78,14 @@ class JobManager(Service):
         self._restore()
 
     def stop(self) -> None:
+        self.writer.flush()  # what is queued goes out before the KVS does
         for _, msg in self.wait_requests:
             self.respond_error(msg, errno.ENOSYS, "job-manager unloaded")
         self.wait_requests.clear()
 
     def _kvs_error(self, ns: str, exc: Exception) -> None:
-        self.log("err", f"KVS commit to {ns} failed: {exc}")
+        if not self.broker.closed and self.broker.services.get("kvs") is not None:
+            self.log("err", f"KVS commit to {ns} failed: {exc}")
 
     # -- restart -----------------------------------------------------------------------
     def _restore(self) -> None:
