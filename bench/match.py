@@ -12,13 +12,15 @@ Load time is measured without tracemalloc (which roughly doubles it); memory
 is the growth of the process's resident set (RSS) while loading.  Like a
 resource-query process, the bench owns its graph for good, so it loads it
 under ``ResourceGraph.building(freeze=True)``: the garbage collector's full
-collections then skip the graph (without it, the first ``high`` 1-core match
-at N=10000 takes about 6 s instead of 4 s; other figures barely move).
+collections then skip the graph (without it, loading at N=10000 takes about
+1 s more and the first ``high`` 1-core match about 6 s instead of 2-3 s, as
+full collections walk the graph; the other figures barely move).
 
 Usage::
 
     python bench/match.py                      # N=1000 and N=10000
     python bench/match.py --nodes 1000 --samples 50
+    python bench/match.py --cpu      # CPU time instead of wall time (busy machine)
 """
 
 from __future__ import annotations
@@ -51,6 +53,10 @@ CORE_JOB = {"version": 1, "resources": [{"type": "slot", "count": 1, "label": "t
     {"type": "core", "count": 1}]}], "attributes": {"system": {"duration": 3600}}, "tasks": []}
 
 
+#: Timer: wall clock (as the reference figures), or CPU time with --cpu.
+clock = time.perf_counter
+
+
 def build_graph(n: int) -> ResourceGraph:
     with ResourceGraph.building():
         g = ResourceGraph()
@@ -72,10 +78,10 @@ def rss() -> int:
 def load(n: int, policy: str) -> tuple[Traverser, float, int]:
     gc.collect()
     r0 = rss()
-    t0 = time.perf_counter()
+    t0 = clock()
     with ResourceGraph.building(freeze=True):  # a process that owns its graph, as resource-query
         trav = Traverser(build_graph(n), make_policy(policy))
-    dt = time.perf_counter() - t0
+    dt = clock() - t0
     return trav, dt, rss() - r0
 
 
@@ -84,12 +90,12 @@ def time_matches(trav: Traverser, spec: dict, op: str, samples: int, first_id: i
     w = make_writer("simple")
     out = []
     for k in range(samples):
-        t0 = time.perf_counter()
+        t0 = clock()
         try:
             trav.run(req, op, first_id + k, w)  # type: ignore[arg-type]
         except MatchError:
             pass
-        out.append(time.perf_counter() - t0)
+        out.append(clock() - t0)
         w.emit()
     return out
 
@@ -121,7 +127,12 @@ def main() -> None:
     ap.add_argument("--high-samples", type=int, default=5)
     ap.add_argument("--skip-reserve", action="store_true", help="skip filling the graph")
     ap.add_argument("--policies", nargs="+", default=["first", "high"], choices=["first", "high"])
+    ap.add_argument("--cpu", action="store_true",
+                    help="time with the process's CPU time (steadier on a busy machine)")
     args = ap.parse_args()
+    global clock
+    if args.cpu:
+        clock = time.process_time
     for n in args.nodes:
         ref = REFERENCE.get(n, {})
         print(f"N={n} nodes ({1 + n * 61} vertices)   ours        flux-sched  ratio")
@@ -151,9 +162,9 @@ def main() -> None:
             trav = None  # type: ignore[assignment]
             gc.collect()
             trav, *_ = load(n, "first")
-            t0 = time.perf_counter()
+            t0 = clock()
             fill(trav, n)
-            print(f"  (filled {n} nodes in {time.perf_counter() - t0:.1f} s)")
+            print(f"  (filled {n} nodes in {clock() - t0:.1f} s)")
             xs = time_matches(trav, NODE_JOB, "allocate_orelse_reserve", args.samples, 1)
             row("first 1-node reserve on full graph median", statistics.median(xs),
                 ref.get(("first", "node", "reserve")))  # type: ignore[arg-type]

@@ -60,7 +60,8 @@ MAIN_EVENTS = frozenset({
 
 def _exit_code(status: int) -> int:
     """The result of a job from its ``finish`` wait status, as flux-core's executor gives it:
-    the exit code, or ``-signum`` if the (highest) task was killed by a signal."""
+    the exit code (128+N when a task died from signal N, as the shell reports it), or
+    ``-signum`` if the finish status itself is a signal."""
     if os.WIFSIGNALED(status):
         return -os.WTERMSIG(status)
     return os.WEXITSTATUS(status)

@@ -644,14 +644,25 @@ class JobManager(Service):
 
 
 def _errstr(job: Job) -> str:
+    """The reason a waited-for job failed, worded as flux-core's job-manager does."""
     if job.success:
         return ""
     if job.exception:
         return f"Fatal exception type={job.exception.get('type')} {job.exception.get('note', '')}".strip()
-    rc = job.returncode
-    if job.waitstatus is not None and job.waitstatus & 0x7F:
-        return f"task(s) {signal.Signals(job.waitstatus & 0x7F).name if (job.waitstatus & 0x7F) in signal.valid_signals() else job.waitstatus & 0x7F}"
-    return f"task(s) exited with exit code {rc}"
+    ws = job.waitstatus or 0
+    if ws & 0x7F:
+        return f"job shell {_strsignal(ws & 0x7F)}"
+    code = (ws >> 8) & 0xFF
+    if code > 128:
+        return f"task(s) {_strsignal(code - 128)}"
+    return f"task(s) exited with exit code {code}"
+
+
+def _strsignal(sig: int) -> str:
+    try:
+        return signal.strsignal(sig) or f"signal {sig}"
+    except ValueError:
+        return f"signal {sig}"
 
 
 def _fill_from_jobspec(job: Job) -> None:

@@ -112,7 +112,7 @@ class JobShell(Service):
             tasks = [t for t in tasks if t == 0]
         cwd = system.get("cwd") or None
         name = (system.get("job") or {}).get("name") or os.path.basename(cmd[0] if cmd else "")
-        outputs = self._open_outputs(job, shell_opts, name)
+        outputs = self._open_outputs(job, shell_opts, name, cwd)
         forward_stdin = shell_opts.get("stdin") == "forward"
         loop = self.broker.loop
         try:
@@ -141,8 +141,10 @@ class JobShell(Service):
         if forward_stdin:
             self._watch_input(job, ns)
         statuses = await asyncio.gather(*(p.done for p in job.procs.values()))
-        if nested and statuses and statuses[0] & 0x7F:
-            sig = statuses[0] & 0x7F
+        # as the flux shell: a task killed by signal N makes the shell exit 128+N
+        statuses = [((128 + (st & 0x7F)) << 8) if st & 0x7F else st for st in statuses]
+        if nested and statuses and (statuses[0] >> 8) > 128:
+            sig = (statuses[0] >> 8) - 128
             self.respond(job.msg, {"type": "exception", "rank": self.rank,
                                    "note": f"nested instance (pid {next(iter(job.procs.values())).pid}) "
                                            f"died from signal {sig}"})
@@ -198,7 +200,7 @@ class JobShell(Service):
         if job.tmpdir:
             shutil.rmtree(job.tmpdir, ignore_errors=True)
 
-    def _open_outputs(self, job: _ShellJob, opts: dict, name: str) -> dict:
+    def _open_outputs(self, job: _ShellJob, opts: dict, name: str, cwd: str | None) -> dict:
         out = {}
         spec = opts.get("output") or {}
         for stream in ("stdout", "stderr"):
@@ -206,7 +208,7 @@ class JobShell(Service):
             if s.get("type") == "file" and s.get("path"):
                 path = expand_template(s["path"], job.id, name)
                 if not os.path.isabs(path):
-                    path = os.path.join(((opts.get("cwd") or "")) or os.getcwd(), path)
+                    path = os.path.join(cwd or os.getcwd(), path)
                 try:
                     out[stream] = open(path, "ab")
                 except OSError as exc:
