@@ -28,7 +28,7 @@ _LAZY = {"Flux": ".runtime.client", "AsyncFlux": ".runtime.client",
 def __getattr__(name: str):
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name], __name__), name)
-    if name in ("kvs", "job", "widgets", "magics"):
+    if name in ("kvs", "job", "widgets", "magics", "dyad", "trace"):
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'fluxnb' has no attribute {name!r}")
 

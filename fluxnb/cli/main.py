@@ -40,6 +40,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "pstree": ("fluxnb.cli.pstree", "show the tree of jobs and nested instances"),
     "top": ("fluxnb.cli.pstree", "summary of an instance and its jobs"),
     "resource-query": ("fluxnb.cli.resource_query", "Fluxion resource-query drop-in"),
+    "dyad": ("fluxnb.cli.dyad", "DYAD producer/consumer file streaming"),
+    "trace": ("fluxnb.cli.trace", "export and analyze job traces (PerfFlowAspect format)"),
+    "tree": ("fluxnb.cli.tree", "lay out a hierarchy of nested instances and run jobs in it"),
 }
 
 

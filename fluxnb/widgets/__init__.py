@@ -18,3 +18,13 @@ from .progress import SubmitProgress
 from .resourcebrowser import ResourceBrowser
 
 __all__ = ["JobBrowser", "ResourceBrowser", "SubmitProgress"]
+
+__all__ += ["TraceTimeline"]
+
+
+def __getattr__(name: str):
+    # the trace timeline lives with the tracing code (fluxnb/widgets/timeline.py)
+    if name == "TraceTimeline":
+        from .timeline import TraceTimeline
+        return TraceTimeline
+    raise AttributeError(f"module 'fluxnb.widgets' has no attribute {name!r}")

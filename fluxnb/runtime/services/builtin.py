@@ -215,6 +215,9 @@ MODULES: dict[str, str] = {
     "job-shell": "fluxnb.runtime.job.shell:JobShell",
     "job-list": "fluxnb.runtime.job.joblist:JobList",
     "sched-simple": "fluxnb.runtime.sched.simple:SchedSimple",
+    "sched-fluxion-resource": "fluxnb.runtime.sched.fluxion_service:FluxionResource",
+    "sched-fluxion-qmanager": "fluxnb.runtime.sched.qmanager:FluxionQmanager",
+    "dyad": "fluxnb.runtime.dyad.service:DyadService",
 }
 
 
