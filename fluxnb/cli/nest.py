@@ -54,12 +54,8 @@ def cmd_broker(name, argv, prog):
     stopping = []
 
     def on_term(signum, frame):
+        # the initial program shares our process group, so it got the signal too
         stopping.append(signum)
-        if proc is not None:
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-            except (ProcessLookupError, PermissionError):
-                pass
 
     proc = None
     old = signal.signal(signal.SIGTERM, on_term)
@@ -72,7 +68,9 @@ def cmd_broker(name, argv, prog):
         cmd = args.command or [os.environ.get("SHELL", "/bin/sh")]
         import subprocess
         try:
-            proc = subprocess.Popen(cmd, env=env, process_group=0)
+            # same process group as this broker: a signal to the job reaches it,
+            # and the job shell ends whatever it leaves behind
+            proc = subprocess.Popen(cmd, env=env)
         except FileNotFoundError:
             print(f"{prog}-broker: {cmd[0]}: command not found", file=sys.stderr)
             return 127
@@ -80,8 +78,6 @@ def cmd_broker(name, argv, prog):
             print(f"{prog}-broker: {cmd[0]}: permission denied", file=sys.stderr)
             return 126
         rc = proc.wait()
-        from .start import _kill_group
-        _kill_group(proc.pid)
         if stopping:
             return 128 + stopping[0]
         return 128 - rc if rc < 0 else rc

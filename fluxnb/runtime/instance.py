@@ -42,7 +42,8 @@ DEFAULT_MODULES: list[tuple[str, str]] = [
     ("0", "job-manager"),
     ("0", "job-exec"),
     ("0", "job-list"),
-    ("0", "sched-simple"),
+    ("0", "sched-fluxion-resource"),
+    ("0", "sched-fluxion-qmanager"),
     ("all", "rexec"),
     ("all", "job-shell"),
 ]

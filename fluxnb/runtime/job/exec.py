@@ -16,7 +16,7 @@ import signal
 import time
 
 from ..kvs.writer import KVSWriter
-from ..message import FLAG_STREAMING, FluxError, Message
+from ..message import FLAG_NORESPONSE, FLAG_STREAMING, FluxError, Message
 from ..service import DEFERRED, Service, payload_field, request_handler
 from ..util.eventlog import encode_event
 from ..util.fsd import parse_fsd
@@ -226,7 +226,7 @@ class JobExec(Service):
             return
         for rank in ex.ranks:
             if rank not in ex.exited:
-                self.broker.rpc("job-shell.kill", {"id": ex.id, "signum": int(signum)}, nodeid=rank)
+                self.broker.rpc("job-shell.kill", {"id": ex.id, "signum": int(signum)}, nodeid=rank, flags=FLAG_NORESPONSE)
 
     @request_handler("kill")
     def kill(self, msg: Message) -> dict:

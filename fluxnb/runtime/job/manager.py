@@ -22,7 +22,7 @@ import time
 from typing import Any, Callable
 
 from ..kvs.writer import KVSWriter
-from ..message import FLAG_STREAMING, FluxError, Message
+from ..message import FLAG_NORESPONSE, FLAG_STREAMING, FluxError, Message
 from ..service import DEFERRED, Service, payload_field, request_handler
 from ..util.eventlog import encode_event
 from .jobid import FluidGenerator, JobID, id_parse
@@ -420,7 +420,7 @@ class JobManager(Service):
         if job.alloc_pending:
             if not job.cancel_sent:
                 job.cancel_sent = True
-                self.broker.rpc("sched.cancel", {"id": job.id}, nodeid=0)
+                self.broker.rpc("sched.cancel", {"id": job.id}, nodeid=0, flags=FLAG_NORESPONSE)
             return
         if job.exec_running:
             return
@@ -454,7 +454,7 @@ class JobManager(Service):
         self.post(job, "exception", {"type": kind, "severity": severity, "userid": job.userid, "note": note})
         if severity == 0 and job.exec_running:
             self.broker.rpc("job-exec.kill", {"id": job.id, "signum": signal.SIGTERM, "escalate": True},
-                            nodeid=0)
+                            nodeid=0, flags=FLAG_NORESPONSE)
 
     def _job(self, msg: Message) -> Job:
         jobid = payload_field(msg, "id", int)
@@ -491,7 +491,7 @@ class JobManager(Service):
             raise FluxError(errno.EINVAL, f"signal {signum}: invalid")
         if job.state != "RUN":
             raise FluxError(errno.EINVAL, f"job {JobID(job.id).f58} is not running")
-        self.broker.rpc("job-exec.kill", {"id": job.id, "signum": signum}, nodeid=0)
+        self.broker.rpc("job-exec.kill", {"id": job.id, "signum": signum}, nodeid=0, flags=FLAG_NORESPONSE)
         return {}
 
     @request_handler("killall")
@@ -500,7 +500,7 @@ class JobManager(Service):
         count = 0
         for job in list(self.jobs.values()):
             if job.state == "RUN":
-                self.broker.rpc("job-exec.kill", {"id": job.id, "signum": signum}, nodeid=0)
+                self.broker.rpc("job-exec.kill", {"id": job.id, "signum": signum}, nodeid=0, flags=FLAG_NORESPONSE)
                 count += 1
         return {"count": count}
 
@@ -538,12 +538,12 @@ class JobManager(Service):
             self.post(job, "priority", {"priority": self._priority(job)})
             if job.state == "SCHED":
                 if job.priority == 0 and job.alloc_pending:
-                    self.broker.rpc("sched.cancel", {"id": job.id}, nodeid=0)
+                    self.broker.rpc("sched.cancel", {"id": job.id}, nodeid=0, flags=FLAG_NORESPONSE)
                     job.alloc_pending = False
                 elif was_held:
                     self._request_alloc(job)
                 elif job.alloc_pending:
-                    self.broker.rpc("sched.prioritize", {"jobs": [[job.id, job.priority]]}, nodeid=0)
+                    self.broker.rpc("sched.prioritize", {"jobs": [[job.id, job.priority]]}, nodeid=0, flags=FLAG_NORESPONSE)
         return {"old_urgency": old}
 
     # -- wait -------------------------------------------------------------------------------
@@ -598,7 +598,7 @@ class JobManager(Service):
         else:
             for job in self.jobs.values():
                 if job.alloc_pending:
-                    self.broker.rpc("sched.cancel", {"id": job.id}, nodeid=0)
+                    self.broker.rpc("sched.cancel", {"id": job.id}, nodeid=0, flags=FLAG_NORESPONSE)
         return {}
 
     @request_handler("queue-status")

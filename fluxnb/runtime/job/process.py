@@ -88,6 +88,12 @@ class TaskProcess:
     def _collect(self, status: int) -> None:
         self.status = status
         self.proc.returncode = os.waitstatus_to_exitcode(status)
+        # what the task left in its process group ends with it; it would otherwise
+        # hold the output pipes open and the job would never finish
+        try:
+            os.killpg(self.pid, 9)
+        except (ProcessLookupError, PermissionError):
+            pass
         self._maybe_done()
 
     def _maybe_done(self) -> None:

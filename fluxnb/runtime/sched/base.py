@@ -24,7 +24,7 @@ from typing import Any
 
 from sortedcontainers import SortedList
 
-from ..message import FLAG_STREAMING, FluxError, Message
+from ..message import FLAG_NORESPONSE, FLAG_STREAMING, FluxError, Message
 from ..service import DEFERRED, Service, payload_field, request_handler
 from ..util.idset import IDSet
 from ..util.rv1 import ResourceSet
@@ -109,7 +109,7 @@ class SchedulerBase(Service):
             self.allocated[job["id"]] = rs
         self.ready = True
         self.log("info", f"ready: {self.describe()}")
-        self.broker.rpc("job-manager.sched-ready", {"mode": self.mode}, nodeid=0)
+        self.broker.rpc("job-manager.sched-ready", {"mode": self.mode}, nodeid=0, flags=FLAG_NORESPONSE)
 
     # -- requests from the job manager -------------------------------------------------
     @request_handler("alloc", topic="sched.alloc")

@@ -1,0 +1,1 @@
+"""DYAD: producer/consumer file streaming through node-local storage (runtime side)."""
