@@ -10,17 +10,42 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import subprocess
 from typing import Callable
 
 
+_prctl = None
+_SETPRIV = shutil.which("setpriv")
+
+
+def _check_command(name: str, env: dict, cwd: str | None) -> None:
+    """Raise as Popen would for a command that cannot be run (setpriv would hide it)."""
+    if cwd is not None and not os.path.isdir(cwd):
+        raise FileNotFoundError(2, "No such file or directory", cwd)
+    if "/" in name:
+        path = name if os.path.isabs(name) or cwd is None else os.path.join(cwd, name)
+        if not os.path.exists(path):
+            raise FileNotFoundError(2, "No such file or directory", name)
+        if not os.access(path, os.X_OK) or os.path.isdir(path):
+            raise PermissionError(13, "Permission denied", name)
+        return
+    if shutil.which(name, path=env.get("PATH", os.defpath)) is None:
+        raise FileNotFoundError(2, "No such file or directory", name)
+
+
 def _die_with_parent() -> None:
     """In the child: get SIGKILL when the thread that started us goes away
-    (PR_SET_PDEATHSIG), so a killed nested instance leaves no process behind."""
-    import ctypes
-    import signal
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(1, signal.SIGKILL, 0, 0, 0)
+    (PR_SET_PDEATHSIG), so a killed nested instance leaves no process behind.
+    prctl is looked up once in the parent; the child only calls it."""
+    _prctl(1, 9, 0, 0, 0)
+
+
+def _prepare_prctl() -> None:
+    global _prctl
+    if _prctl is None:
+        import ctypes
+        _prctl = ctypes.CDLL(None, use_errno=True).prctl
 
 
 class TaskProcess:
@@ -35,9 +60,18 @@ class TaskProcess:
                  die_with_parent: bool = False):
         self.loop = loop
         self.on_output = on_output
+        preexec = None
+        if die_with_parent:
+            if _SETPRIV:
+                # util-linux setpriv sets the death signal and execs the task: Popen
+                # keeps its vfork fast path (a preexec_fn forces a full fork)
+                _check_command(cmd[0], env, cwd)
+                cmd = [_SETPRIV, "--pdeathsig=KILL", "--", *cmd]
+            else:
+                _prepare_prctl()
+                preexec = _die_with_parent
         self.proc = subprocess.Popen(
-            cmd, env=env, cwd=cwd, process_group=0, close_fds=True,
-            preexec_fn=_die_with_parent if die_with_parent else None,
+            cmd, env=env, cwd=cwd, process_group=0, close_fds=True, preexec_fn=preexec,
             stdin=subprocess.PIPE if stdin_pipe else subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.pid = self.proc.pid
