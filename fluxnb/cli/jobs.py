@@ -58,7 +58,10 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the jobs as JSON")
     p.add_argument("--color", nargs="?", const="always", default="auto",
                    choices=["never", "always", "auto"], metavar="WHEN")
-    p.add_argument("-R", "--recursive", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("-R", "--recursive", action="store_true",
+                   help="list jobs of nested instances too, under their jobid path")
+    p.add_argument("-L", "--level", type=int, default=None, metavar="N",
+                   help="with -R, descend at most N levels")
     p.add_argument("--stats", action="store_true", help="print job statistics before the header")
     p.add_argument("--stats-only", action="store_true",
                    help="print job statistics only; exit 1 if no job is active")
@@ -223,10 +226,35 @@ def cmd_jobs(name, argv, prog):
         if colors:
             text = _colorize(text, jobs, args.no_header)
         sys.stdout.write(text)
+        if args.recursive:
+            _recurse(records, args, formatter, prog, [], 1)
     sys.stdout.flush()
     for err in errors:
         print(err, file=sys.stderr)
     return 1 if errors else 0
+
+
+def _recurse(records, args, formatter, prog: str, path: list[str], level: int) -> None:
+    """As flux jobs -R: the jobs of each running nested instance, after a line
+    naming its jobid path from here (``ƒA/ƒB:``)."""
+    from ..job import JobID
+    from ..runtime.client import Flux
+    from .jobinfo_format import JobInfo
+    if args.level is not None and level > args.level:
+        return
+    for rec in records:
+        uri = ((rec.get("annotations") or {}).get("user") or {}).get("uri")
+        if not uri or not rec.get("state", 0) & (16 | 32):
+            continue
+        here = path + [JobID(rec["id"]).f58]
+        try:
+            with Flux(uri) as child:
+                sub, _ = fetch_jobs(child, args, prog)
+        except OSError:
+            continue  # the instance ended while we looked
+        print(f"\n{'/'.join(here)}:")
+        sys.stdout.write(formatter.text([JobInfo(r) for r in sub], no_header=args.no_header))
+        _recurse(sub, args, formatter, prog, here, level + 1)
 
 
 _COLORS = {"COMPLETED": "\033[01;32m", "FAILED": "\033[01;31m", "CANCELED": "\033[37m",
