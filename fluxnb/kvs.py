@@ -23,17 +23,12 @@ import os
 from collections.abc import MutableMapping
 from typing import Any, Iterator
 
-from .runtime.message import FLAG_STREAMING, FluxError
+from .runtime.kvs.flags import (  # noqa: F401 - re-exported
+    FLUX_KVS_APPEND, FLUX_KVS_READDIR, FLUX_KVS_READLINK, FLUX_KVS_TREEOBJ, FLUX_KVS_WAITCREATE,
+    FLUX_KVS_WATCH, FLUX_KVS_WATCH_APPEND, FLUX_KVS_WATCH_FULL, FLUX_KVS_WATCH_UNIQ,
+)
 
-FLUX_KVS_READDIR = 1
-FLUX_KVS_READLINK = 2
-FLUX_KVS_WATCH = 4
-FLUX_KVS_WAITCREATE = 8
-FLUX_KVS_TREEOBJ = 16
-FLUX_KVS_APPEND = 32
-FLUX_KVS_WATCH_FULL = 64
-FLUX_KVS_WATCH_UNIQ = 128
-FLUX_KVS_WATCH_APPEND = 256
+from .runtime.message import FLAG_STREAMING, FluxError  # noqa: E402
 
 _TXN_AUX = "fluxnb.kvs.txn"
 

@@ -44,3 +44,12 @@ def fluxnb_cmd(*args: str, env=None, timeout: float = 60, input: str | None = No
     """Run the fluxnb CLI as a user would (a new process)."""
     return subprocess.run([sys.executable, "-m", "fluxnb.cli.main", *args], capture_output=True,
                           text=True, env=env, timeout=timeout, input=input, cwd=cwd)
+
+
+def alive(pid: int) -> bool:
+    """True if pid runs (a zombie waiting for its reaper does not count)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

@@ -10,16 +10,7 @@ import time
 
 import pytest
 
-from tests.conftest import fluxnb_cmd
-
-
-def alive(pid: int) -> bool:
-    """True if pid runs (a zombie waiting for its reaper does not count)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
+from tests.conftest import alive, fluxnb_cmd
 
 
 def test_getattr_size_in_a_test_instance():

@@ -13,7 +13,7 @@ import pytest
 
 from fluxnb import Flux, Instance
 from fluxnb.job import JobID, event_wait, get_job, result
-from tests.conftest import fluxnb_cmd
+from tests.conftest import alive, fluxnb_cmd
 
 SLEEP_BATCH = """#!/bin/sh
 echo "Starting my batch job"
@@ -38,14 +38,6 @@ def env(inst, tmp_path):
 
 def flux(env, *args, cwd=None, timeout=60):
     return fluxnb_cmd(*args, env=env, cwd=cwd, timeout=timeout)
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def free_cores(inst) -> int:
