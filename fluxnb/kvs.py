@@ -27,8 +27,7 @@ from .runtime.kvs.flags import (  # noqa: F401 - re-exported
     FLUX_KVS_APPEND, FLUX_KVS_READDIR, FLUX_KVS_READLINK, FLUX_KVS_TREEOBJ, FLUX_KVS_WAITCREATE,
     FLUX_KVS_WATCH, FLUX_KVS_WATCH_APPEND, FLUX_KVS_WATCH_FULL, FLUX_KVS_WATCH_UNIQ,
 )
-
-from .runtime.message import FLAG_STREAMING, FluxError  # noqa: E402
+from .runtime.message import FLAG_STREAMING, FluxError
 
 _TXN_AUX = "fluxnb.kvs.txn"
 
