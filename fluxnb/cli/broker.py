@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import errno
 import os
 import pwd
@@ -107,7 +108,7 @@ def cmd_module(name, argv, prog):
     ld = sub.add_parser("load", help="load a module")
     ld.add_argument("-r", "--rank", default=None)
     ld.add_argument("module")
-    ld.add_argument("args", nargs="*")
+    ld.add_argument("args", nargs=argparse.REMAINDER)
     for verb in ("unload", "remove"):
         ul = sub.add_parser(verb, help="unload a module")
         ul.add_argument("-r", "--rank", default=None)

@@ -30,7 +30,7 @@ import zmq
 
 from .message import (
     CONTROL, EVENT, FLAG_NORESPONSE, NODEID_ANY, NODEID_UPSTREAM, REQUEST, RESPONSE,
-    FluxError, Message, ProtocolError,
+    LARGE, FluxError, Message, ProtocolError,
 )
 from .service import DEFERRED, Service
 from .topology import Topology
@@ -239,9 +239,7 @@ class Broker:
     def _on_local(self, frames: list[bytes]) -> None:
         ident = frames[0]
         try:
-            if len(frames) != 2:
-                raise ProtocolError(f"malformed message: {len(frames) - 1} frames, expected 1")
-            msg = Message.decode(frames[1])
+            msg = Message.from_frames(frames[1:])
         except ProtocolError as exc:
             self.log("err", f"dropped malformed message from client: {exc}")
             self._send(self.local, [ident, Message(RESPONSE, "", b"", 0, NODEID_ANY, 0, errno.EPROTO,
@@ -261,7 +259,7 @@ class Broker:
     def _on_child(self, frames: list[bytes]) -> None:
         ident = frames[0]
         try:
-            msg = Message.decode(frames[-1])
+            msg = Message.from_frames(frames[1:])
         except ProtocolError as exc:
             self.log("err", f"dropped malformed message from rank {ident!r}: {exc}")
             return
@@ -273,7 +271,7 @@ class Broker:
 
     def _on_parent(self, frames: list[bytes]) -> None:
         try:
-            msg = Message.decode(frames[-1])
+            msg = Message.from_frames(frames)
         except ProtocolError as exc:
             self.log("err", f"dropped malformed message from parent: {exc}")
             return
@@ -287,7 +285,8 @@ class Broker:
 
     def _send(self, sock: zmq.Socket, frames: list[bytes]) -> None:
         try:
-            sock.send_multipart(frames, zmq.NOBLOCK, copy=True)
+            # a large payload frame is handed to zmq without a copy
+            sock.send_multipart(frames, zmq.NOBLOCK, copy=len(frames[-1]) <= LARGE)
         except zmq.ZMQError as exc:  # peer gone: nothing to deliver to
             self.log("debug", f"send failed: {exc}")
         self._kick(sock)
@@ -305,13 +304,13 @@ class Broker:
             else:
                 if target == NODEID_UPSTREAM:
                     msg.nodeid = NODEID_ANY
-                self._send(self.parent, [msg.encode()])
+                self._send(self.parent, msg.frames())
         elif 0 <= target < self.size:
             child = self.topo.child_toward(self.rank, target)
             if child is not None:
-                self._send(self.child, [str(child).encode(), msg.encode()])
+                self._send(self.child, [str(child).encode(), *msg.frames()])
             else:
-                self._send(self.parent, [msg.encode()])
+                self._send(self.parent, msg.frames())
         else:
             self.respond_error(msg, errno.EHOSTUNREACH,
                                f"{msg.topic}: no rank {target} in an instance of size {self.size}")
@@ -336,11 +335,11 @@ class Broker:
         if hop == _SELF:
             self._complete(msg)
         elif hop == _PARENT:
-            self._send(self.parent, [msg.encode()])
+            self._send(self.parent, msg.frames())
         elif hop.startswith("c:"):
-            self._send(self.local, [hop[2:].encode("latin-1"), msg.encode()])
+            self._send(self.local, [hop[2:].encode("latin-1"), *msg.frames()])
         elif hop.startswith("r:"):
-            self._send(self.child, [hop[2:].encode(), msg.encode()])
+            self._send(self.child, [hop[2:].encode(), *msg.frames()])
 
     def _dispatch(self, msg: Message) -> None:
         entry = self.topics.get(msg.topic)
@@ -464,14 +463,14 @@ class Broker:
 
     def _distribute_event(self, ev: Message) -> None:
         if self.child is not None:
-            frame = ev.encode()
+            frames = ev.frames()
             for child in self.topo.children(self.rank):
-                self._send(self.child, [str(child).encode(), frame])
-        frame = None
+                self._send(self.child, [str(child).encode(), *frames])
+        frames = None
         for sender, prefixes in self.client_subs.items():
             if any(ev.topic.startswith(p) for p in prefixes):
-                frame = frame or ev.encode()
-                self._send(self.local, [sender[2:].encode("latin-1"), frame])
+                frames = frames or ev.frames()
+                self._send(self.local, [sender[2:].encode("latin-1"), *frames])
         for prefix, callback in list(self.event_subs):
             if ev.topic.startswith(prefix):
                 try:
@@ -509,7 +508,7 @@ class Broker:
             msg = Message.request("broker.disconnect", {}, nodeid=NODEID_ANY,
                                   flags=FLAG_NORESPONSE)
             msg.route = list(route)
-            self._send(self.parent, [msg.encode()])
+            self._send(self.parent, msg.frames())
 
     # -- online / shutdown -----------------------------------------------------------
     def mark_online(self, rank: int) -> None:

@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
 import zmq
 
 from .message import (
-    CONTROL, EVENT, FLAG_STREAMING, NODEID_ANY, RESPONSE, FluxError, Message, ProtocolError,
+    CONTROL, EVENT, FLAG_STREAMING, LARGE, NODEID_ANY, RESPONSE, FluxError, Message, ProtocolError,
 )
 
 #: the instance hosted by this process, used by ``Flux()`` when FLUX_URI is unset
@@ -161,7 +161,8 @@ class Flux:
         tag = next(self._tags)
         self._responses[tag] = deque()
         msg = Message.request(topic, payload, nodeid=nodeid, matchtag=tag, flags=flags)
-        self.sock.send(msg.encode(), copy=True)
+        frames = msg.frames()
+        self.sock.send_multipart(frames, copy=len(frames[-1]) <= LARGE)
         return RPC(self, tag, topic, bool(flags & FLAG_STREAMING))
 
     def _wait_response(self, tag: int, timeout: float | None) -> Message:
@@ -178,7 +179,7 @@ class Flux:
             # wake up now and then (RCVTIMEO) to notice a broker that went away
             while True:
                 try:
-                    frame = self.sock.recv(copy=True)
+                    frames = self.sock.recv_multipart(copy=True)
                     break
                 except zmq.Again:
                     if self._path and not os.path.exists(self._path):
@@ -186,8 +187,8 @@ class Flux:
         else:
             if not self.sock.poll(int(timeout * 1000)):
                 raise TimeoutError(f"no message from {self.uri} within {timeout}s")
-            frame = self.sock.recv(copy=True)
-        msg = Message.decode(frame)
+            frames = self.sock.recv_multipart(copy=True)
+        msg = Message.from_frames(frames)
         if msg.type == RESPONSE:
             q = self._responses.get(msg.matchtag)
             if q is not None:
@@ -287,7 +288,7 @@ class AsyncFlux:
 
     async def _read(self) -> None:
         while True:
-            msg = Message.decode(await self.sock.recv())
+            msg = Message.from_frames(await self.sock.recv_multipart())
             if msg.type == RESPONSE and msg.matchtag in self._queues:
                 self._queues[msg.matchtag].put_nowait(msg)
             elif msg.type == EVENT:
@@ -298,7 +299,7 @@ class AsyncFlux:
         tag = next(self._tags)
         self._queues[tag] = self._aio.Queue()
         msg = Message.request(topic, payload, nodeid=nodeid, matchtag=tag, flags=flags)
-        self.sock.send(msg.encode())
+        self.sock.send_multipart(msg.frames())
         return tag
 
     async def rpc(self, topic: str, payload: Any = None, nodeid: int = NODEID_ANY) -> Any:

@@ -45,6 +45,8 @@ _loads = json.loads
 
 
 _UNSET = object()
+#: payloads larger than this travel in a frame of their own, uncopied
+LARGE = 65536
 
 
 class ProtocolError(ValueError):
@@ -145,10 +147,34 @@ class Message:
                        self.errnum, self.errstr, self.route, self.seq])
         return head.encode() + b"\0" + self.payload
 
+    def frames(self) -> list:
+        """The zmq frames of this message: one, or header and payload for a large one.
+
+        A payload over ``LARGE`` bytes travels in its own frame so that neither the
+        concatenation nor zmq needs to copy it (send with ``copy=False``).
+        """
+        payload = self.payload
+        if len(payload) <= LARGE:
+            return [self.encode()]
+        head = _dumps([self.type, self.topic, self.matchtag, self.nodeid, self.flags,
+                       self.errnum, self.errstr, self.route, self.seq])
+        return [head.encode() + b"\0", payload]
+
+    @classmethod
+    def from_frames(cls, frames: list) -> "Message":
+        """Build a message from the one or two frames :meth:`frames` made."""
+        if len(frames) == 1:
+            return cls.decode(frames[0])
+        if len(frames) == 2 and frames[0][-1:] == b"\0":
+            msg = cls.decode(frames[0])
+            msg.raw = frames[1]
+            return msg
+        raise ProtocolError(f"malformed message: {len(frames)} frames")
+
     @classmethod
     def decode(cls, frame: bytes) -> "Message":
         """Build a message from its frame; raise ProtocolError if malformed."""
-        head, sep, payload = frame.partition(b"\0")
+        head, sep, payload = bytes(frame).partition(b"\0")
         if not sep:
             raise ProtocolError("malformed message: no header separator")
         try:

@@ -436,9 +436,11 @@ class Traverser(UpdateWalk, FastPaths):
                 eg = ev.groups[i]
                 if eg.root:
                     continue
+                # a pool vertex (size > 1) gives a group only what the request needs of it
+                single = len(eg.edges) == 1 and 0 < eg.needs < eg.edges[0].needs
                 for ee in eg.edges:
                     e: Edge = ee.edge  # type: ignore[assignment]
-                    self._mark(e, ee.needs, bool(ee.exclusive))
+                    self._mark(e, eg.needs if single else ee.needs, bool(ee.exclusive))
                     if not unconstrained:
                         continue
                     parent_v = verts[e.src]
