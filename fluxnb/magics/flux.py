@@ -74,6 +74,10 @@ class FluxMagics(Magics):
                 return self.status()
             if verb == "browse":
                 return self.browse(argv[1:])
+            if verb == "trace" and argv[1:2] not in (["export"], ["analyze"], ["save"], ["validate"]):
+                self._require()
+                from ..widgets import TraceTimeline
+                return TraceTimeline.from_args(argv[1:])
             return self.command(argv)
         except FluxUsageError as exc:
             return _error(str(exc))

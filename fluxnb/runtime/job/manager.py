@@ -333,6 +333,10 @@ class JobManager(Service):
         job = self.jobs.get(jobid)
         if msg.errnum:
             self.alloc_tags.pop(jobid, None)
+            if msg.errnum == errno.ENOSYS:
+                # the scheduler went away: nothing more is sent until the next
+                # one says hello and ready (then every SCHED job is re-sent)
+                self.sched_ready = False
             if job is not None:
                 job.alloc_pending = False
                 if job.state == "CLEANUP":
@@ -344,7 +348,9 @@ class JobManager(Service):
         kind = body.get("type")
         if kind == 1:  # annotate
             if job is not None:
-                job.annotations = body.get("annotations", {})
+                # the scheduler's view replaces its own keys; user memos stay
+                job.annotations = {**{k: v for k, v in job.annotations.items() if k == "user"},
+                                   **body.get("annotations", {})}
                 for fn in self.listeners:
                     fn(job, {"name": "annotations", "timestamp": time.time(), "context": job.annotations})
             return

@@ -105,11 +105,10 @@ class FluxionQmanager(SchedulerBase):
         except ValueError as exc:
             raise FluxError(errno.EINVAL, f"{self.name}: {exc}") from None
         o = self.qopts
-        self.log("debug", f"enforced policy (queue=default): {o.policy}")
-        self.log("debug", f"effective queue params (queue=default): {o.queue_params or 'default'}")
-        self.log("debug", f"effective policy params (queue=default): {o.policy_params or 'default'}")
-        self.log("info", f"queue-policy={o.policy} queue-depth={o.queue_depth}"
-                         + (f" reservation-depth={o.reservation_depth}" if o.reservation_depth else ""))
+        # flux-sched logs these three at debug; info here, so plain `flux dmesg` shows them
+        self.log("info", f"enforced policy (queue=default): {o.policy}")
+        self.log("info", f"effective queue params (queue=default): {o.queue_params or 'default'}")
+        self.log("info", f"effective policy params (queue=default): {o.policy_params or 'default'}")
         self.reserved: dict[int, int] = {}      # jobid -> reserved start (epoch s)
         self.alloc_R: dict[int, dict] = {}
         self._handshaken = False
@@ -198,6 +197,12 @@ class FluxionQmanager(SchedulerBase):
     @request_handler("alloc", topic="sched.alloc")
     def alloc(self, msg: Message):
         self._arrival = (msg.json or {}).get("id")
+        old = self.by_id.get(self._arrival) if isinstance(self._arrival, int) else None
+        if old is not None:
+            # the job manager forgot an alloc it sent before our hello and asks again:
+            # the new request replaces the old one (whose answer nobody awaits)
+            self.pending.discard(old)
+            del self.by_id[old.id]
         try:
             return super().alloc(msg)
         finally:
