@@ -71,11 +71,22 @@ def usage() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # `flux help | head`: the reader went away, as it may
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return 0
+
+
+def _main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     prog = prog_name()
     if not args or args[0] in ("-h", "--help", "help"):
         if len(args) > 1 and args[0] == "help":
-            return main([args[1], "--help"])
+            return _main([args[1], "--help"])
         print(usage())
         return 0 if args else 1
     if args[0] == "--version":

@@ -54,8 +54,14 @@ def cmd_broker(name, argv, prog):
     stopping = []
 
     def on_term(signum, frame):
-        # the initial program shares our process group, so it got the signal too
-        stopping.append(signum)
+        # A signal sent to the job reached our whole process group (the initial
+        # program too); a parent-death signal reached only us: pass it on.
+        if not stopping:
+            stopping.append(signum)
+            try:
+                os.killpg(0, signal.SIGTERM)
+            except OSError:
+                pass
 
     proc = None
     old = signal.signal(signal.SIGTERM, on_term)

@@ -147,7 +147,8 @@ class FluxMagics(Magics):
 
     def command(self, argv: list[str]):
         """Run a fluxnb command in-process and show what a terminal would."""
-        self._require()
+        if not ({"help", "-h", "--help", "--version"} & set(argv[:1] + argv[-1:])):
+            self._require()
         rich = rich_result(argv)
         if rich is not None:
             return rich

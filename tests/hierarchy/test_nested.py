@@ -181,3 +181,34 @@ def test_uri_of_a_plain_job_is_a_clear_error(env):
     r = flux(env, "uri", jobid)
     assert r.returncode == 1 and "not a Flux instance" in r.stderr
     flux(env, "cancel", jobid)
+
+
+def test_instance_exit_leaves_no_nested_processes(tmp_path):
+    """`fluxnb start CMD` ending while a batch job (two levels deep) still runs."""
+    marker = f"sleeper-{time.time_ns()}.sh"
+    (tmp_path / marker).write_text("#!/bin/sh\nsleep 300\ntrue\n")  # two commands: sh stays
+    (tmp_path / "inner.sh").write_text(f"#!/bin/sh\nflux run ./{marker}\n")
+    (tmp_path / "outer.sh").write_text("#!/bin/sh\nflux batch -N1 ./inner.sh\nflux queue drain\n")
+    for f in (marker, "inner.sh", "outer.sh"):
+        (tmp_path / f).chmod(0o755)
+    script = ("flux batch -N1 ./outer.sh >/dev/null; "
+              f"for i in $(seq 150); do pgrep -f {marker} >/dev/null && echo found && break; sleep 0.1; done")
+    r = fluxnb_cmd("start", "--test-size=2", "sh", "-c", script, cwd=tmp_path, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "found", "the grandchild job never started"
+    deadline = time.time() + 10
+    left = []
+    while time.time() < deadline:
+        left = [int(d.name) for d in Path("/proc").iterdir() if d.name.isdigit()
+                and marker.encode() in _cmdline(d) and alive(int(d.name))]
+        if not left:
+            break
+        time.sleep(0.1)
+    assert left == [], "processes of the nested jobs outlived the instance"
+
+
+def _cmdline(d: Path) -> bytes:
+    try:
+        return (d / "cmdline").read_bytes()
+    except OSError:
+        return b""

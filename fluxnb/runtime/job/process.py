@@ -57,7 +57,7 @@ class TaskProcess:
 
     def __init__(self, loop: asyncio.AbstractEventLoop, cmd: list[str], env: dict, cwd: str | None,
                  on_output: Callable[[str, bytes], None], stdin_pipe: bool = False,
-                 die_with_parent: bool = False):
+                 die_with_parent: bool = False, death_signal: str = "KILL"):
         self.loop = loop
         self.on_output = on_output
         preexec = None
@@ -66,7 +66,7 @@ class TaskProcess:
                 # util-linux setpriv sets the death signal and execs the task: Popen
                 # keeps its vfork fast path (a preexec_fn forces a full fork)
                 _check_command(cmd[0], env, cwd)
-                cmd = [_SETPRIV, "--pdeathsig=KILL", "--", *cmd]
+                cmd = [_SETPRIV, f"--pdeathsig={death_signal}", "--", *cmd]
             else:
                 _prepare_prctl()
                 preexec = _die_with_parent

@@ -2,7 +2,8 @@
 
 Each task gets Flux's task environment (``FLUX_JOB_ID``, ``FLUX_TASK_RANK``,
 ``FLUX_TASK_LOCAL_ID``, ``FLUX_JOB_SIZE``, ``FLUX_JOB_NNODES``, ``FLUX_URI``,
-``FLUX_KVS_NAMESPACE``, ``FLUX_JOB_TMPDIR``) and a ``flux`` on its PATH. Output goes
+``FLUX_KVS_NAMESPACE``, ``FLUX_JOB_TMPDIR``, and ``CUDA_VISIBLE_DEVICES`` when R
+gives the rank gpus) and a ``flux`` on its PATH. Output goes
 to the ``output`` eventlog of the job's guest namespace (RFC 24 ``data`` events),
 or to files when the jobspec asks (``{{id}}`` templates). Stdin is forwarded from
 the guest ``input`` eventlog when the submitter asked for it (``flux run``).
@@ -22,6 +23,7 @@ from ..kvs.writer import KVSWriter
 from ..message import FLAG_STREAMING, FluxError, Message
 from ..service import DEFERRED, Service, payload_field, request_handler
 from ..util.eventlog import encode_event
+from ..util.rv1 import ResourceSet
 from .jobid import JobID
 from .process import TaskProcess
 
@@ -92,7 +94,22 @@ class JobShell(Service):
             "FLUX_JOB_TMPDIR": job.tmpdir,
         })
         env.pop("FLUX_KVS_NAMESPACE_PARENT", None)
+        gpus = self._gpus(body.get("R"))
+        if gpus is not None:
+            # as flux's gpu-affinity: the job's gpus on this node, by id
+            env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in gpus)
         return env
+
+    def _gpus(self, R: dict | None) -> list[int] | None:
+        """Ids of the gpus R gives this rank, or None if it gives none."""
+        if not R:
+            return None
+        try:
+            children = ResourceSet(R).by_rank().get(self.rank) or {}
+        except ValueError:
+            return None
+        gpus = children.get("gpu")
+        return list(gpus) if gpus else None
 
     async def _run(self, job: _ShellJob, body: dict):
         jobspec = body["jobspec"]
@@ -120,8 +137,11 @@ class JobShell(Service):
                 tenv = dict(env, FLUX_TASK_RANK=str(taskrank), FLUX_TASK_LOCAL_ID=str(local_id))
                 sink = self._sink(ns, taskrank, outputs)
                 try:
+                    # a nested broker gets SIGTERM if we die, so that it can take its
+                    # own process group (batch script, clients) down with it
                     proc = TaskProcess(loop, cmd, tenv, cwd, sink, stdin_pipe=forward_stdin,
-                                       die_with_parent=nested or self.nested)
+                                       die_with_parent=nested or self.nested,
+                                       death_signal="TERM" if nested else "KILL")
                 except FileNotFoundError:
                     if cwd and not os.path.isdir(cwd):
                         raise FluxError(errno.ENOENT, f"task {taskrank}: start failed: cwd {cwd}: "
