@@ -204,17 +204,24 @@ def _lines(flux_handle, key: str, namespace: str | None, watch: bool) -> Iterato
             flux_handle.rpc("kvs-watch.cancel", {"matchtag": rpc.matchtag}, nodeid=0)
 
 
-def _entries(chunks: Iterator[tuple[bytes, bool]], skip: int) -> Iterator[EventLogEvent]:
+def _entries(chunks: Iterator[tuple[bytes, bool]], seen: set | None = None) -> Iterator[EventLogEvent]:
+    """Events from eventlog text chunks; with ``seen``, each distinct line once.
+
+    Every line carries its own timestamp, so a line read again (from the guest
+    namespace and then from its archive) is the same event, never a new one.
+    """
     buf = b""
-    n = 0
     for chunk, _ in chunks:
         buf += chunk
         *lines, buf = buf.split(b"\n")
         for line in lines:
-            if line:
-                n += 1
-                if n > skip:
-                    yield EventLogEvent(json.loads(line))
+            if not line:
+                continue
+            if seen is not None:
+                if line in seen:
+                    continue
+                seen.add(line)
+            yield EventLogEvent(json.loads(line))
 
 
 def eventlog_entries(flux_handle, jobid: int, eventlog: str = "eventlog",
@@ -223,22 +230,20 @@ def eventlog_entries(flux_handle, jobid: int, eventlog: str = "eventlog",
     (the guest namespace while the job runs, its archive afterwards)."""
     jid = JobID(jobid)
     if eventlog == "eventlog":
-        for ev in _entries(_lines(flux_handle, f"{jid.kvs}.eventlog", None, watch), 0):
+        for ev in _entries(_lines(flux_handle, f"{jid.kvs}.eventlog", None, watch)):
             yield ev
             if watch and ev.name == "clean":
                 return
         return
     key = "exec.eventlog" if eventlog in ("exec", "exec.eventlog") else eventlog.removeprefix("guest.")
-    seen = 0
+    seen: set = set()
     if watch:
         # the guest namespace lives from just before "start" until just before "clean"
         for ev in eventlog_entries(flux_handle, jobid, "eventlog", True):
             if ev.name in ("start", "clean"):
                 break
         try:
-            for ev in _entries(_lines(flux_handle, key, f"job-{int(jid)}", True), 0):
-                seen += 1
-                yield ev
+            yield from _entries(_lines(flux_handle, key, f"job-{int(jid)}", True), seen)
         except FluxError as exc:
             if exc.errno not in (errno.ENOTSUP, errno.ENOENT):
                 raise
@@ -247,9 +252,7 @@ def eventlog_entries(flux_handle, jobid: int, eventlog: str = "eventlog",
                 break
     else:
         try:
-            for ev in _entries(_lines(flux_handle, key, f"job-{int(jid)}", False), 0):
-                seen += 1
-                yield ev
+            yield from _entries(_lines(flux_handle, key, f"job-{int(jid)}", False), seen)
             return
         except FluxError as exc:
             if exc.errno not in (errno.ENOTSUP, errno.ENOENT):
