@@ -1,7 +1,7 @@
 """``flux job`` utilities (flux-job(1)), ``flux cancel`` and ``flux watch``.
 
-``flux job`` subcommands: attach, info, eventlog, wait-event, status, last,
-kill, killall, cancel, cancelall, raise, urgency, wait, id.
+``flux job`` subcommands: attach, submit, info, eventlog, wait-event, status,
+last, kill, killall, cancel, cancelall, raise, urgency, wait, id.
 """
 
 from __future__ import annotations
@@ -65,6 +65,11 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     p = parser(prog, "job", "Job housekeeping utilities.")
     sub = p.add_subparsers(dest="sub", required=True, metavar="COMMAND")
     sub.add_parser("attach", help="attach to a job's I/O", add_help=False)
+
+    s = sub.add_parser("submit", help="submit a jobspec (JSON or YAML) and print its id")
+    s.add_argument("-u", "--urgency", type=int, default=16)
+    s.add_argument("-f", "--flags", default="", help="comma-separated: debug, waitable, novalidate")
+    s.add_argument("file", nargs="?", default="-", metavar="FILE|-")
 
     s = sub.add_parser("info", help="print a job's KVS data (jobspec, R, eventlog, ...)")
     s.add_argument("id")
@@ -149,6 +154,32 @@ def cmd_job(name, argv, prog):
     fn = globals()["do_" + args.sub.replace("-", "_")]
     with handle() as h:
         return fn(h, args)
+
+
+# -- submit ---------------------------------------------------------------------------------
+SUBMIT_FLAGS = ("debug", "waitable", "novalidate")
+
+
+def do_submit(h, args):
+    """Submit a jobspec as written (canonical or V1): no defaults are added, as flux."""
+    from ..job import submit
+    from ..runtime.job.jobspec_validate import load_yaml
+    flags = [f for f in args.flags.split(",") if f]
+    for f in flags:
+        if f not in SUBMIT_FLAGS:
+            raise CommandError(f"unknown flag '{f}' (use {', '.join(SUBMIT_FLAGS)})")
+    name = "stdin" if args.file == "-" else args.file
+    try:
+        text = sys.stdin.read() if args.file == "-" else open(args.file, encoding="utf-8").read()
+    except OSError as exc:
+        raise CommandError(f"{name}: {exc.strerror}") from None
+    try:
+        jobspec = load_yaml(text, name=name)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    if not isinstance(jobspec, dict):
+        raise CommandError(f"{name}: a jobspec must be a JSON or YAML mapping")
+    print(submit(h, jobspec, urgency=args.urgency, **{f: True for f in flags}).f58)
 
 
 # -- id, last -----------------------------------------------------------------------------

@@ -152,11 +152,14 @@ def notebook(tmp_path) -> Path:
     """The notebook to run: $FLUXNB_LAB_NOTEBOOK (copied) or one generated from CELLS."""
     root = tmp_path / "lab"
     root.mkdir()
-    given = os.environ.get("FLUXNB_LAB_NOTEBOOK")
-    if given:
-        src = Path(given) if os.path.isabs(given) else ROOT / given
-        return Path(shutil.copy(src, root / src.name))
-    return write_notebook(root / "widgets.ipynb")
+    given = os.environ.get("FLUXNB_LAB_NOTEBOOK", "tutorials/02-submitting-jobs.ipynb")
+    if given == "generated":
+        return write_notebook(root / "widgets.ipynb")
+    src = Path(given) if os.path.isabs(given) else ROOT / given
+    # the tutorial runs its helper scripts from its own folder: bring them along
+    for helper in src.parent.glob("*.sh"):
+        shutil.copy(helper, root / helper.name)
+    return Path(shutil.copy(src, root / src.name))
 
 
 def test_widgets_render_in_jupyterlab(notebook, tmp_path):
@@ -201,22 +204,16 @@ def run_notebook(page, lab: Lab, name: str, expect) -> None:
 
     # a JobBrowser row reaches CD (driven by the instance's events)
     rows = page.locator(".fluxnb-jobtable select option")
-    expect(rows.filter(has_text=re.compile(r"\sCD\s"))).not_to_have_count(0, timeout=90_000)
-    expect(rows.filter(has_text=re.compile(r"\sR\s"))).not_to_have_count(0)
-    # the ResourceBrowser's plotly sunburst is drawn, some cores allocated
+    expect(rows.filter(has_text=re.compile(r"\sCD\s"))).not_to_have_count(0, timeout=120_000)
+    # the ResourceBrowser's plotly sunburst is drawn
     plot = page.locator(".fluxnb-resourcebrowser .js-plotly-plot")
     expect(plot.first).to_be_visible(timeout=90_000)
     expect(page.locator(".fluxnb-resourcebrowser .sunburstlayer path").first).to_be_attached()
-    expect(page.locator(".fluxnb-resourcebrowser")).to_contain_text(re.compile(r"\d+ allocated"))
+    expect(page.locator(".fluxnb-resourcebrowser")).to_contain_text(re.compile(r"\d+ free"))
     # nothing raised in any cell
     assert page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
                         ).filter(has_text="Traceback").count() == 0
-    # select the running job: its eventlog shows in the tab below the table
-    select = page.locator(".fluxnb-jobtable select")
-    labels = rows.all_inner_texts()
-    running = next(i for i, text in enumerate(labels) if re.search(r"\sR\s", text))
-    select.select_option(index=running)
-    expect(page.locator(".fluxnb-jobbrowser .widget-tab")).to_contain_text("alloc", timeout=30_000)
+    # (selecting a job is tested headless: the tutorial stops its instance at the end)
     page.locator(".fluxnb-resourcebrowser").scroll_into_view_if_needed()
     page.wait_for_timeout(500)   # let plotly finish its transition before the screenshot
 

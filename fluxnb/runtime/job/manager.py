@@ -204,8 +204,31 @@ class JobManager(Service):
                 raise FluxError(errno.EINVAL, f"jobspec: not valid JSON: {exc}") from None
         try:
             validate(jobspec, version=1)
-        except JobspecError as exc:
-            raise FluxError(errno.EINVAL, str(exc)) from None
+        except JobspecError as v1_error:
+            # Not V1 (RFC 25). A canonical (RFC 14) jobspec may still be accepted,
+            # as flux's validator can be configured to, if the scheduler says it can
+            # match one (Fluxion can; sched-simple cannot): ask it.
+            try:
+                validate(jobspec, version=None)
+            except JobspecError as exc:
+                raise FluxError(errno.EINVAL, str(exc)) from None
+            return self._submit_canonical(body, jobspec, str(v1_error))
+        return self._accept(body, jobspec)
+
+    async def _submit_canonical(self, body: dict, jobspec: dict, v1_error: str) -> dict:
+        try:
+            features = await self.broker.rpc("sched.features", {}, nodeid=0)
+        except FluxError:
+            features = {}  # no scheduler loaded, or one that predates sched.features
+        if not features.get("canonical-jobspec"):
+            sched = features.get("name") or "the scheduler"
+            raise FluxError(errno.EINVAL, f"{v1_error} ({sched} accepts only version 1 jobspecs, "
+                                          "RFC 25: node/slot/core/gpu; load the Fluxion scheduler "
+                                          "for other resource types)")
+        return self._accept(body, jobspec)
+
+    def _accept(self, body: dict, jobspec: dict) -> dict:
+        """Give a validated jobspec an id and post its ``submit`` event."""
         urgency = body.get("urgency", URGENCY_DEFAULT)
         if not isinstance(urgency, int) or not 0 <= urgency <= 31:
             raise FluxError(errno.EINVAL, f"urgency {urgency!r}: must be an integer from 0 to 31")

@@ -8,6 +8,8 @@ The job manager and a scheduler talk only through these messages:
 ``sched.free``       job-manager -> sched: {id, R}: the job's resources are free again
 ``sched.cancel``     job-manager -> sched: {id}: withdraw a pending alloc (answered type 3)
 ``sched.prioritize`` job-manager -> sched: {jobs: [[id, priority], ...]}
+``sched.features``   any -> sched: {} -> {name, canonical-jobspec}: what the loaded scheduler
+                     accepts (the job manager asks before taking a jobspec that is not V1)
 ``job-manager.sched-hello``  sched -> job-manager: which jobs hold resources now
 ``job-manager.sched-ready``  sched -> job-manager: start sending alloc requests
 
@@ -54,6 +56,8 @@ class SchedulerBase(Service):
     also_serves = ("sched",)
     #: the alloc requests the job manager may have outstanding ("unlimited" or "limited=N")
     mode = "unlimited"
+    #: True if :meth:`parse` takes any canonical (RFC 14) jobspec, not only V1 (RFC 25)
+    canonical_jobspec = False
 
     def start(self) -> None:
         self.pending = SortedList(key=lambda j: j.key)
@@ -169,6 +173,10 @@ class SchedulerBase(Service):
                 self.pending.add(job)
         self.kick()
         return {}
+
+    @request_handler("features", topic="sched.features")
+    def features(self, msg: Message) -> dict:
+        return {"name": self.name, "canonical-jobspec": self.canonical_jobspec}
 
     @request_handler("resource-status", topic="sched.resource-status")
     def resource_status(self, msg: Message) -> dict:

@@ -98,6 +98,8 @@ class FluxionQmanager(SchedulerBase):
     """The queue: pending jobs in priority order, scheduled in passes of ``queue-depth`` jobs."""
 
     name = "sched-fluxion-qmanager"
+    #: the resource module matches any resource type its graph has (storage, ...)
+    canonical_jobspec = True
 
     def start(self) -> None:
         try:
