@@ -75,13 +75,14 @@ class JobExec(Service):
             raise FluxError(errno.EPROTO, "job-exec.start: needs a streaming RPC")
         jobid = payload_field(msg, "id", int)
         jobspec = payload_field(msg, "jobspec", dict)
-        R = ResourceSet(payload_field(msg, "R", dict))
+        R_obj = payload_field(msg, "R", dict)
         ex = _Exec(jobid, msg)
         self.jobs[jobid] = ex
         system = (jobspec.get("attributes") or {}).get("system") or {}
         test = ((system.get("exec") or {}).get("test")) or None
-        if R.expiration:
-            delay = max(0.0, R.expiration - time.time())
+        expiration = float((R_obj.get("execution") or {}).get("expiration") or 0.0)
+        if expiration:
+            delay = max(0.0, expiration - time.time())
             ex.timer = self.broker.loop.call_later(delay, self._timeout, ex)
         if test is not None:
             ex.test = True
@@ -95,6 +96,7 @@ class JobExec(Service):
             self.broker.loop.call_later(duration, self._test_finish, ex)
             return DEFERRED
         try:
+            R = ResourceSet(R_obj)  # only real launches need R parsed
             ex.layout = task_layout(jobspec, R)
         except ValueError as exc:
             raise FluxError(errno.EINVAL, str(exc)) from None
