@@ -109,6 +109,9 @@ class Broker:
         self.loop = loop
         self.shutdown_requested = asyncio.Event()
         self.local = self._socket(zmq.ROUTER, self.topo.local_endpoint(self.rank), bind=True)
+        if self.topo.transport == "inproc":
+            # clients in this process skip the ipc socket (and the kernel) altogether
+            self.local.bind(self.topo.local_inproc(self.rank))
         if self.topo.children(self.rank):
             self.child = self._socket(zmq.ROUTER, self.topo.tbon_endpoint(self.rank), bind=True)
         if self.rank > 0:

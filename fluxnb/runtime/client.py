@@ -54,6 +54,12 @@ def resolve_uri(uri: str | None) -> tuple[str, str]:
         raise FluxError(errno.ENOENT, "no instance to connect to: FLUX_URI is not set and "
                         "this process hosts no instance (start one with `fluxnb start` or %flux start)")
     if uri.startswith("local://"):
+        for inst in _hosted:  # an instance in this process: inproc, no syscalls
+            topo = getattr(inst, "topo", None)
+            if topo is not None and topo.transport == "inproc" and inst.started:
+                for rank in range(topo.size):
+                    if topo.local_uri(rank) == uri:
+                        return uri, topo.local_inproc(rank)
         path = uri[len("local://"):]
         if not os.path.exists(path):
             raise FluxError(errno.ENOENT, f"cannot connect to {uri}: no broker socket there "
@@ -272,7 +278,8 @@ class AsyncFlux:
         import zmq.asyncio
         self._aio = asyncio
         self.uri, self.endpoint = resolve_uri(uri)
-        self.ctx = zmq.asyncio.Context.instance()
+        # shadow the process-wide context: inproc endpoints of a hosted instance live there
+        self.ctx = zmq.asyncio.Context.shadow(zmq.Context.instance())
         self.sock = self.ctx.socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.IDENTITY, f"{os.getpid()}.a{uuid.uuid4().hex[:10]}".encode())

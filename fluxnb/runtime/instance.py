@@ -298,7 +298,9 @@ class Instance:
 
     def _start_thread(self, config: dict) -> None:
         attrs = [self._attrs(r) for r in range(self.size)]
-        self._set = BrokerSet(list(range(self.size)), self.topo, attrs, config)
+        # the process-wide context: clients of this process reach the brokers over inproc
+        self._set = BrokerSet(list(range(self.size)), self.topo, attrs, config,
+                              ctx=zmq.Context.instance())
         self._thread = threading.Thread(target=self._set.run, name="fluxnb-brokers", daemon=True)
         self._thread.start()
         self._set.ready.wait()

@@ -73,6 +73,10 @@ class Topology:
     def local_uri(self, rank: int) -> str:
         return "local://" + self.local_path(rank)
 
+    def local_inproc(self, rank: int) -> str:
+        """The same broker socket for clients in the instance's own process."""
+        return f"inproc://fluxnb-{self.instance_id}-local-{rank}"
+
     def tbon_endpoint(self, rank: int) -> str:
         if self.transport == "inproc":
             return f"inproc://fluxnb-{self.instance_id}-tbon-{rank}"
