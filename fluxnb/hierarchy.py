@@ -20,7 +20,8 @@ from typing import Any
 from .runtime.util.rv1 import ResourceSet
 
 
-def _split(total: int, parts: int) -> list[int]:
+def split(total: int, parts: int) -> list[int]:
+    """Share ``total`` jobs (or nodes) among ``parts`` as evenly as possible."""
     return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
 
 
@@ -47,7 +48,6 @@ def run_tree_level(h, fanouts: list[int], njobs: int, command: list[str],
     t0 = time.time()
     size = int(h.attr_get("size"))
     if not fanouts:
-        ids = []
         js = JobspecV1.from_command(command)
         js.environment = dict(os.environ)
         js.cwd = os.getcwd()
@@ -65,13 +65,13 @@ def run_tree_level(h, fanouts: list[int], njobs: int, command: list[str],
     R = ResourceSet(h.rpc("sched.resource-status", {}, nodeid=0).get()["all"])
     cores = min(len(c.get("core", ())) for c in R.by_rank().values())
     if R.nnodes >= k:
-        shares = [(n, None) for n in _split(R.nnodes, k)]
+        shares = [(n, None) for n in split(R.nnodes, k)]
     elif cores >= k:
-        shares = [(1, c) for c in _split(cores, k)]
+        shares = [(1, c) for c in split(cores, k)]
     else:
         raise ValueError(f"{path}: {R.nnodes} nodes x {cores} cores cannot hold {k} instances")
     children = []
-    for i, (jobs, (nodes, slot)) in enumerate(zip(_split(njobs, k), shares)):
+    for i, (jobs, (nodes, slot)) in enumerate(zip(split(njobs, k), shares)):
         child_path = f"{path.rstrip('/')}/{i}"
         argv = ["flux", "tree", "-T", "x".join(map(str, rest)), "-J", str(jobs), "--json",
                 "--path", child_path]

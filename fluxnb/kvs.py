@@ -81,24 +81,23 @@ def get_key_direct(flux_handle, key: str, namespace: str | None = None) -> Any:
     return decode_value(get_raw(flux_handle, key, namespace))
 
 
-def exists(flux_handle, key: str, namespace: str | None = None) -> bool:
+def _found(flux_handle, key: str, namespace: str | None, flags: int) -> bool:
+    """True if a lookup with ``flags`` succeeds; False for a missing key or non-directory."""
     try:
-        lookup(flux_handle, key, namespace, FLUX_KVS_TREEOBJ)
+        lookup(flux_handle, key, namespace, flags)
         return True
     except FluxError as exc:
         if exc.errno in (errno.ENOENT, errno.ENOTDIR):
             return False
         raise
+
+
+def exists(flux_handle, key: str, namespace: str | None = None) -> bool:
+    return _found(flux_handle, key, namespace, FLUX_KVS_TREEOBJ)
 
 
 def isdir(flux_handle, key: str, namespace: str | None = None) -> bool:
-    try:
-        lookup(flux_handle, key, namespace, FLUX_KVS_READDIR)
-        return True
-    except FluxError as exc:
-        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
-            return False
-        raise
+    return _found(flux_handle, key, namespace, FLUX_KVS_READDIR)
 
 
 def listdir(flux_handle, key: str = ".", namespace: str | None = None) -> dict[str, dict]:

@@ -114,7 +114,7 @@ def cmd_module(name, argv, prog):
         ul.add_argument("-r", "--rank", default=None)
         ul.add_argument("-f", "--force", action="store_true")
         ul.add_argument("module")
-    args = p.parse_intermixed_args(argv) if False else p.parse_args(argv)
+    args = p.parse_args(argv)
     with handle() as h:
         if args.action == "list":
             nodeid = NODEID_ANY if args.rank is None else args.rank

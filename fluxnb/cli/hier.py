@@ -222,8 +222,9 @@ def cmd_proxy(name, argv, prog):
     with handle() as h:
         uri = job_uri(h, args.target, timeout=10)
     env = dict(os.environ, FLUX_URI=uri)
-    bindir = os.path.join(os.path.dirname(uri[len("local://"):]), "bin")
-    env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
+    if uri.startswith("local://"):  # the child's own flux shim lives beside its socket
+        bindir = os.path.join(os.path.dirname(uri[len("local://"):]), "bin")
+        env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
     cmd = args.command or [os.environ.get("SHELL", "/bin/sh")]
     try:
         return subprocess.run(cmd, env=env).returncode

@@ -72,17 +72,12 @@ def cmd_broker(name, argv, prog):
         for var in ("FLUX_KVS_NAMESPACE", "FLUX_TASK_RANK", "FLUX_TASK_LOCAL_ID"):
             env.pop(var, None)
         cmd = args.command or [os.environ.get("SHELL", "/bin/sh")]
-        import subprocess
-        try:
-            # same process group as this broker: a signal to the job reaches it,
-            # and the job shell ends whatever it leaves behind
-            proc = subprocess.Popen(cmd, env=env)
-        except FileNotFoundError:
-            print(f"{prog}-broker: {cmd[0]}: command not found", file=sys.stderr)
-            return 127
-        except PermissionError:
-            print(f"{prog}-broker: {cmd[0]}: permission denied", file=sys.stderr)
-            return 126
+        from .start import spawn_initial_program
+        # same process group as this broker: a signal to the job reaches it,
+        # and the job shell ends whatever it leaves behind
+        proc = spawn_initial_program(cmd, env, f"{prog}-broker")
+        if isinstance(proc, int):
+            return proc
         rc = proc.wait()
         if stopping:
             return 128 + stopping[0]

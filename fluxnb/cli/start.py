@@ -72,19 +72,27 @@ def cmd_start(name, argv, prog):
         inst.stop()
 
 
+def spawn_initial_program(cmd: list[str], env: dict, who: str, **popen) -> "subprocess.Popen | int":
+    """Start an instance's initial program, or say why not and return the shell's
+    exit code for it (127 not found, 126 not executable)."""
+    try:
+        return subprocess.Popen(cmd, env=env, **popen)
+    except FileNotFoundError:
+        print(f"{who}: {cmd[0]}: command not found", file=sys.stderr)
+        return 127
+    except PermissionError:
+        print(f"{who}: {cmd[0]}: permission denied", file=sys.stderr)
+        return 126
+
+
 def _initial_program(inst, cmd: list[str], prog: str) -> int:
     env = inst.environ(0)
     # Its own process group, so that what it leaves running is ended with the
     # instance; on a terminal it stays in the foreground group for job control.
     own_group = not os.isatty(0)
-    try:
-        proc = subprocess.Popen(cmd, env=env, process_group=0 if own_group else None)
-    except FileNotFoundError:
-        print(f"{prog}-start: {cmd[0]}: command not found", file=sys.stderr)
-        return 127
-    except PermissionError:
-        print(f"{prog}-start: {cmd[0]}: permission denied", file=sys.stderr)
-        return 126
+    proc = spawn_initial_program(cmd, env, f"{prog}-start", process_group=0 if own_group else None)
+    if isinstance(proc, int):
+        return proc
     while True:
         try:
             rc = proc.wait()

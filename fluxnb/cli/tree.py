@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
-import time
 
+from ..hierarchy import split  # noqa: F401 - re-exported for callers of flux tree
 from .common import CommandError, command, handle, parser
 
 
@@ -35,9 +33,6 @@ def parse_topology(text: str) -> list[int]:
     return fanouts
 
 
-def split(total: int, parts: int) -> list[int]:
-    """Share ``total`` jobs among ``parts`` children as evenly as possible."""
-    return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
 
 
 @command

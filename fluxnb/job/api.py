@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator
 
 from ..runtime.job.jobid import JobID
+from ..runtime.kvs.flags import FLUX_KVS_WAITCREATE, FLUX_KVS_WATCH_APPEND
 from ..runtime.job.jobspec import Jobspec
 from ..runtime.job.states import RESULT_BITS, STATE_BITS
 from ..runtime.message import FLAG_STREAMING, FluxError
@@ -33,8 +34,6 @@ FLUX_JOBID_ANY = -1
 FLUX_JOB_WAITABLE = 0x08
 FLUX_JOB_DEBUG = 0x02
 FLUX_JOB_NOVALIDATE = 0x04
-FLUX_KVS_WATCH_APPEND = 256
-FLUX_KVS_WAITCREATE = 8
 
 STATE_NAMES = {v: k for k, v in STATE_BITS.items()}
 RESULT_NAMES = {v: k for k, v in RESULT_BITS.items()}

@@ -166,10 +166,7 @@ class FluxMagics(Magics):
         with os.fdopen(fd, "w") as f:
             f.write(body if body.startswith("#!") else "#!/bin/sh\n" + body)
         os.chmod(path, 0o755)
-        if verb == "batch":
-            code, out, err = run_cli([verb, *argv[1:], path])
-        else:
-            code, out, err = run_cli([verb, *argv[1:], path])
+        code, out, err = run_cli([verb, *argv[1:], path])
         if code != 0 or verb == "run":
             return CommandOutput(out, err, code)
         from ..job import JobID

@@ -95,6 +95,7 @@ class Broker:
         self._online: set[int] = {rank}
         self.online_waiters: list[asyncio.Future] = []
         self.online_listeners: list[Callable[[int], None]] = []
+        self.dmesg_listeners: list[Callable[[dict], None]] = []
         self.shutdown_requested: asyncio.Event | None = None
         self.exit_code = 0
         self.attrs = attrs
@@ -469,7 +470,8 @@ class Broker:
             frames = ev.frames()
             for child in self.topo.children(self.rank):
                 self._send(self.child, [str(child).encode(), *frames])
-        frames = None
+        else:
+            frames = None
         for sender, prefixes in self.client_subs.items():
             if any(ev.topic.startswith(p) for p in prefixes):
                 frames = frames or ev.frames()
@@ -483,9 +485,6 @@ class Broker:
 
     def subscribe(self, prefix: str, callback: Callable[[Message], None]) -> None:
         self.event_subs.append((prefix, callback))
-
-    def unsubscribe(self, callback: Callable) -> None:
-        self.event_subs = [(p, cb) for p, cb in self.event_subs if cb != callback]
 
     def client_subscribe(self, sender: str, prefix: str) -> None:
         self.client_subs.setdefault(sender, []).append(prefix)
@@ -540,13 +539,19 @@ class Broker:
             self.shutdown_requested.set()
 
     # -- logging ----------------------------------------------------------------
+    def append_dmesg(self, entry: dict) -> None:
+        """Add an entry to the ring buffer and hand it to ``dmesg -f`` followers."""
+        self.dmesg.append(entry)
+        for fn in list(self.dmesg_listeners):
+            fn(entry)
+
     def log(self, level: int | str, text: str, *, name: str = "broker") -> None:
         """Append to this rank's dmesg ring; forward to rank 0 at or above forward level."""
         lvl = log_level(level)
         entry = {"timestamp": time.time(), "rank": self.rank, "level": lvl, "name": name,
                  "message": text}
         if lvl <= int(self.attrs.get("log-level", "7")):
-            self.dmesg.append(entry)
+            self.append_dmesg(entry)
         if self.rank > 0 and self.loop is not None and not self.closed \
                 and lvl <= int(self.attrs.get("log-forward-level", "7")):
             self.rpc("log.append", entry, nodeid=0, flags=FLAG_NORESPONSE)

@@ -127,7 +127,6 @@ class BrokerSet:
         for b in self.brokers.values():
             b.start(self.loop)
             b.subscribe("broker.shutdown", lambda ev, b=b: b.request_shutdown())
-        first = self.brokers[min(self.ranks)]
         self.stopping = asyncio.Event()
         if 0 in self.brokers:
             waiter = self.loop.create_task(self._wait_online(self.brokers[0]))
@@ -144,7 +143,6 @@ class BrokerSet:
             await asyncio.sleep(0.01)  # let the event leave before sockets close
         for b in sorted(self.brokers.values(), key=lambda b: -b.rank):
             b.close()
-        del first
 
     async def _wait_online(self, b: Broker) -> None:
         if b.all_online:

@@ -204,17 +204,6 @@ def _split(payload: Any) -> tuple[bytes | None, Any]:
     return None, payload
 
 
-def encode_payload(payload: Any) -> bytes:
-    """Encode a payload: dicts/lists as JSON, bytes as is, str as UTF-8."""
-    if payload is None:
-        return b""
-    if isinstance(payload, bytes):
-        return payload
-    if isinstance(payload, str):
-        return payload.encode()
-    return _dumps(payload).encode()
-
-
 class FluxError(OSError):
     """An error with an errno and a message, as carried by a Flux response.
 

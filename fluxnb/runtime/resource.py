@@ -10,7 +10,8 @@ from __future__ import annotations
 import errno
 import time
 
-from .message import FLAG_STREAMING, FluxError, Message
+from .kvs.writer import val
+from .message import FLAG_NORESPONSE, FLAG_STREAMING, FluxError, Message
 from .service import DEFERRED, Service, payload_field, request_handler
 from .util.idset import IDSet
 from .util.rv1 import ResourceSet
@@ -32,6 +33,23 @@ def build_R(config: dict) -> ResourceSet:
     return ResourceSet.from_ranks(by_rank, hostnames=hosts)
 
 
+def acquire_update(body: dict, down: IDSet) -> tuple[ResourceSet | None, IDSet]:
+    """Decode one ``resource.acquire`` response for a scheduler.
+
+    The first carries ``{resources, up}``: returns R and the ranks not up. Later ones
+    carry ``{up}`` or ``{down}`` changes: returns None and ``down`` updated.
+    """
+    if "resources" in body:
+        R = ResourceSet(body["resources"])
+        up = IDSet(body.get("up", ""))
+        return R, IDSet([r for r in R.ranks if r not in up])
+    if "down" in body:
+        down = down | IDSet(body["down"])
+    if "up" in body:
+        down = down - IDSet(body["up"])
+    return None, down
+
+
 class ResourceService(Service):
     name = "resource"
 
@@ -43,8 +61,9 @@ class ResourceService(Service):
         self.drained: dict[int, dict] = {}
         self.acquirers: list[Message] = []
         self.broker.online_listeners.append(self._rank_online)
-        self.broker.rpc("kvs.commit", {"ops": [{"key": "resource.R", "flags": 0, "dirent": _val(self.R.encode())}]},
-                        nodeid=0, flags=0x08)
+        self.broker.rpc("kvs.commit", {"ops": [{"key": "resource.R", "flags": 0,
+                                                 "dirent": val(self.R.encode())}]},
+                        nodeid=0, flags=FLAG_NORESPONSE)
 
     def _rank_online(self, rank: int) -> None:
         if rank in self.R.ranks and rank not in self.drained:
@@ -80,7 +99,8 @@ class ResourceService(Service):
             ids = IDSet(spec) if spec != "all" else IDSet(list(self.R.ranks))
         except ValueError as exc:
             raise FluxError(errno.EINVAL, f"targets: {exc}") from None
-        bad = [r for r in ids if r not in self.R.ranks]
+        ranks = self.R.ranks
+        bad = [r for r in ids if r not in ranks]
         if bad:
             raise FluxError(errno.EINVAL, f"targets: rank {bad[0]} is not in the instance")
         return ids
@@ -102,7 +122,7 @@ class ResourceService(Service):
             raise FluxError(errno.EINVAL, f"rank {not_drained[0]} is not drained")
         for r in ids:
             self.drained.pop(r, None)
-        self._notify({"up": ids.encode()})
+        self._notify({"up": (ids - self._down()).encode()})
         return {}
 
     def _notify(self, change: dict) -> None:
@@ -111,8 +131,3 @@ class ResourceService(Service):
 
     def disconnect(self, route) -> None:
         self.acquirers = [m for m in self.acquirers if m.route[:len(route)] != route]
-
-
-def _val(text: str) -> dict:
-    import base64
-    return {"ver": 1, "type": "val", "data": base64.b64encode(text.encode()).decode()}

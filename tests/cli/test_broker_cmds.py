@@ -10,11 +10,6 @@ import pytest
 from tests.conftest import fluxnb_cmd
 
 
-@pytest.fixture(scope="module")
-def env(instance):
-    return instance.environ(0)
-
-
 def test_help_for_every_command(env):
     from fluxnb.cli.main import available
     top = fluxnb_cmd("--help")

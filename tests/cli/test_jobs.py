@@ -89,11 +89,6 @@ def test_unknown_field_is_an_error():
 
 # -- the command --------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def env(instance):
-    return instance.environ(0)
-
-
-@pytest.fixture(scope="module")
 def jobs(instance):
     """A completed, a failed and a canceled job, and their ids."""
     from fluxnb import Flux

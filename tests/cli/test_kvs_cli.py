@@ -12,11 +12,6 @@ import pytest
 from tests.conftest import fluxnb_cmd
 
 
-@pytest.fixture(scope="module")
-def env(instance):
-    return instance.environ(0)
-
-
 def k(env, *args, **kw):
     return fluxnb_cmd("kvs", *args, env=env, **kw)
 
@@ -102,13 +97,15 @@ def test_eventlog_append_get_wait(env):
         "1700000000.500000 submit urgency=16\n1700000001.250000 done\n"
     raw = [json.loads(l) for l in k(env, "eventlog", "get", "-u", "cli.ev").stdout.splitlines()]
     assert raw[0] == {"timestamp": 1700000000.5, "name": "submit", "context": {"urgency": 16}}
-    later = subprocess.Popen([sys.executable, "-c",
-                              "import time,subprocess,sys; time.sleep(0.5); "
-                              "subprocess.run([sys.executable,'-m','fluxnb.cli.main','kvs','eventlog','append','cli.ev','finish'])"],
-                             env=env)
-    r = k(env, "eventlog", "wait-event", "cli.ev", "finish")
-    later.wait()
-    assert r.returncode == 0 and r.stdout.split()[1] == "finish"
+    # the waiter starts first and must still be waiting when the event is appended
+    waiter = subprocess.Popen([sys.executable, "-m", "fluxnb.cli.main", "kvs", "eventlog",
+                               "wait-event", "cli.ev", "finish"], env=env,
+                              stdout=subprocess.PIPE, text=True)
+    time.sleep(1.0)
+    assert waiter.poll() is None, "wait-event returned before the event existed"
+    assert k(env, "eventlog", "append", "cli.ev", "finish").returncode == 0
+    out, _ = waiter.communicate(timeout=30)
+    assert waiter.returncode == 0 and out.split()[1] == "finish"
     r = k(env, "eventlog", "wait-event", "-t", "0.3", "cli.ev", "never")
     assert r.returncode == 1 and "timeout" in r.stderr
     r = k(env, "eventlog", "append", "cli.ev", "bad", "not json")

@@ -10,18 +10,6 @@ import pytest
 from tests.conftest import fluxnb_cmd
 
 
-@pytest.fixture(scope="module")
-def env(instance):
-    return instance.environ(0)
-
-
-@pytest.fixture(scope="module")
-def h(instance):
-    from fluxnb import Flux
-    with Flux(instance.uri) as handle:
-        yield handle
-
-
 def res(env, *args):
     return fluxnb_cmd("resource", *args, env=env)
 

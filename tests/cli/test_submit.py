@@ -14,11 +14,6 @@ import pytest
 from fluxnb.job import JobID
 
 
-@pytest.fixture(scope="module")
-def env(instance):
-    return instance.environ(0)
-
-
 def flux(env, *args, input=None, timeout=60, cwd=None, stdin=None):
     """Run the ``flux`` shim of the instance, as a user in a shell inside it would."""
     kw = {"input": input} if input is not None else {"stdin": stdin or subprocess.DEVNULL}

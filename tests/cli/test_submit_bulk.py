@@ -11,11 +11,6 @@ from fluxnb.job import JobID
 from tests.cli.test_submit import flux
 
 
-@pytest.fixture(scope="module")
-def env(instance):
-    return instance.environ(0)
-
-
 def dry(env, *args, input=None):
     r = flux(env, "bulksubmit", "--dry-run", *args, input=input)
     assert r.returncode == 0, r.stderr

@@ -177,7 +177,8 @@ def _wait_for_sleep(tmp_path, timeout: float = 30) -> list[int]:
 
 def test_uri_of_a_plain_job_is_a_clear_error(env):
     jobid = flux(env, "submit", "sleep", "2").stdout.strip()
-    time.sleep(0.3)
+    with Flux(env["FLUX_URI"]) as h:
+        event_wait(h, JobID(jobid), "start")
     r = flux(env, "uri", jobid)
     assert r.returncode == 1 and "not a Flux instance" in r.stderr
     flux(env, "cancel", jobid)

@@ -15,6 +15,7 @@ import errno
 import signal
 import time
 
+from ..kvs.flags import FLUX_KVS_TREEOBJ
 from ..kvs.writer import KVSWriter
 from ..message import FLAG_NORESPONSE, FLAG_STREAMING, FluxError, Message
 from ..service import DEFERRED, Service, payload_field, request_handler
@@ -181,7 +182,7 @@ class JobExec(Service):
         self.writer.after(ex.namespace, lambda: self._archive(ex))
 
     def _archive(self, ex: _Exec) -> None:
-        fut = self.broker.rpc("kvs.lookup", {"key": ".", "namespace": ex.namespace, "flags": 16}, nodeid=0)
+        fut = self.broker.rpc("kvs.lookup", {"key": ".", "namespace": ex.namespace, "flags": FLUX_KVS_TREEOBJ}, nodeid=0)
 
         def copied(f):
             if f.cancelled():

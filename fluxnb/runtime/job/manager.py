@@ -24,7 +24,6 @@ from typing import Any, Callable
 from ..kvs.writer import KVSWriter
 from ..message import FLAG_NORESPONSE, FLAG_STREAMING, FluxError, Message
 from ..service import DEFERRED, Service, payload_field, request_handler
-from ..util.eventlog import encode_event
 from .jobid import FluidGenerator, JobID, id_parse
 from .jobspec import JobspecError, validate
 from .states import (
@@ -34,8 +33,6 @@ from .states import (
 from .dependencies import DependencyError, parse_dependencies, resolve_dependency
 
 FLAG_WAITABLE = 0x08
-FLAG_DEBUG = 0x02
-FLAG_NOVALIDATE = 0x04
 
 
 def job_key(jobid: int, *parts: str) -> str:
@@ -70,7 +67,6 @@ class JobManager(Service):
         self.sched_limit: int | None = None
         self.queue = {"enabled": True, "started": True, "disable_reason": "", "stop_reason": ""}
         self.history: list[int] = []
-        self.exec_tags: dict[int, int] = {}
         self.alloc_tags: dict[int, int] = {}
         self.idle_waiters: list[tuple[str, Message]] = []
         self.state_batch: list[list] = []
@@ -353,6 +349,10 @@ class JobManager(Service):
         self.alloc_tags[job.id] = tag
 
     def _on_alloc(self, jobid: int, msg: Message) -> None:
+        if self.alloc_tags.get(jobid) != msg.matchtag:
+            # an answer to an earlier request of this job (held, then released)
+            self.broker.rpc_cancel(msg.matchtag)
+            return
         job = self.jobs.get(jobid)
         if msg.errnum:
             self.alloc_tags.pop(jobid, None)
@@ -404,18 +404,16 @@ class JobManager(Service):
     # -- exec protocol ----------------------------------------------------------------------
     def _start_exec(self, job: Job) -> None:
         job.exec_running = True
-        tag = self.broker.rpc("job-exec.start", {"id": job.id, "R": job.R, "jobspec": job.jobspec,
+        self.broker.rpc("job-exec.start", {"id": job.id, "R": job.R, "jobspec": job.jobspec,
                                                   "userid": job.userid},
                               nodeid=0, flags=FLAG_STREAMING,
                               callback=lambda m, jobid=job.id: self._on_exec(jobid, m))
-        self.exec_tags[job.id] = tag
 
     def _on_exec(self, jobid: int, msg: Message) -> None:
         job = self.jobs.get(jobid)
         if job is None:
             return
         if msg.errnum:
-            self.exec_tags.pop(jobid, None)
             if msg.errnum == errno.ENODATA:
                 return
             if job.exec_running:
@@ -439,7 +437,6 @@ class JobManager(Service):
             self.post(job, "release", {"ranks": data.get("ranks", "all"), "final": bool(data.get("final"))})
             if data.get("final"):
                 job.exec_running = False
-                self.exec_tags.pop(jobid, None)
                 self._cleanup(job)
 
     # -- cleanup --------------------------------------------------------------------------

@@ -34,11 +34,11 @@ def _check_command(name: str, env: dict, cwd: str | None) -> None:
         raise FileNotFoundError(2, "No such file or directory", name)
 
 
-def _die_with_parent() -> None:
-    """In the child: get SIGKILL when the thread that started us goes away
+def _die_with_parent(signum: int) -> None:
+    """In the child: get ``signum`` when the thread that started us goes away
     (PR_SET_PDEATHSIG), so a killed nested instance leaves no process behind.
     prctl is looked up once in the parent; the child only calls it."""
-    _prctl(1, 9, 0, 0, 0)
+    _prctl(1, signum, 0, 0, 0)
 
 
 def _prepare_prctl() -> None:
@@ -69,7 +69,9 @@ class TaskProcess:
                 cmd = [_SETPRIV, f"--pdeathsig={death_signal}", "--", *cmd]
             else:
                 _prepare_prctl()
-                preexec = _die_with_parent
+                import functools
+                import signal
+                preexec = functools.partial(_die_with_parent, getattr(signal, "SIG" + death_signal))
         self.proc = subprocess.Popen(
             cmd, env=env, cwd=cwd, process_group=0, close_fds=True, preexec_fn=preexec,
             stdin=subprocess.PIPE if stdin_pipe else subprocess.DEVNULL,

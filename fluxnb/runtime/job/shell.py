@@ -19,6 +19,7 @@ import os
 import shutil
 import signal
 
+from ..kvs.flags import FLUX_KVS_WAITCREATE, FLUX_KVS_WATCH_APPEND
 from ..kvs.writer import KVSWriter
 from ..message import FLAG_STREAMING, FluxError, Message
 from ..service import DEFERRED, Service, payload_field, request_handler
@@ -27,8 +28,6 @@ from ..util.rv1 import ResourceSet
 from .jobid import JobID
 from .process import TaskProcess
 
-FLUX_KVS_WATCH_APPEND = 256
-FLUX_KVS_WAITCREATE = 8
 
 
 def expand_template(path: str, jobid: int, name: str = "") -> str:
@@ -118,8 +117,14 @@ class JobShell(Service):
         task = (jobspec.get("tasks") or [{}])[0]
         cmd = [str(a) for a in task.get("command") or []]
         ns = body["namespace"]
-        env = self._environment(job, body, system)
-        self._write_files(job, system.get("files") or {})
+        try:
+            env = self._environment(job, body, system)
+            self._write_files(job, system.get("files") or {})
+        except (FluxError, OSError) as exc:
+            self._cleanup(job, {})  # the job's tmpdir and its entry go with the error
+            if isinstance(exc, FluxError):
+                raise
+            raise FluxError(errno.EIO, f"job shell setup failed: {exc}") from None
         cmd = [a.replace("{{tmpdir}}", job.tmpdir) for a in cmd]
         nested = cmd[:2] == ["flux", "broker"]
         tasks = body["tasks"]
@@ -129,7 +134,11 @@ class JobShell(Service):
             tasks = [t for t in tasks if t == 0]
         cwd = system.get("cwd") or None
         name = (system.get("job") or {}).get("name") or os.path.basename(cmd[0] if cmd else "")
-        outputs = self._open_outputs(job, shell_opts, name, cwd)
+        try:
+            outputs = self._open_outputs(job, shell_opts, name, cwd)
+        except FluxError:
+            self._cleanup(job, {})
+            raise
         forward_stdin = shell_opts.get("stdin") == "forward"
         loop = self.broker.loop
         try:

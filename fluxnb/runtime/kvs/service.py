@@ -37,7 +37,7 @@ FLUSH_INTERVAL = 0.5
 
 
 class _Watch:
-    __slots__ = ("msg", "key", "namespace", "flags", "last", "offset", "created")
+    __slots__ = ("msg", "key", "namespace", "flags", "last", "offset", "created", "done")
 
     def __init__(self, msg: Message, key: str, namespace: str, flags: int):
         self.msg = msg
@@ -47,6 +47,7 @@ class _Watch:
         self.last: dict | None = None
         self.offset = 0
         self.created = False
+        self.done = False  # ended with an error response
 
 
 def _kvs_error(exc: KVSError) -> FluxError:
@@ -185,7 +186,8 @@ class KVSService(Service):
             # jobs are created once and removed for good)
             raise FluxError(errno.ENOTSUP, f"namespace {ns}: Operation not supported")
         w = _Watch(msg, key, ns, flags)
-        if not self._check(w) or flags & (FLUX_KVS_WATCH | FLUX_KVS_WATCH_APPEND):
+        answered = self._check(w)
+        if not w.done and (not answered or flags & (FLUX_KVS_WATCH | FLUX_KVS_WATCH_APPEND)):
             self.watches.setdefault(ns, []).append(w)
         return DEFERRED
 
@@ -199,8 +201,7 @@ class KVSService(Service):
                     self.respond_error(w.msg, errno.ENODATA)
         return {}
 
-    def disconnect(self, sender) -> None:
-        route = list(sender) if isinstance(sender, (list, tuple)) else [sender]
+    def disconnect(self, route: list[str]) -> None:
         n = len(route)
         for ns, watches in self.watches.items():
             watches[:] = [w for w in watches if w.msg.route[:n] != route]
@@ -210,9 +211,8 @@ class KVSService(Service):
     def _notify(self, ns: str, keys: frozenset, rootseq: int) -> None:
         for w in list(self.watches.get(ns, ())):
             if not w.created or w.flags & FLUX_KVS_WATCH_FULL or key_affected(keys, w.key):
-                if self._check(w):
-                    if not w.flags & (FLUX_KVS_WATCH | FLUX_KVS_WATCH_APPEND):
-                        self.watches[ns].remove(w)
+                if self._check(w) and not w.flags & (FLUX_KVS_WATCH | FLUX_KVS_WATCH_APPEND):
+                    self._drop(w)  # a one-shot wait is answered (_check may have dropped it)
         waiters = self.version_waiters.get(ns)
         if waiters:
             ready = [m for s, m in waiters if s <= rootseq]
@@ -262,6 +262,7 @@ class KVSService(Service):
         return True
 
     def _drop(self, w: _Watch) -> None:
+        w.done = True
         watches = self.watches.get(w.namespace)
         if watches and w in watches:
             watches.remove(w)

@@ -7,17 +7,15 @@ see them in the order they were queued.
 
 from __future__ import annotations
 
-import base64
+import errno
 from typing import Any, Callable
 
 from ..message import FluxError
-
-FLUX_KVS_APPEND = 32
-
+from .flags import FLUX_KVS_APPEND
+from .treeobj import create_val
 
 def val(data: bytes | str) -> dict:
-    raw = data.encode() if isinstance(data, str) else data
-    return {"ver": 1, "type": "val", "data": base64.b64encode(raw).decode()}
+    return create_val(data.encode() if isinstance(data, str) else data)
 
 
 class KVSWriter:
@@ -96,7 +94,7 @@ class KVSWriter:
     def _done(self, ns: str, fut, callbacks) -> None:
         if self.inflight.get(ns) is callbacks:
             del self.inflight[ns]
-        exc = fut.exception() if not fut.cancelled() else FluxError(125, "canceled")
+        exc = fut.exception() if not fut.cancelled() else FluxError(errno.ECANCELED, "canceled")
         if exc is not None and self.on_error is not None:
             self.on_error(ns, exc)
         for cb in callbacks:

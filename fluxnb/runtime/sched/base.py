@@ -29,6 +29,7 @@ from sortedcontainers import SortedList
 from ..message import FLAG_NORESPONSE, FLAG_STREAMING, FluxError, Message
 from ..service import DEFERRED, Service, payload_field, request_handler
 from ..util.idset import IDSet
+from ..resource import acquire_update
 from ..util.rv1 import ResourceSet
 
 ALLOC_SUCCESS, ALLOC_ANNOTATE, ALLOC_DENY, ALLOC_CANCEL = 0, 1, 2, 3
@@ -82,18 +83,12 @@ class SchedulerBase(Service):
             if msg.errnum not in (errno.ENODATA, errno.ENOSYS):
                 self.log("err", f"resource.acquire failed: {msg.errstr}")
             return
-        body = msg.json
-        if "resources" in body:
-            self.R = ResourceSet(body["resources"])
-            up = IDSet(body.get("up", ""))
-            self.down = IDSet([r for r in self.R.ranks if r not in up])
+        R, self.down = acquire_update(msg.json, self.down)
+        if R is not None:
+            self.R = R
             self.resources_acquired()
             self.broker.rpc("job-manager.sched-hello", {}, nodeid=0).add_done_callback(self._on_hello)
             return
-        if "down" in body:
-            self.down = self.down | IDSet(body["down"])
-        if "up" in body:
-            self.down = self.down - IDSet(body["up"])
         self.resources_changed()
         self.kick()
 

@@ -43,6 +43,7 @@ from typing import Any, Callable
 from ..message import FLAG_STREAMING, FluxError, Message
 from ..service import DEFERRED, Service, payload_field, request_handler
 from ..util.idset import IDSet
+from ..resource import acquire_update
 from ..util.rv1 import ResourceSet
 from .fluxion.find import FindError, find
 from .fluxion.graph import GraphError, ResourceGraph
@@ -205,22 +206,13 @@ class FluxionResource(Service):
             if msg.errnum not in (errno.ENODATA, errno.ENOSYS):
                 self.log("err", f"resource.acquire failed: {msg.errstr}")
             return
-        body = msg.json
-        if "resources" in body:
-            if self.g is None:
-                try:
-                    self._build(ResourceSet(body["resources"]))
-                except FluxError as exc:
-                    self.log("err", exc.errstr)
-                    return
-            up = IDSet(body.get("up", ""))
-            self._set_down(IDSet([r for r in self.g.by_rank if r >= 0 and r not in up]))
-            return
-        down = self.down
-        if "down" in body:
-            down = down | IDSet(body["down"])
-        if "up" in body:
-            down = down - IDSet(body["up"])
+        R, down = acquire_update(msg.json, self.down)
+        if R is not None and self.g is None:
+            try:
+                self._build(R)
+            except FluxError as exc:
+                self.log("err", exc.errstr)
+                return
         self._set_down(down)
 
     def _set_down(self, down: IDSet) -> None:

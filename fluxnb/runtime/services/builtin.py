@@ -133,15 +133,18 @@ class LogService(Service):
 
     def start(self) -> None:
         self.followers: list[Message] = []
+        self.broker.dmesg_listeners.append(self._follow)
+
+    def _follow(self, entry: dict) -> None:
+        for m in self.followers:
+            self.respond(m, entry)
 
     @request_handler("append")
     def append(self, msg: Message) -> dict:
         entry = msg.json
         if not isinstance(entry, dict) or "message" not in entry:
             raise FluxError(errno.EPROTO, "log.append: entry must have a message")
-        self.broker.dmesg.append(entry)
-        for m in self.followers:
-            self.respond(m, entry)
+        self.broker.append_dmesg(entry)
         return {}
 
     @request_handler("dmesg")
@@ -166,6 +169,8 @@ class LogService(Service):
         self.followers = [m for m in self.followers if m.route[:len(route)] != route]
 
     def stop(self) -> None:
+        if self._follow in self.broker.dmesg_listeners:
+            self.broker.dmesg_listeners.remove(self._follow)
         for m in self.followers:
             self.respond_error(m, errno.ENODATA)
         self.followers = []
@@ -197,7 +202,7 @@ class ModuleService(Service):
     @request_handler("remove")
     def remove(self, msg: Message) -> dict:
         name = payload_field(msg, "name", str)
-        if name in ("module", "broker", "attr", "event", "log"):
+        if name in {cls.name for cls in BUILTIN}:
             raise FluxError(errno.EINVAL, f"module {name} is part of the broker and cannot be unloaded")
         self.broker.unload(name)
         self.broker.log("info", f"module {name} unloaded")

@@ -175,3 +175,20 @@ def test_second_instance_on_same_statedir_is_refused_and_first_keeps_serving(tmp
             kvs.put(h, "still", "ok")
             kvs.commit(h)
             assert kvs.get(h, "still") == "ok"
+
+
+def test_a_waiter_ended_by_an_error_does_not_fail_the_commit(instance):
+    """A waitcreate on "wk" ends with EISDIR when "wk" appears as a directory; the commit
+    that made it still succeeds (the waiter's error is the waiter's alone)."""
+    with Flux(instance.uri) as h, Flux(instance.uri) as w:
+        rpc = w.rpc("kvs-watch.lookup", {"key": "wk", "flags": kvs.FLUX_KVS_WAITCREATE}, nodeid=0)
+        with pytest.raises(TimeoutError):
+            rpc.get(timeout=0.2)
+        kvs.put(h, "wk.x", 1)
+        kvs.commit(h)  # raised EIO before the fix
+        with pytest.raises(FluxError) as exc:
+            rpc.get(timeout=5)
+        assert exc.value.errno == errno.EISDIR
+        kvs.put(h, "wk.y", 2)
+        kvs.commit(h)
+        assert kvs.get(h, "wk.y") == 2
