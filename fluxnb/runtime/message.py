@@ -64,7 +64,8 @@ class Message:
     topic : str
         Service method (``kvs.lookup``) or event topic.
     payload : bytes
-        Raw payload; JSON text for ordinary messages, ``b""`` for none. A message
+        Raw payload; JSON text for ordinary messages, ``b""`` for none. A large
+        payload may be a read-only ``memoryview`` (sent or received uncopied). A message
         made in this process from a Python object keeps the object and encodes it
         only if it has to cross a socket (``raw is None`` until then); receivers
         must treat payload objects as read-only.
@@ -132,7 +133,7 @@ class Message:
         if not self.raw:
             return None
         try:
-            self.obj = _loads(self.raw)
+            self.obj = _loads(self.raw if isinstance(self.raw, bytes) else bytes(self.raw))
         except ValueError as exc:
             raise ProtocolError(f"{self.topic}: payload is not valid JSON: {exc}") from None
         return self.obj
@@ -197,7 +198,7 @@ def _split(payload: Any) -> tuple[bytes | None, Any]:
     """``(raw, obj)`` for a payload: bytes and text stay raw, objects stay objects."""
     if payload is None:
         return b"", _UNSET
-    if isinstance(payload, bytes):
+    if isinstance(payload, (bytes, memoryview)):
         return payload, _UNSET
     if isinstance(payload, str):
         return payload.encode(), _UNSET

@@ -100,6 +100,51 @@ def test_owner_unloads_mid_fetch(dyad_instance, namespace):
             d.finalize()
 
 
+def test_file_truncated_mid_fetch_fails_that_fetch_alone(dyad_instance, namespace):
+    # brokers share this process, so chunks travel from a read-only mapping of the
+    # file; cutting the file short under it must fail the fetch, never the broker
+    inst = dyad_instance
+    with Flux(inst.uri) as h:
+        h.rpc("module.remove", {"name": "dyad"}, nodeid=0).get()
+        h.rpc("module.load", {"name": "dyad", "args": ["--chunk-size", "262144", "--throttle", "0.05"]},
+              nodeid=0).get()
+        try:
+            prod, cons = dyad_ctx(inst, 0, namespace), dyad_ctx(inst, 1, namespace)
+            watcher = dyad_ctx(inst, 1, namespace)
+            src = prod.prod_path / "cut.bin"
+            src.write_bytes(os.urandom(4 << 20))
+            prod.produce(src)
+            outcome = {}
+
+            def consume():
+                try:
+                    outcome["answer"] = cons.consume(cons.cons_path / "cut.bin")
+                except Exception as exc:
+                    outcome["error"] = exc
+
+            t = threading.Thread(target=consume)
+            t.start()
+            _wait(lambda: any(f["received"] for f in watcher.stats()["fetching"]))
+            os.truncate(src, 1000)
+            t.join(20)
+            assert isinstance(outcome.get("error"), DyadError), outcome
+            assert "shrank" in str(outcome["error"]) and "while being sent" in str(outcome["error"])
+            assert not (cons.cons_path / "cut.bin").exists()
+            assert not [f for f in os.listdir(cons.cons_path) if "cut.bin" in f]
+            # both ranks still serve, and a whole file still moves
+            src2 = prod.prod_path / "whole.bin"
+            data = os.urandom(1 << 20)
+            src2.write_bytes(data)
+            prod.produce(src2)
+            cons.consume(cons.cons_path / "whole.bin")
+            assert (cons.cons_path / "whole.bin").read_bytes() == data
+            for d in (prod, cons, watcher):
+                d.finalize()
+        finally:
+            h.rpc("module.remove", {"name": "dyad"}, nodeid=0).get()
+            h.rpc("module.load", {"name": "dyad", "args": ["--mode", "FLUX_RPC"]}, nodeid=0).get()
+
+
 def test_two_consumers_fetch_once(dyad_instance, namespace):
     inst = dyad_instance
     prod = dyad_ctx(inst, 0, namespace)
