@@ -27,6 +27,7 @@ from .runtime.kvs.flags import (  # noqa: F401 - re-exported
     FLUX_KVS_APPEND, FLUX_KVS_READDIR, FLUX_KVS_READLINK, FLUX_KVS_TREEOBJ, FLUX_KVS_WAITCREATE,
     FLUX_KVS_WATCH, FLUX_KVS_WATCH_APPEND, FLUX_KVS_WATCH_FULL, FLUX_KVS_WATCH_UNIQ,
 )
+from .runtime.kvs.replica import replica
 from .runtime.message import FLAG_STREAMING, FluxError
 
 _TXN_AUX = "fluxnb.kvs.txn"
@@ -61,9 +62,16 @@ def _encode_value(value: Any) -> bytes:
 # -- lookups -----------------------------------------------------------------------
 def lookup(flux_handle, key: str, namespace: str | None = None, flags: int = 0,
            rootref: str | None = None) -> dict:
-    """Raw ``kvs.lookup``: the RFC 11 tree object found at ``key``."""
-    payload: dict[str, Any] = {"key": key, "flags": flags}
+    """Raw ``kvs.lookup``: the RFC 11 tree object found at ``key``.
+
+    Answered by the handle's read replica when it can (no message; strictly
+    consistent, see :mod:`fluxnb.runtime.kvs.replica`), else by the service.
+    """
     ns = _namespace(namespace)
+    rep = replica(flux_handle)
+    if rep is not None:
+        return rep.lookup(key, ns, flags, rootref)
+    payload: dict[str, Any] = {"key": key, "flags": flags}
     if ns:
         payload["namespace"] = ns
     if rootref:

@@ -4,7 +4,8 @@ Topics (payloads as flux-core's ``kvs`` and ``kvs-watch`` modules use them):
 
 ``kvs.lookup``            {key, flags, namespace?, rootref?} -> {key, val}
 ``kvs.commit``            {ops, flags, namespace?} -> {rootref, rootseq}
-``kvs.getroot``           {namespace?} -> {rootref, rootseq, owner, flags}
+``kvs.getroot``           {namespace?} -> {rootref, rootseq, owner, flags, board?}
+``content.load``          raw blobref -> the blob's raw bytes (content is immutable)
 ``kvs.wait-version``      {namespace?, rootseq} -> {} once that version exists
 ``kvs.namespace-create``  {namespace, owner, flags}
 ``kvs.namespace-remove``  {namespace}
@@ -21,7 +22,8 @@ import os
 
 from ..message import FLAG_STREAMING, FluxError, Message
 from ..service import DEFERRED, Service, payload_field, request_handler
-from .content import ContentStore
+from .board import RootBoard
+from .content import BlobNotFoundError, ContentStore
 from .store import (
     KVS, KVS_PRIMARY_NAMESPACE, KVSError, KVSLookupError, key_affected, normalize_key,
 )
@@ -58,7 +60,7 @@ class KVSService(Service):
     """The key-value store of an instance (rank 0)."""
 
     name = "kvs"
-    also_serves = ("kvs-watch",)
+    also_serves = ("kvs-watch", "content")
 
     def start(self) -> None:
         # Like flux-core's content-sqlite, the content store is always backed: by
@@ -78,6 +80,16 @@ class KVSService(Service):
             raise _kvs_error(exc) from None
         self.watches: dict[str, list[_Watch]] = {}
         self.version_waiters: dict[str, list[tuple[int, Message]]] = {}
+        # the root board lets clients of this host walk a root they cached for as
+        # long as no commit has completed since (see board.py and kvs replica)
+        self.board = None
+        rundir = self.broker.attrs.get("rundir")
+        if rundir:
+            try:
+                self.board = RootBoard(os.path.join(rundir, "kvs-board"))
+                self.kvs.on_change = self.board.bump
+            except OSError as exc:
+                self.log("warning", f"kvs: no root board ({exc}); clients will not cache")
 
     def _flush(self) -> None:
         """Move blobs of a scratch store to its SQLite file now and then."""
@@ -94,7 +106,12 @@ class KVSService(Service):
             for w in watches:
                 self.respond_error(w.msg, errno.ENOSYS, "kvs: module unloaded")
         self.watches.clear()
+        if self.board is not None:
+            self.kvs.on_change = None
+            self.board.close()
         self.kvs.close()
+        if self._flush_timer is not None:     # the scratch store is ours to close too
+            self.kvs.content.close()
 
     # -- plain requests --------------------------------------------------------------
     def _namespace(self, msg: Message) -> str:
@@ -128,9 +145,23 @@ class KVSService(Service):
     @request_handler("getroot")
     def getroot(self, msg: Message) -> dict:
         try:
-            return self.kvs.getroot(self._namespace(msg))
+            root = self.kvs.getroot(self._namespace(msg))
         except KVSError as exc:
             raise _kvs_error(exc) from None
+        if self.board is not None:
+            root["board"] = self.board.path
+        return root
+
+    @request_handler("load", topic="content.load")
+    def content_load(self, msg: Message) -> bytes:
+        """A blob by its blobref (the payload, raw), as flux-core's content service."""
+        ref = bytes(msg.payload).rstrip(b"\0").decode("ascii", "replace")
+        try:
+            return self.kvs.content.load(ref)
+        except BlobNotFoundError as exc:
+            raise FluxError(errno.ENOENT, f"content.load: {exc}") from None
+        except ValueError as exc:
+            raise FluxError(errno.EINVAL, f"content.load: {ref!r}: {exc}") from None
 
     @request_handler("wait-version")
     def wait_version(self, msg: Message):

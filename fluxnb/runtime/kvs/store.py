@@ -42,7 +42,7 @@ import json
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from fluxnb.runtime.kvs import treeobj as tree
 from fluxnb.runtime.kvs.content import BlobNotFoundError, ContentStore
@@ -332,6 +332,8 @@ class KVS:
         # blobref -> (entries, pieces or None); tuples, so the GC can untrack them
         self._dirs: dict[str, tuple[dict[str, Any], dict[str, str] | None]] = {}
         self._namespaces: dict[str, _Namespace] = {}
+        #: called with a namespace's name whenever its root changes (the root board)
+        self.on_change: Callable[[str], None] | None = None
         blobs: dict[str, bytes] = {}
         self.empty_dirref = self._store_dir(_Dir({}, {}), blobs)
         self.content.store_blobs(blobs)
@@ -373,6 +375,7 @@ class KVS:
         ns = _Namespace(name, os.getuid() if owner is None else int(owner), flags, rootref, 0)
         self._namespaces[name] = ns
         self._checkpoint(ns)
+        self._changed(name)
         return ns.info()
 
     def namespace_remove(self, name: str) -> None:
@@ -381,9 +384,14 @@ class KVS:
             raise KVSNamespaceError(errno.EINVAL, "the primary namespace cannot be removed")
         self._ns(name)
         del self._namespaces[name]
+        self._changed(name)
         self.content.checkpoint_remove(name)
         if self.autoflush:
             self.content.flush()
+
+    def _changed(self, name: str) -> None:
+        if self.on_change is not None:
+            self.on_change(name)
 
     def namespace_list(self) -> list[dict[str, Any]]:
         """Return ``[{"namespace", "owner", "flags", "rootref", "rootseq"}, ...]``."""
@@ -518,6 +526,7 @@ class KVS:
         ns.rootref = rootref
         ns.seq += 1
         self._checkpoint(ns)
+        self._changed(ns.name)
         return CommitResult(ns.name, rootref, ns.seq, frozenset(keys))
 
     def _import_dirent(self, dirent: Any, flags: int, blobs: dict[str, bytes]) -> Any:
