@@ -149,6 +149,9 @@ def test_jobid_is_the_flux_job(executor, h):
     jobid = fut.jobid(timeout=30)
     assert isinstance(jobid, JobID)
     assert fut.result() == 0
+    # the future completes at the finish event (as flux-core's); the job is
+    # inactive, with its result, a moment later
+    assert result(h, jobid)["result"] == "COMPLETED"
     assert get_job(h, jobid)["result"] == "COMPLETED"
     got = []
     fut.add_jobid_callback(lambda f: got.append(f.jobid()))

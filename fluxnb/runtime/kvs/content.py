@@ -110,6 +110,7 @@ class ContentStore:
         self.cache_limit = cache_limit
         self._cache: dict[str, bytes] = {}
         self._dirty: dict[str, bytes] = {}
+        self._dirty_bytes = 0
         self._checkpoints: dict[str, dict[str, Any]] = {}
         self._checkpoints_dirty: dict[str, dict[str, Any] | None] = {}
         self._db: sqlite3.Connection | None = None
@@ -193,6 +194,7 @@ class ContentStore:
             if ref not in cache:
                 cache[ref] = data
                 dirty[ref] = data
+                self._dirty_bytes += len(data)
 
     def load(self, blobref: str) -> bytes:
         """Return the blob named by ``blobref``.
@@ -259,6 +261,11 @@ class ContentStore:
 
     # --- flush / close -------------------------------------------------------
 
+    @property
+    def dirty_bytes(self) -> int:
+        """Bytes of blobs stored since the last flush (held in memory until then)."""
+        return self._dirty_bytes
+
     def flush(self) -> int:
         """Write dirty blobs and checkpoints to SQLite in one transaction.
 
@@ -299,6 +306,7 @@ class ContentStore:
             db.execute("ROLLBACK")
             raise
         self._dirty = {}
+        self._dirty_bytes = 0
         self._checkpoints_dirty = {}
         if len(self._cache) > self.cache_limit:
             self._evict()
