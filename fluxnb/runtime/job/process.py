@@ -48,6 +48,35 @@ def _prepare_prctl() -> None:
         _prctl = ctypes.CDLL(None, use_errno=True).prctl
 
 
+def kill_session(sid: int, signum: int = 9) -> int:
+    """Send ``signum`` to every process of session ``sid``; return how many got it.
+
+    What a nested instance started, in its own process groups, is still in its
+    session: this is how a killed nested broker's tasks are found without a death
+    signal (and an extra ``exec``) on each of them.
+    """
+    me = os.getpid()
+    n = 0
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        pid = int(name)
+        if pid == me:
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        if len(fields) > 3 and int(fields[3]) == sid:
+            try:
+                os.kill(pid, signum)
+                n += 1
+            except (ProcessLookupError, PermissionError):
+                pass
+    return n
+
+
 class TaskProcess:
     """Run ``cmd``; call ``on_output(stream, bytes)`` for output, then resolve ``done``.
 
@@ -57,9 +86,11 @@ class TaskProcess:
 
     def __init__(self, loop: asyncio.AbstractEventLoop, cmd: list[str], env: dict, cwd: str | None,
                  on_output: Callable[[str, bytes], None], stdin_pipe: bool = False,
-                 die_with_parent: bool = False, death_signal: str = "KILL"):
+                 die_with_parent: bool = False, death_signal: str = "KILL",
+                 new_session: bool = False):
         self.loop = loop
         self.on_output = on_output
+        self.new_session = new_session
         preexec = None
         if die_with_parent:
             if _SETPRIV:
@@ -73,7 +104,8 @@ class TaskProcess:
                 import signal
                 preexec = functools.partial(_die_with_parent, getattr(signal, "SIG" + death_signal))
         self.proc = subprocess.Popen(
-            cmd, env=env, cwd=cwd, process_group=0, close_fds=True, preexec_fn=preexec,
+            cmd, env=env, cwd=cwd, close_fds=True, preexec_fn=preexec,
+            process_group=None if new_session else 0, start_new_session=new_session,
             stdin=subprocess.PIPE if stdin_pipe else subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.pid = self.proc.pid
@@ -130,6 +162,10 @@ class TaskProcess:
             os.killpg(self.pid, 9)
         except (ProcessLookupError, PermissionError):
             pass
+        if self.new_session:
+            # a session leader (a nested broker) took its tasks' process groups
+            # with it into its session: whatever of them outlived it goes now
+            kill_session(self.pid)
         self._maybe_done()
 
     def _maybe_done(self) -> None:

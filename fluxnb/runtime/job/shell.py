@@ -56,8 +56,6 @@ class JobShell(Service):
 
     def start(self) -> None:
         self.jobs: dict[int, _ShellJob] = {}
-        # in a nested instance, tasks die with it (no strays if it is killed)
-        self.nested = int(self.broker.attrs.get("instance-level", "0")) > 0
         self.writer = KVSWriter(self.broker, lambda ns, exc: self.log("err", f"output to {ns}: {exc}"))
 
     def stop(self) -> None:
@@ -147,10 +145,12 @@ class JobShell(Service):
                 sink = self._sink(ns, taskrank, outputs)
                 try:
                     # a nested broker gets SIGTERM if we die, so that it can take its
-                    # own process group (batch script, clients) down with it
+                    # own process group (batch script, clients) down with it; it leads
+                    # a session of its own, and whatever of that session outlives it
+                    # (its tasks, if it was killed) is killed when it exits
                     proc = TaskProcess(loop, cmd, tenv, cwd, sink, stdin_pipe=forward_stdin,
-                                       die_with_parent=nested or self.nested,
-                                       death_signal="TERM" if nested else "KILL")
+                                       die_with_parent=nested, death_signal="TERM",
+                                       new_session=nested)
                 except FileNotFoundError:
                     if cwd and not os.path.isdir(cwd):
                         raise FluxError(errno.ENOENT, f"task {taskrank}: start failed: cwd {cwd}: "
