@@ -189,6 +189,12 @@ def id_parse(s: str) -> int:
     return value
 
 
+def kvs_dothex(value: int) -> str:
+    """``xxxx.xxxx.xxxx.xxxx``: the dotted hex form of an id (RFC 19), computed directly."""
+    return "%04x.%04x.%04x.%04x" % ((value >> 48) & 0xFFFF, (value >> 32) & 0xFFFF,
+                                    (value >> 16) & 0xFFFF, value & 0xFFFF)
+
+
 def id_encode(jobid: int, encoding: str = "f58") -> str:
     """Encode integer ``jobid`` as one of :data:`ENCODINGS`.
 
@@ -206,7 +212,7 @@ def id_encode(jobid: int, encoding: str = "f58") -> str:
     if enc == "hex":
         return f"0x{value:x}"
     if enc in ("dothex", "kvs"):
-        dothex = ".".join(f"{(value >> shift) & 0xFFFF:04x}" for shift in (48, 32, 16, 0))
+        dothex = kvs_dothex(value)
         return dothex if enc == "dothex" else "job." + dothex
     if enc == "words":
         return _words_encode(value)
