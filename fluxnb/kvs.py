@@ -27,7 +27,6 @@ from .runtime.kvs.flags import (  # noqa: F401 - re-exported
     FLUX_KVS_APPEND, FLUX_KVS_READDIR, FLUX_KVS_READLINK, FLUX_KVS_TREEOBJ, FLUX_KVS_WAITCREATE,
     FLUX_KVS_WATCH, FLUX_KVS_WATCH_APPEND, FLUX_KVS_WATCH_FULL, FLUX_KVS_WATCH_UNIQ,
 )
-from .runtime.kvs.replica import replica
 from .runtime.message import FLAG_STREAMING, FluxError
 
 _TXN_AUX = "fluxnb.kvs.txn"
@@ -68,6 +67,7 @@ def lookup(flux_handle, key: str, namespace: str | None = None, flags: int = 0,
     consistent, see :mod:`fluxnb.runtime.kvs.replica`), else by the service.
     """
     ns = _namespace(namespace)
+    from .runtime.kvs.replica import replica   # lazy: CLI commands start faster
     rep = replica(flux_handle)
     if rep is not None:
         return rep.lookup(key, ns, flags, rootref)

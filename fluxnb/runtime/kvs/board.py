@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import mmap
 import os
-import secrets
 import struct
 import zlib
 
@@ -47,7 +46,7 @@ class RootBoard:
             self._mm = mmap.mmap(fd, SIZE)
         finally:
             os.close(fd)
-        self.epoch = secrets.randbits(63) | 1
+        self.epoch = int.from_bytes(os.urandom(8), "little") >> 1 | 1
         _HEAD.pack_into(self._mm, 0, MAGIC, self.epoch)
         os.replace(tmp, path)
 
