@@ -33,6 +33,7 @@ class KVSWriter:
         self.pending: dict[str, list[dict]] = {}
         self.waiters: dict[str, list[Callable[[], None]]] = {}
         self.scheduled = False
+        self.flush_idle = False
         self.inflight: dict[str, list[Callable[[], None]]] = {}
         self.on_error = on_error
 
@@ -52,9 +53,10 @@ class KVSWriter:
     def after(self, namespace: str, callback: Callable[[], None]) -> None:
         """Call ``callback`` once everything queued so far for namespace is committed.
 
-        The batch still goes out at its window's end (at most ``window`` away): under
-        load, flushing early for each waiter split commits 3x smaller and cost 15% of
-        job throughput.
+        Someone waits, so the batch goes out as soon as the loop has nothing else
+        ready to run (at the latest at the window's end): an idle instance answers
+        at once, while a busy one keeps gathering (flushing at once for each waiter
+        split commits 3x smaller under load and cost 15% of job throughput).
         """
         if not self.pending.get(namespace):
             inflight = self.inflight.get(namespace)
@@ -65,6 +67,20 @@ class KVSWriter:
                 self.broker.loop.call_soon(callback)
             return
         self.waiters.setdefault(namespace, []).append(callback)
+        if not self.flush_idle:
+            self.flush_idle = True
+            self.broker.loop.call_soon(self._flush_when_idle)
+
+    def _flush_when_idle(self) -> None:
+        if not self.waiters:                  # the window's flush came first
+            self.flush_idle = False
+            return
+        ready = getattr(self.broker.loop, "_ready", None)
+        if ready:                             # other work is queued: go after it
+            self.broker.loop.call_soon(self._flush_when_idle)
+            return
+        self.flush_idle = False
+        self.flush()
 
     def _queue(self, namespace: str, op: dict) -> None:
         self.pending.setdefault(namespace, []).append(op)
