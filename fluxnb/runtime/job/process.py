@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import shutil
 import subprocess
 from typing import Callable
@@ -175,6 +176,17 @@ class TaskProcess:
     @property
     def returncode(self) -> int | None:
         return self.proc.returncode
+
+    def kill_all(self) -> None:
+        """SIGKILL the task's process group and, for a session leader, its session.
+
+        For shutdown: a nested broker killed here cannot clean up after itself, and
+        this process may be gone before it could reap it, so what the nested broker
+        started (its session) goes at the same time.
+        """
+        self.send_signal(signal.SIGKILL)
+        if self.new_session:
+            kill_session(self.pid)
 
     def send_signal(self, signum: int) -> None:
         if self.status is not None:

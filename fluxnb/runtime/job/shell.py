@@ -61,7 +61,7 @@ class JobShell(Service):
     def stop(self) -> None:
         for job in self.jobs.values():
             for proc in job.procs.values():
-                proc.send_signal(signal.SIGKILL)
+                proc.kill_all()
 
     @request_handler("run")
     def run(self, msg: Message):
@@ -163,7 +163,7 @@ class JobShell(Service):
                 job.procs[taskrank] = proc
         except FluxError:
             for proc in job.procs.values():
-                proc.send_signal(signal.SIGKILL)
+                proc.kill_all()
             self._cleanup(job, outputs)
             raise
         self.respond(job.msg, {"type": "start", "rank": self.rank})
