@@ -35,10 +35,11 @@ from .flags import (  # noqa: F401
 
 _LOOKUP_FLAGS = FLUX_KVS_READDIR | FLUX_KVS_READLINK | FLUX_KVS_TREEOBJ
 #: how often a scratch content store (no state directory) checks its memory, and
-#: how many bytes of new blobs it keeps before writing them out (flushing every
-#: half second cost 6-7% of job throughput)
+#: how many bytes of new blobs it keeps before writing them out: small sessions
+#: never write (flushing every half second cost 6-7% of job throughput), and no
+#: single flush grows large enough to stall the loop for long
 FLUSH_INTERVAL = 0.5
-SCRATCH_DIRTY_LIMIT = 64 << 20
+SCRATCH_DIRTY_LIMIT = 16 << 20
 
 
 class _Watch:
