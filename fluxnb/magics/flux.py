@@ -161,12 +161,20 @@ class FluxMagics(Magics):
         verb = argv[0]
         if verb not in ("submit", "batch", "run"):
             raise FluxUsageError(f"%%flux {verb}: only submit, run and batch take a cell")
-        fd, path = tempfile.mkstemp(prefix="fluxnb-cell-", suffix=".sh",
-                                    dir=os.environ.get("TMPDIR") or tempfile.gettempdir())
+        # the script lives in the hosted instance's run directory (gone with it); a
+        # batch script is copied into the jobspec and a run is over when run_cli
+        # returns, so those go at once
+        where = getattr(self.instance, "rundir", None) or os.environ.get("TMPDIR") \
+            or tempfile.gettempdir()
+        fd, path = tempfile.mkstemp(prefix="fluxnb-cell-", suffix=".sh", dir=where)
         with os.fdopen(fd, "w") as f:
             f.write(body if body.startswith("#!") else "#!/bin/sh\n" + body)
         os.chmod(path, 0o755)
-        code, out, err = run_cli([verb, *argv[1:], path])
+        try:
+            code, out, err = run_cli([verb, *argv[1:], path])
+        finally:
+            if verb in ("batch", "run"):
+                os.unlink(path)
         if code != 0 or verb == "run":
             return CommandOutput(out, err, code)
         from ..job import JobID

@@ -16,6 +16,7 @@ local:///tmp/fluxnb-abc123/local
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
 import os
 import shutil
@@ -292,6 +293,9 @@ class Instance:
             raise
         self.started = True
         set_hosted_instance(self)
+        # a kernel (or script) that exits without stopping its instance still leaves
+        # no run directory, sockets or tasks behind
+        atexit.register(self.stop)
         return self
 
     def _start_thread(self, config: dict) -> None:
@@ -341,6 +345,7 @@ class Instance:
         if not self.started:
             return
         self.started = False
+        atexit.unregister(self.stop)
         clear_hosted_instance(self)
         if self._set is not None:
             self._set.stop()
