@@ -27,6 +27,21 @@ from fluxnb import Flux, Instance, kvs  # noqa: E402
 FLUX_CORE = {"put+commit": 241, "lookup (one RPC each)": 4378, "kvs.get (replica)": 4378}
 
 
+def pipelined(n: int, send, window: int = 64) -> float:
+    """Requests/s of ``send(i)`` for i < n, keeping up to ``window`` futures in flight."""
+    t = time.perf_counter()
+    inflight = []
+    for i in range(n):
+        inflight.append(send(i))
+        if len(inflight) == window:
+            for f in inflight:
+                f.get()
+            inflight = []
+    for f in inflight:
+        f.get()
+    return n / (time.perf_counter() - t)
+
+
 def measure(h: Flux, n: int) -> dict[str, float]:
     out = {}
     t = time.perf_counter()
@@ -57,30 +72,15 @@ def measure(h: Flux, n: int) -> dict[str, float]:
                 spent += time.perf_counter() - t
             out[label] = m / spent
         os.environ.pop("FLUXNB_KVS_CACHE")
-    # many lookups in flight at once, as flux futures allow (window of 64)
-    t = time.perf_counter()
-    window = []
-    for i in range(n):
-        window.append(h.rpc("kvs.lookup", {"key": f"bench.d{i % 64}.k{i}"}, nodeid=0))
-        if len(window) == 64:
-            for f in window:
-                f.get()
-            window = []
-    for f in window:
-        f.get()
-    out["lookup pipelined"] = n / (time.perf_counter() - t)
-    t = time.perf_counter()
-    window = []
-    for i in range(n):
+    # many requests in flight at once, as flux futures allow (window of 64)
+    out["lookup pipelined"] = pipelined(
+        n, lambda i: h.rpc("kvs.lookup", {"key": f"bench.d{i % 64}.k{i}"}, nodeid=0))
+
+    def put_commit(i):
         kvs.put(h, f"bench.p{i % 64}.k{i}", i)
-        window.append(kvs._txn(h, None).commit_async())
-        if len(window) == 64:
-            for f in window:
-                f.get()
-            window = []
-    for f in window:
-        f.get()
-    out["put+commit pipelined"] = n / (time.perf_counter() - t)
+        return kvs._txn(h, None).commit_async()
+
+    out["put+commit pipelined"] = pipelined(n, put_commit)
     return out
 
 

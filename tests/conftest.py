@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -53,3 +54,25 @@ def alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def wait_for(predicate, timeout: float = 15.0, what: str = "condition"):
+    """Return ``predicate()`` once it is true; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    pytest.fail(f"timed out after {timeout}s waiting for {what}")
+
+
+QM, RES = "sched-fluxion-qmanager", "sched-fluxion-resource"
+
+
+def reload_sched(h, resource_args=(), qmanager_args=()):
+    """Reload the Fluxion modules on rank 0 with these arguments."""
+    h.rpc("module.remove", {"name": QM}, nodeid=0).get()
+    h.rpc("module.remove", {"name": RES}, nodeid=0).get()
+    h.rpc("module.load", {"name": RES, "args": list(resource_args)}, nodeid=0).get()
+    h.rpc("module.load", {"name": QM, "args": list(qmanager_args)}, nodeid=0).get()

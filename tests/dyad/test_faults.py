@@ -7,7 +7,6 @@ import errno
 import os
 import sys
 import threading
-import time
 
 import pytest
 
@@ -15,17 +14,28 @@ from fluxnb import Flux
 from fluxnb.dyad import DyadError
 from fluxnb.job import JobspecV1, event_wait, result, submit
 
+from tests.conftest import wait_for
+
 from .conftest import dyad_ctx
 
 
 def _wait(cond, timeout=10.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError("condition not met in time")
+    return wait_for(cond, timeout, "the dyad service's state")
+
+
+def _consume_in_thread(cons, path):
+    """Start ``cons.consume(path)`` in a thread; its answer or error lands in the dict."""
+    outcome = {}
+
+    def consume():
+        try:
+            outcome["answer"] = cons.consume(path)
+        except Exception as exc:
+            outcome["error"] = exc
+
+    t = threading.Thread(target=consume)
+    t.start()
+    return t, outcome
 
 
 def test_never_produced_waits_and_cancels(dyad_instance, namespace):
@@ -73,16 +83,7 @@ def test_owner_unloads_mid_fetch(dyad_instance, namespace):
         data = os.urandom(2 << 20)
         (prod.prod_path / "big.bin").write_bytes(data)
         prod.produce(prod.prod_path / "big.bin")
-        outcome = {}
-
-        def consume():
-            try:
-                outcome["answer"] = cons.consume(cons.cons_path / "big.bin")
-            except Exception as exc:
-                outcome["error"] = exc
-
-        t = threading.Thread(target=consume)
-        t.start()
+        t, outcome = _consume_in_thread(cons, cons.cons_path / "big.bin")
         _wait(lambda: any(f["received"] for f in watcher.stats()["fetching"]))
         h.rpc("module.remove", {"name": "dyad"}, nodeid=0).get()
         t.join(10)
@@ -114,16 +115,7 @@ def test_file_truncated_mid_fetch_fails_that_fetch_alone(dyad_instance, namespac
             src = prod.prod_path / "cut.bin"
             src.write_bytes(os.urandom(4 << 20))
             prod.produce(src)
-            outcome = {}
-
-            def consume():
-                try:
-                    outcome["answer"] = cons.consume(cons.cons_path / "cut.bin")
-                except Exception as exc:
-                    outcome["error"] = exc
-
-            t = threading.Thread(target=consume)
-            t.start()
+            t, outcome = _consume_in_thread(cons, cons.cons_path / "cut.bin")
             _wait(lambda: any(f["received"] for f in watcher.stats()["fetching"]))
             os.truncate(src, 1000)
             t.join(20)

@@ -18,17 +18,7 @@ from fluxnb import Flux  # noqa: E402
 from fluxnb.job import JobID, JobspecV1, cancel, result, submit  # noqa: E402
 from fluxnb.widgets import JobBrowser, ResourceBrowser, SubmitProgress  # noqa: E402
 from fluxnb.widgets.events import feed  # noqa: E402
-
-
-def wait_for(predicate, timeout: float = 15.0, what: str = "condition"):
-    """Return once ``predicate()`` is true; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    pytest.fail(f"timed out after {timeout}s waiting for {what}")
+from tests.conftest import wait_for  # noqa: E402
 
 
 def test_jobspec(duration: str = "0.01s", command=("sleep", "0.2")) -> JobspecV1:

@@ -218,10 +218,10 @@ class DyadService(Service):
             view = self._map(fd, size)
             while offset < size:
                 n = min(self.chunk_size, size - offset)
-                if view is not None and os.fstat(fd).st_size < offset + n:
-                    data = b""
-                else:
-                    data = view[offset:offset + n] if view is not None else os.pread(fd, n, offset)
+                if view is None:
+                    data = os.pread(fd, n, offset)
+                else:       # never hand zmq a slice past a (since) shortened file's end
+                    data = view[offset:offset + n] if os.fstat(fd).st_size >= offset + n else b""
                 if not data:
                     raise FluxError(errno.EIO, f"dyad.fetch: {upath} shrank while being sent")
                 self.respond(msg, data)

@@ -22,7 +22,7 @@ from ..service import DEFERRED, Service, payload_field, request_handler
 from ..util.eventlog import encode_event
 from ..util.fsd import parse_fsd
 from ..util.rv1 import ResourceSet
-from .jobid import JobID, kvs_dothex
+from .jobid import JobID, kvs_dir
 from .layout import task_layout
 
 KILL_TIMEOUT = 2.0
@@ -66,7 +66,7 @@ class JobExec(Service):
     def _exec_event(self, ex: _Exec, name: str, context: dict | None = None) -> None:
         line = encode_event(name, context)
         if ex.test:
-            self.writer.append(f"job.{kvs_dothex(ex.id)}.guest.exec.eventlog", line)
+            self.writer.append(f"{kvs_dir(ex.id)}.guest.exec.eventlog", line)
         else:
             self.writer.append("exec.eventlog", line, namespace=ex.namespace)
 
@@ -189,7 +189,7 @@ class JobExec(Service):
                 return
             if f.exception() is None:
                 root = f.result()["val"]
-                self.writer.put_treeobj(f"job.{kvs_dothex(ex.id)}.guest", root)
+                self.writer.put_treeobj(f"{kvs_dir(ex.id)}.guest", root)
             self.writer.after("primary", lambda: self._drop_namespace(ex))
 
         fut.add_done_callback(copied)

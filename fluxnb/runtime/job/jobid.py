@@ -195,6 +195,11 @@ def kvs_dothex(value: int) -> str:
                                     (value >> 16) & 0xFFFF, value & 0xFFFF)
 
 
+def kvs_dir(value: int) -> str:
+    """``job.xxxx.xxxx.xxxx.xxxx``: the job's KVS directory (hot path of the job manager)."""
+    return "job." + kvs_dothex(value)
+
+
 def id_encode(jobid: int, encoding: str = "f58") -> str:
     """Encode integer ``jobid`` as one of :data:`ENCODINGS`.
 
@@ -212,8 +217,7 @@ def id_encode(jobid: int, encoding: str = "f58") -> str:
     if enc == "hex":
         return f"0x{value:x}"
     if enc in ("dothex", "kvs"):
-        dothex = kvs_dothex(value)
-        return dothex if enc == "dothex" else "job." + dothex
+        return kvs_dothex(value) if enc == "dothex" else kvs_dir(value)
     if enc == "words":
         return _words_encode(value)
     if enc == "f58plain":

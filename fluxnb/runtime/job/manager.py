@@ -19,12 +19,12 @@ import json
 import os
 import signal
 import time
-from typing import Any, Callable
+from typing import Callable
 
 from ..kvs.writer import KVSWriter
 from ..message import FLAG_NORESPONSE, FLAG_STREAMING, FluxError, Message
 from ..service import DEFERRED, Service, payload_field, request_handler
-from .jobid import FluidGenerator, JobID, id_parse, kvs_dothex
+from .jobid import FluidGenerator, JobID, id_parse, kvs_dir
 from .jobspec import JobspecError, validate
 from .states import (
     PRIORITY_MAX, URGENCY_DEFAULT, URGENCY_EXPEDITE, URGENCY_HOLD, IllegalTransition, Job,
@@ -36,7 +36,7 @@ FLAG_WAITABLE = 0x08
 
 
 def job_key(jobid: int, *parts: str) -> str:
-    return ".".join(("job." + kvs_dothex(jobid), *parts))
+    return ".".join((kvs_dir(jobid), *parts))
 
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
@@ -142,7 +142,7 @@ class JobManager(Service):
             self.log("err", str(exc))
             return
         if not job.kvs_dir:
-            job.kvs_dir = "job." + kvs_dothex(job.id)
+            job.kvs_dir = kvs_dir(job.id)
         self.writer.append(job.kvs_dir + ".eventlog", event_line(name, context, ev["timestamp"]))
         for fn in self.listeners:
             fn(job, ev)

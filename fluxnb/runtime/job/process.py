@@ -102,7 +102,6 @@ class TaskProcess:
             else:
                 _prepare_prctl()
                 import functools
-                import signal
                 preexec = functools.partial(_die_with_parent, getattr(signal, "SIG" + death_signal))
         self.proc = subprocess.Popen(
             cmd, env=env, cwd=cwd, close_fds=True, preexec_fn=preexec,

@@ -20,7 +20,6 @@ Set ``FLUXNB_KVS_CACHE=0`` to send every lookup to the service.
 from __future__ import annotations
 
 import os
-from collections import OrderedDict
 from typing import Any
 
 from ..message import FluxError
@@ -30,7 +29,7 @@ from .store import KVS, KVSError, KVS_PRIMARY_NAMESPACE
 
 _LOOKUP_FLAGS = FLUX_KVS_READDIR | FLUX_KVS_READLINK | FLUX_KVS_TREEOBJ
 
-#: bytes of blobs a handle keeps (least recently used go first)
+#: bytes of blobs a handle keeps (the oldest stored go first)
 BLOB_BUDGET = 32 << 20
 
 
@@ -47,12 +46,16 @@ class _Elsewhere(Exception):
 
 
 class _Blobs:
-    """The content store of a replica: cached blobs, or :class:`_Miss`."""
+    """The content store of a replica: cached blobs, or :class:`_Miss`.
+
+    Evicts in the order blobs were stored: a lookup re-reads the few blobs of its
+    path, so keeping an LRU order on every read would cost more than it saves.
+    """
 
     def __init__(self, budget: int = BLOB_BUDGET):
         self.budget = budget
         self.size = 0
-        self.blobs: OrderedDict[str, bytes] = OrderedDict()
+        self.blobs: dict[str, bytes] = {}
 
     def load(self, ref: str) -> bytes:
         data = self.blobs.get(ref)
@@ -66,7 +69,7 @@ class _Blobs:
         self.blobs[ref] = data
         self.size += len(data)
         while self.size > self.budget:
-            _, old = self.blobs.popitem(last=False)
+            old = self.blobs.pop(next(iter(self.blobs)))
             self.size -= len(old)
 
 

@@ -72,11 +72,12 @@ class KVSService(Service):
         # (removed with it). Blobs of old roots then leave memory instead of growing it.
         statedir = self.broker.attrs.get("statedir") or None
         self._flush_timer = None
+        self._scratch: ContentStore | None = None      # ours to close (KVS does not own it)
         try:
             if statedir is None and self.broker.attrs.get("rundir"):
                 scratch = os.path.join(self.broker.attrs["rundir"], "content")
-                content = ContentStore(scratch, durable=False)
-                self.kvs = KVS(content=content, autoflush=False)
+                self._scratch = ContentStore(scratch, durable=False)
+                self.kvs = KVS(content=self._scratch, autoflush=False)
                 self._flush_timer = self.broker.loop.call_later(FLUSH_INTERVAL, self._flush)
             else:
                 self.kvs = KVS(statedir)
@@ -115,8 +116,8 @@ class KVSService(Service):
             self.kvs.on_change = None
             self.board.close()
         self.kvs.close()
-        if self._flush_timer is not None:     # the scratch store is ours to close too
-            self.kvs.content.close()
+        if self._scratch is not None:
+            self._scratch.close()
 
     # -- plain requests --------------------------------------------------------------
     def _namespace(self, msg: Message) -> str:

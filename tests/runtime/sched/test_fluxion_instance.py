@@ -11,17 +11,9 @@ import yaml
 from fluxnb import Flux, Instance
 from fluxnb.job import JobspecV1, job_list_id, submit
 from fluxnb.runtime.message import FluxError
-from tests.conftest import fluxnb_cmd
+from tests.conftest import QM, RES, fluxnb_cmd, reload_sched
 
 DATA = Path(__file__).parent / "data"
-QM, RES = "sched-fluxion-qmanager", "sched-fluxion-resource"
-
-
-def reload_sched(h, resource_args=(), qmanager_args=()):
-    h.rpc("module.remove", {"name": QM}, nodeid=0).get()
-    h.rpc("module.remove", {"name": RES}, nodeid=0).get()
-    h.rpc("module.load", {"name": RES, "args": list(resource_args)}, nodeid=0).get()
-    h.rpc("module.load", {"name": QM, "args": list(qmanager_args)}, nodeid=0).get()
 
 
 def test_gpu_job_gets_a_gpu():

@@ -26,14 +26,7 @@ from fluxnb import Flux, Instance
 from fluxnb.job import JobspecV1, job_list_id, submit
 from fluxnb.runtime.sched.qmanager import parse_queue_options
 
-QM, RES = "sched-fluxion-qmanager", "sched-fluxion-resource"
-
-
-def reload_sched(h, resource_args=(), qmanager_args=()):
-    h.rpc("module.remove", {"name": QM}, nodeid=0).get()
-    h.rpc("module.remove", {"name": RES}, nodeid=0).get()
-    h.rpc("module.load", {"name": RES, "args": list(resource_args)}, nodeid=0).get()
-    h.rpc("module.load", {"name": QM, "args": list(qmanager_args)}, nodeid=0).get()
+from tests.conftest import reload_sched
 
 
 def job(h, nodes, seconds):
