@@ -10,10 +10,12 @@ Two ranks; a producer on rank 0 writes files, a consumer on rank 1 reads them.
 Per size it prints median and p90 latency (close -> open), end-to-end MB/s
 (size / median latency) and, for DYAD, the transfer bandwidth (size / time the
 service took to move the bytes), next to a plain local copy (``shutil.copyfile``)
-of the same files.
+of as many files of the same size, kept until the last is made, as DYAD's are.
 
-Run: ``python bench/dyad.py [--quick]``. Producer and consumer are threads of this
-process, each with its own connection; the brokers run in their usual thread.
+Run: ``python bench/dyad.py [--quick] [--processes]``. Producer and consumer are
+threads of this process, each with its own connection; the brokers run in their
+usual thread (``%flux start``'s default), or with ``--processes`` each in its own
+process, where every chunk crosses a socket.
 """
 
 from __future__ import annotations
@@ -100,8 +102,10 @@ def run_poll(shared, size, n, rng):
 
 
 def local_copy(src_dir, size, n):
+    """Copy ``n`` files of ``size`` bytes; like DYAD's fetched files, the copies stay
+    until the last one is made (the disk sees the same amount of new data)."""
     data = os.urandom(size)
-    times = []
+    times, made = [], []
     for i in range(n):
         src, dst = os.path.join(src_dir, f"c{i}"), os.path.join(src_dir, f"c{i}.copy")
         with open(src, "wb") as f:
@@ -109,14 +113,16 @@ def local_copy(src_dir, size, n):
         t0 = time.perf_counter()
         shutil.copyfile(src, dst)
         times.append(time.perf_counter() - t0)
-        os.unlink(src)
-        os.unlink(dst)
+        made += [src, dst]
+    for path in made:
+        os.unlink(path)
     return times
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer files per size")
+    ap.add_argument("--processes", action="store_true", help="one process per broker")
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args(argv)
     from fluxnb import Flux, Instance, kvs
@@ -125,7 +131,7 @@ def main(argv=None) -> int:
         counts = {k: max(5, v // 4) for k, v in counts.items()}
     rng = random.Random(args.seed)
     rows = []
-    with Instance(test_size=2) as inst, tempfile.TemporaryDirectory(prefix="dyad-bench-") as scratch:
+    with Instance(test_size=2, processes=args.processes) as inst, tempfile.TemporaryDirectory(prefix="dyad-bench-") as scratch:
         with Flux(inst.uri) as h:
             kvs.namespace_create(h, "dyad-bench")
             for r in range(2):
