@@ -52,8 +52,10 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
                    choices=["never", "always", "auto"])
     s.add_argument("--skip-empty", action="store_true")
     s = sub.add_parser("drain", help="drain targets (no targets: list drained resources)")
-    s.add_argument("-f", "--force", action="count", default=0)
-    s.add_argument("-u", "--update", action="store_true")
+    s.add_argument("-f", "--force", action="count", default=0,
+                   help="targets already drained: overwrite the reason (twice: the time too)")
+    s.add_argument("-u", "--update", action="store_true",
+                   help="targets already drained: keep their reason and time")
     s.add_argument("-o", "--format", default="default")
     s.add_argument("-n", "--no-header", action="store_true")
     s.add_argument("-L", "--color", nargs="?", const="always", default="auto",
@@ -61,6 +63,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     s.add_argument("targets", nargs="?", help="IDSET or HOSTLIST")
     s.add_argument("reason", nargs=argparse.REMAINDER)
     s = sub.add_parser("undrain", help="return drained targets to service")
+    s.add_argument("-f", "--force", action="store_true", help="targets not drained are no error")
     s.add_argument("targets", help="IDSET or HOSTLIST")
     return p
 
@@ -304,9 +307,15 @@ def do_drain(h, args):
         return 0
     if args.update and args.force:
         raise CommandError("Only one of --force and --update may be specified")
-    h.rpc("resource.drain", {"targets": _targets(h, args.targets),
-                             "reason": " ".join(args.reason)}, nodeid=0).get()
+    payload = {"targets": _targets(h, args.targets), "reason": " ".join(args.reason)}
+    if args.force or args.update:
+        payload["mode"] = "update" if args.update else (
+            "overwrite" if args.force == 1 else "force-overwrite")
+    h.rpc("resource.drain", payload, nodeid=0).get()
 
 
 def do_undrain(h, args):
-    h.rpc("resource.undrain", {"targets": _targets(h, args.targets)}, nodeid=0).get()
+    payload = {"targets": _targets(h, args.targets)}
+    if args.force:
+        payload["mode"] = "force"
+    h.rpc("resource.undrain", payload, nodeid=0).get()

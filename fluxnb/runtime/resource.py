@@ -3,18 +3,27 @@
 R is built from the instance configuration (nodes x cores x gpus, host names) and
 written to the KVS as ``resource.R``, as flux-core does. The scheduler acquires it
 with ``resource.acquire`` (a stream: the resources first, then up/down changes).
+
+Events that should outlive the instance go to the KVS eventlog ``resource.eventlog``
+(flux-resource(1), RESOURCE INVENTORY): ``resource-define`` each time the service
+starts, ``drain`` and ``undrain``. On a restart from a state directory the drained
+ranks are rebuilt from it: drained nodes stay drained.
 """
 
 from __future__ import annotations
 
 import errno
-import time
 
-from .kvs.writer import val
-from .message import FLAG_NORESPONSE, FLAG_STREAMING, FluxError, Message
+from .kvs.writer import KVSWriter
+from .message import FLAG_STREAMING, FluxError, Message
 from .service import DEFERRED, Service, payload_field, request_handler
+from .util.eventlog import decode as decode_eventlog, encode_event
 from .util.idset import IDSet
 from .util.rv1 import ResourceSet
+
+EVENTLOG = "resource.eventlog"
+#: ``resource.drain`` modes: what to do with targets that are already drained
+DRAIN_MODES = {None: 0, "update": 0, "overwrite": 1, "force-overwrite": 2}
 
 
 def build_R(config: dict) -> ResourceSet:
@@ -60,10 +69,48 @@ class ResourceService(Service):
             self.R = build_R(self.broker.config)
         self.drained: dict[int, dict] = {}
         self.acquirers: list[Message] = []
+        self.writer = KVSWriter(self.broker, lambda what, exc: self.log(
+            "err", f"resource: cannot write {what}: {exc}"))
+        self._restore()
         self.broker.online_listeners.append(self._rank_online)
-        self.broker.rpc("kvs.commit", {"ops": [{"key": "resource.R", "flags": 0,
-                                                 "dirent": val(self.R.encode())}]},
-                        nodeid=0, flags=FLAG_NORESPONSE)
+        self.writer.put_raw("resource.R", self.R.encode())
+        self._post("resource-define", {"method": "job-info" if "R" in self.broker.config
+                                       else "configuration"})
+
+    def _post(self, name: str, context: dict) -> float:
+        line = encode_event(name, context)
+        self.writer.append(EVENTLOG, line)
+        return decode_eventlog(line)[0]["timestamp"]
+
+    def _restore(self) -> None:
+        """Drained ranks from ``resource.eventlog``, after a restart on a state directory."""
+        kvs = self.broker.services.get("kvs")
+        if kvs is None or not self.broker.attrs.get("statedir"):
+            return
+        try:
+            events = decode_eventlog(kvs.kvs.get_raw("primary", EVENTLOG).decode())
+        except Exception:  # a new state directory: nothing to restore
+            return
+        for ev in events:
+            ctx = ev.get("context") or {}
+            try:
+                ids = [r for r in IDSet(ctx.get("idset", "")) if r in self.R.ranks]
+            except ValueError:
+                continue
+            if ev["name"] == "drain":
+                keep_time = ctx.get("overwrite", 0) < 2
+                for r in ids:
+                    old = self.drained.get(r)
+                    if old is not None and not ctx.get("overwrite"):
+                        continue
+                    stamp = old["timestamp"] if old is not None and keep_time else ev["timestamp"]
+                    self.drained[r] = {"timestamp": stamp, "reason": ctx.get("reason", "")}
+            elif ev["name"] == "undrain":
+                for r in ids:
+                    self.drained.pop(r, None)
+        if self.drained:
+            self.log("info", f"resource: ranks {IDSet(sorted(self.drained)).encode()} "
+                             "remain drained from before the restart")
 
     def _rank_online(self, rank: int) -> None:
         if rank in self.R.ranks and rank not in self.drained:
@@ -105,25 +152,65 @@ class ResourceService(Service):
             raise FluxError(errno.EINVAL, f"targets: rank {bad[0]} is not in the instance")
         return ids
 
+    def _hosts(self, ids) -> str:
+        from .util.hostlist import Hostlist
+        return Hostlist([self.R.host(r) or str(r) for r in ids]).encode()
+
+    def _answer_after_commit(self, msg: Message) -> None:
+        self.writer.after("primary", lambda: self.respond(msg, {}))
+
     @request_handler("drain")
-    def drain(self, msg: Message) -> dict:
+    def drain(self, msg: Message):
+        """Drain ``targets``; ``mode`` says what to do with those already drained.
+
+        No mode: fail, naming them. ``update``: leave their reason and time.
+        ``overwrite``: replace their reason. ``force-overwrite``: their time too.
+        """
         ids = self._targets(msg)
         reason = payload_field(msg, "reason", str, "")
-        for r in ids:
-            self.drained.setdefault(r, {"timestamp": time.time(), "reason": reason})
-        self._notify({"down": ids.encode()})
-        return {}
+        mode = payload_field(msg, "mode", str, None)
+        if mode not in DRAIN_MODES:
+            raise FluxError(errno.EINVAL, f"resource.drain: unknown mode {mode!r} "
+                                          "(one of update, overwrite, force-overwrite)")
+        already = IDSet(r for r in ids if r in self.drained)
+        if already and mode is None:
+            raise FluxError(errno.EEXIST, f"ranks {already.encode()} already drained "
+                                          "(--force overwrites the reason, --update keeps it)")
+        overwrite = DRAIN_MODES[mode]
+        change = IDSet(r for r in ids if r not in already or overwrite)
+        if change:
+            stamp = self._post("drain", {"idset": change.encode(), "nodelist": self._hosts(change),
+                                         "reason": reason, "overwrite": overwrite})
+            for r in change:
+                old = self.drained.get(r)
+                keep = old is not None and overwrite < 2
+                self.drained[r] = {"timestamp": old["timestamp"] if keep else stamp,
+                                   "reason": reason}
+            newly = change - already
+            if newly:
+                self._notify({"down": newly.encode()})
+        self._answer_after_commit(msg)
+        return DEFERRED
 
     @request_handler("undrain")
-    def undrain(self, msg: Message) -> dict:
+    def undrain(self, msg: Message):
+        """Undrain ``targets``; fail on ones not drained unless ``mode`` is ``force``."""
         ids = self._targets(msg)
-        not_drained = [r for r in ids if r not in self.drained]
-        if not_drained:
-            raise FluxError(errno.EINVAL, f"rank {not_drained[0]} is not drained")
-        for r in ids:
-            self.drained.pop(r, None)
-        self._notify({"up": (ids - self._down()).encode()})
-        return {}
+        mode = payload_field(msg, "mode", str, None)
+        if mode not in (None, "force"):
+            raise FluxError(errno.EINVAL, f"resource.undrain: unknown mode {mode!r} (only force)")
+        not_drained = IDSet(r for r in ids if r not in self.drained)
+        if not_drained and mode is None:
+            raise FluxError(errno.EINVAL, f"ranks {not_drained.encode()} are not drained "
+                                          "(--force ignores that)")
+        change = ids - not_drained
+        if change:
+            self._post("undrain", {"idset": change.encode(), "nodelist": self._hosts(change)})
+            for r in change:
+                self.drained.pop(r, None)
+            self._notify({"up": (change - self._down()).encode()})
+        self._answer_after_commit(msg)
+        return DEFERRED
 
     def _notify(self, change: dict) -> None:
         for m in self.acquirers:

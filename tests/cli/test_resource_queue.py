@@ -65,6 +65,55 @@ def test_drain_undrain(env):
     assert r.returncode == 1
 
 
+def _drain_row(env, rank):
+    """(timestamp, reason) of ``rank`` in ``flux resource status``'s drain data."""
+    r = res(env, "drain", "-n", "-o", "{ranks} {timestamp!d:%s.%f} {reason}")
+    for line in r.stdout.splitlines():
+        ranks, stamp, *reason = line.split(" ")
+        if ranks == str(rank):
+            return float(stamp), " ".join(reason)
+    return None
+
+
+def test_drain_already_drained_fails_unless_force_or_update(env):
+    """flux-resource(1): drain fails on targets already drained; -f overwrites the
+    reason, -ff the timestamp too; -u leaves both; undrain -f forgives undrained."""
+    assert res(env, "drain", "1", "first").returncode == 0
+    first = _drain_row(env, 1)
+    assert first is not None and first[1] == "first"
+    r = res(env, "drain", "1-2", "again")
+    assert r.returncode == 1 and "1 already drained" in r.stderr
+    assert _drain_row(env, 2) is None, "a refused drain drains nothing"
+    assert res(env, "drain", "-u", "1-2", "update").returncode == 0
+    assert _drain_row(env, 1) == first
+    assert _drain_row(env, 2)[1] == "update"
+    assert res(env, "drain", "-f", "1", "forced").returncode == 0
+    assert _drain_row(env, 1) == (first[0], "forced")
+    assert res(env, "drain", "-ff", "1", "forced twice").returncode == 0
+    stamp, reason = _drain_row(env, 1)
+    assert reason == "forced twice" and stamp > first[0]
+    r = res(env, "drain", "-f", "-u", "1")
+    assert r.returncode == 1 and "Only one of --force and --update" in r.stderr
+    r = res(env, "undrain", "0-2")
+    assert r.returncode == 1 and "0 are not drained" in r.stderr
+    assert _drain_row(env, 1) is not None, "a refused undrain undrains nothing"
+    assert res(env, "undrain", "-f", "0-2").returncode == 0
+    assert res(env, "drain", "-n").stdout == ""
+
+
+def test_drain_and_undrain_are_posted_to_resource_eventlog(env):
+    assert res(env, "drain", "node3", "fan", "failure").returncode == 0
+    assert res(env, "undrain", "3").returncode == 0
+    r = fluxnb_cmd("kvs", "eventlog", "get", "resource.eventlog", env=env)
+    names = [ln.split()[1] for ln in r.stdout.splitlines()]
+    assert names[0] == "resource-define"
+    assert names[-2:] == ["drain", "undrain"]
+    drain, undrain = r.stdout.splitlines()[-2:]
+    assert drain.split(" ", 1)[1] == \
+        'drain idset="3" nodelist="node3" reason="fan failure" overwrite=0'
+    assert undrain.split(" ", 1)[1] == 'undrain idset="3" nodelist="node3"'
+
+
 def test_queue_status_stop_start(env):
     r = queue(env, "status")
     assert r.stdout == "Job submission is enabled\nScheduling is started\n"
