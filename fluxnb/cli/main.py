@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "module": ("fluxnb.cli.broker", "list, load and unload broker modules"),
     "dmesg": ("fluxnb.cli.broker", "print or clear the broker log ring buffer"),
     "ping": ("fluxnb.cli.broker", "send echo requests to a service"),
+    "overlay": ("fluxnb.cli.overlay", "show the status of the overlay network (the tree of brokers)"),
     "exec": ("fluxnb.cli.exec", "run a command on ranks of the instance"),
     "kvs": ("fluxnb.cli.kvs", "access the key-value store"),
     "run": ("fluxnb.cli.submit", "run a job interactively"),

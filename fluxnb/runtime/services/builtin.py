@@ -1,4 +1,4 @@
-"""Services every broker runs: broker control, events, attributes, log, modules."""
+"""Services every broker runs: broker control, events, attributes, log, modules, overlay."""
 
 from __future__ import annotations
 
@@ -244,4 +244,25 @@ def resolve_module(name: str) -> type[Service]:
     return cls
 
 
-BUILTIN = (BrokerControl, EventService, AttrService, LogService, ModuleService)
+class OverlayService(Service):
+    """``overlay.*``: this broker's place in the tree, for ``flux overlay``."""
+
+    name = "overlay"
+
+    @request_handler("health")
+    def health(self, msg: Message) -> dict:
+        """This broker and its children as it sees them (RFC 3's TBON, flux-overlay(1)).
+
+        A child is ``online`` once this broker has heard from it on its child socket.
+        """
+        b, now = self.broker, time.time()
+        children = []
+        for child in b.topo.children(b.rank):
+            seen = b.children_seen.get(child)
+            children.append({"rank": child, "status": "online" if seen else "offline",
+                             "duration": now - (seen or b.started_at)})
+        return {"rank": b.rank, "status": "online", "duration": now - b.started_at,
+                "parent": b.topo.parent(b.rank), "children": children}
+
+
+BUILTIN = (BrokerControl, EventService, AttrService, LogService, ModuleService, OverlayService)
