@@ -13,7 +13,6 @@ offline   never joined (its parent has not heard from it), and everything below 
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass, field
 

@@ -7,11 +7,10 @@ combined as ``N*[label]``, as flux-pstree(1) does.
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
-import time
 
+from ..job import job_list
 from .common import CommandError, command, handle, parser
 
 PENDING, RUNNING, INACTIVE = 2 | 4 | 8, 16 | 32, 64
@@ -43,8 +42,7 @@ def build(h, states: int, fmt: str, parent_fmt: str | None, level: int, maxlevel
           count: int, prefix_id: bool) -> list[Node]:
     """The jobs of the instance behind ``h`` (and, recursively, of nested instances)."""
     from ..runtime.client import Flux
-    jobs = h.rpc("job-list.list", {"max_entries": count, "attrs": ["all"], "states": states,
-                                   "userid": os.getuid()}, nodeid=0).get()["jobs"]
+    jobs = job_list(h, max_entries=count, states=states).get_jobs()
     nodes = []
     for info in sorted(jobs, key=lambda j: (j.get("t_submit", 0), j["id"])):
         uri = ((info.get("annotations") or {}).get("user") or {}).get("uri")
@@ -188,8 +186,7 @@ def top_text(h) -> list[str]:
              f"{stats['failed']} failed, {stats['canceled']} canceled, {stats['timeout']} timeout", ""]
     fmt = OutputFormat("{id.f58:>12} {username:<8.8} {status_abbrev:>2} {ntasks:>6} {nnodes:>6h} "
                        "{runtime!F:>8h} {name}")
-    jobs = h.rpc("job-list.list", {"max_entries": 100, "attrs": ["all"], "states": PENDING | RUNNING},
-                 nodeid=0).get()["jobs"]
+    jobs = job_list(h, max_entries=100, states=PENDING | RUNNING).get_jobs()
     lines.append(fmt.header())
     lines += [fmt.format(JobInfo(j)) for j in jobs]
     return lines

@@ -79,9 +79,9 @@ def start_line(st: dict) -> str:
 
 def _alloc_query(h) -> None:
     """The counts ``status -v`` adds (queued, pending to the scheduler, running)."""
-    jobs = h.rpc("job-list.list", {"max_entries": 0, "attrs": ["state"], "userid": 0xFFFFFFFF,
-                                   "states": 8 | 16 | 32, "results": 0, "since": 0},
-                 nodeid=0).get()["jobs"]
+    from ..job import job_list
+    jobs = job_list(h, max_entries=0, attrs=["state"], userid=0xFFFFFFFF,
+                    states=8 | 16 | 32).get_jobs()
     queued = sum(1 for j in jobs if j["state"] == 8)
     print(f"{queued} alloc requests queued")
     print("0 alloc requests pending to scheduler")

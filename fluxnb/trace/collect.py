@@ -24,9 +24,8 @@ clock microseconds, so everything shares one timeline.
 from __future__ import annotations
 
 import json
-import os
 import time
-from typing import Any, Iterable
+from typing import Iterable
 
 from ..runtime.job.jobid import JobID
 from ..runtime.util.idset import IDSet
@@ -137,8 +136,8 @@ def _instance(h, path: str, jobids: set[int] | None, recursive: bool, depth: int
     """Instance records (path, size, hosts, events, children) of ``h`` and below."""
     from ..runtime.client import Flux
     size = int(h.attr_get("size"))
-    jobs = h.rpc("job-list.list", {"max_entries": 0, "attrs": ["all"], "states": 0,
-                                   "userid": os.getuid()}, nodeid=0).get()["jobs"]
+    from ..job import job_list
+    jobs = job_list(h, max_entries=0).get_jobs()
     jobs.sort(key=lambda j: (j.get("t_submit", 0), j["id"]))
     if jobids is not None:
         jobs = [j for j in jobs if j["id"] in jobids]

@@ -159,8 +159,7 @@ class JobBrowser(LiveWidget):
 
     # -- data ---------------------------------------------------------------------------
     def _load(self, h: Flux) -> None:
-        payload = {"max_entries": self.max_entries, "attrs": ["all"], "states": 0}
-        jobs = h.rpc("job-list.list", payload, nodeid=0).get()["jobs"]
+        jobs = fjob.job_list(h, max_entries=self.max_entries).get_jobs()
         fresh = {int(j["id"]): j for j in jobs}
         for jobid, old in self.jobs.items():
             new = fresh.get(jobid)

@@ -16,6 +16,7 @@ from typing import Iterable
 
 import ipywidgets as widgets
 
+from ..job import job_list
 from ..runtime.client import Flux
 from ..runtime.job.jobid import JobID
 from ..runtime.job.states import STATE_BITS
@@ -79,9 +80,8 @@ class SubmitProgress(LiveWidget):
     def _load(self, h: Flux) -> None:
         if not self.states or all(s == _INACTIVE for s in self.states.values()):
             return
-        payload = {"max_entries": 0, "attrs": ["state", "result"], "states": 0}
         failed = 0
-        for job in h.rpc("job-list.list", payload, nodeid=0).get()["jobs"]:
+        for job in job_list(h, max_entries=0, attrs=["state", "result"]).get_jobs():
             jobid = int(job["id"])
             if jobid in self.states:
                 self.states[jobid] = max(self.states[jobid], int(job.get("state", 0)))
@@ -89,8 +89,8 @@ class SubmitProgress(LiveWidget):
         self.failed = failed
 
     def _count_failed(self, h: Flux) -> None:
-        payload = {"max_entries": 0, "attrs": ["result"], "states": _INACTIVE}
-        self.failed = sum(1 for j in h.rpc("job-list.list", payload, nodeid=0).get()["jobs"]
+        jobs = job_list(h, max_entries=0, attrs=["result"], states=_INACTIVE).get_jobs()
+        self.failed = sum(1 for j in jobs
                           if int(j["id"]) in self.states and j.get("result", 1) != 1)
 
     def _on_events(self, h: Flux, transitions: list) -> None:
