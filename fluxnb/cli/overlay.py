@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 
 from ..runtime.message import FluxError
+from ..runtime.topology import kary_children
 from ..runtime.util.fsd import format_fsd, parse_fsd
 from .common import CommandError, command, handle, parser
 
@@ -49,7 +50,7 @@ def subtree_status(online: bool, children: list[str]) -> str:
 
 
 def _walk(h, rank: int, hosts: list[str], children_of, timeout: float) -> Node:
-    node = Node(rank, hosts[rank] if rank < len(hosts) else str(rank))
+    node = Node(rank, hosts[rank])
     t0 = time.perf_counter()
     try:
         info = h.rpc("overlay.health", {}, nodeid=rank).get(timeout=timeout or None)
@@ -72,7 +73,7 @@ def _walk(h, rank: int, hosts: list[str], children_of, timeout: float) -> Node:
 
 def _ghost(rank: int, hosts, children_of, status: str) -> Node:
     """A broker behind an offline or lost one: presumed to share its state."""
-    return Node(rank, hosts[rank] if rank < len(hosts) else str(rank), status,
+    return Node(rank, hosts[rank], status,
                 children=[_ghost(c, hosts, children_of, status) for c in children_of(rank)])
 
 
@@ -82,12 +83,7 @@ def _lines(node: Node, args, prefix: str = "", last: bool = True, top: bool = Tr
         text += f" for {format_fsd(round(node.duration, 5))}"
     if args.verbose >= 2 and node.rtt is not None:
         text += f" ({node.rtt * 1e3:.3f} ms)"
-    if not args.pretty:
-        line = text
-    elif top:
-        line = text
-    else:
-        line = prefix + ("└─ " if last else "├─ ") + text
+    line = text if top or not args.pretty else prefix + ("└─ " if last else "├─ ") + text
     out = [] if args.down and node.status == "full" and not top else [line]
     if args.summary:
         return out
@@ -143,7 +139,7 @@ def _hosts(h, size: int) -> list[str]:
 
 def _children_of(h, size: int):
     fanout = int(h.attr_get("tbon.fanout"))
-    return lambda r: [c for c in range(r * fanout + 1, r * fanout + fanout + 1) if c < size]
+    return lambda r: kary_children(r, size, fanout)
 
 
 def _timeout(text: str) -> float:
@@ -153,18 +149,18 @@ def _timeout(text: str) -> float:
         raise CommandError(f"--timeout: {exc}") from None
 
 
-def _status_tree(h, args, size, hosts) -> Node:
-    if not 0 <= args.rank < size:
-        raise CommandError(f"--rank: {args.rank} is not a rank of this instance (size {size})")
-    return _walk(h, args.rank, hosts, _children_of(h, size), _timeout(args.timeout))
+def _status_tree(h, rank: int, timeout: str, size: int, hosts: list[str]) -> Node:
+    if not 0 <= rank < size:
+        raise CommandError(f"--rank: {rank} is not a rank of this instance (size {size})")
+    return _walk(h, rank, hosts, _children_of(h, size), _timeout(timeout))
 
 
 def do_status(h, args, size, hosts):
-    tree = _status_tree(h, args, size, hosts)
+    tree = _status_tree(h, args.rank, args.timeout, size, hosts)
     if args.wait:
         while tree.status != args.wait:
             time.sleep(0.1)
-            tree = _status_tree(h, args, size, hosts)
+            tree = _status_tree(h, args.rank, args.timeout, size, hosts)
     if not args.ghost:
         _prune_ghosts(tree)
     print("\n".join(_lines(tree, args)))
@@ -180,8 +176,7 @@ def _prune_ghosts(node: Node) -> None:
 
 def do_errors(h, args, size, hosts):
     from ..runtime.util.hostlist import Hostlist
-    args.rank = 0
-    tree = _status_tree(h, args, size, hosts)
+    tree = _status_tree(h, 0, args.timeout, size, hosts)
     lost: list[str] = []
     behind: list[str] = []
 

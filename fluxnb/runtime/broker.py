@@ -110,9 +110,8 @@ class Broker:
         self._tag = 0
         self._pending: dict[int, _Stream] = {}
         self._online: set[int] = {rank}
-        #: child rank -> when it was first heard from on the child socket
-        self.children_seen: dict[int, float] = {}
-        self._child_idents: set[bytes] = set()
+        #: child identity (its rank, as bytes) -> when first heard from on the child socket
+        self.children_seen: dict[bytes, float] = {}
         self.online_waiters: list[asyncio.Future] = []
         self.online_listeners: list[Callable[[int], None]] = []
         self.dmesg_listeners: list[Callable[[dict], None]] = []
@@ -282,12 +281,8 @@ class Broker:
 
     def _on_child(self, frames: list[bytes]) -> None:
         ident = frames[0]
-        if ident not in self._child_idents:
-            self._child_idents.add(ident)
-            try:
-                self.children_seen[int(ident)] = time.time()
-            except ValueError:
-                pass
+        if ident not in self.children_seen:
+            self.children_seen[ident] = time.time()
         try:
             msg = Message.from_frames(frames[1:])
         except ProtocolError as exc:

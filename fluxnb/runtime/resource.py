@@ -13,6 +13,7 @@ ranks are rebuilt from it: drained nodes stay drained.
 from __future__ import annotations
 
 import errno
+import time
 
 from .kvs.writer import KVSWriter
 from .message import FLAG_STREAMING, FluxError, Message
@@ -77,10 +78,18 @@ class ResourceService(Service):
         self._post("resource-define", {"method": "job-info" if "R" in self.broker.config
                                        else "configuration"})
 
-    def _post(self, name: str, context: dict) -> float:
-        line = encode_event(name, context)
-        self.writer.append(EVENTLOG, line)
-        return decode_eventlog(line)[0]["timestamp"]
+    def _post(self, name: str, context: dict, timestamp: float | None = None) -> None:
+        self.writer.append(EVENTLOG, encode_event(name, context, timestamp))
+
+    def _apply_drain(self, ranks, reason: str, overwrite: int, stamp: float) -> None:
+        """Record a drain: ranks already drained keep theirs unless ``overwrite`` (1: the
+        reason, 2: the time too), as ``flux resource drain [-f|-ff]``."""
+        for r in ranks:
+            old = self.drained.get(r)
+            if old is not None and not overwrite:
+                continue
+            keep = old is not None and overwrite < 2
+            self.drained[r] = {"timestamp": old["timestamp"] if keep else stamp, "reason": reason}
 
     def _restore(self) -> None:
         """Drained ranks from ``resource.eventlog``, after a restart on a state directory."""
@@ -98,13 +107,7 @@ class ResourceService(Service):
             except ValueError:
                 continue
             if ev["name"] == "drain":
-                keep_time = ctx.get("overwrite", 0) < 2
-                for r in ids:
-                    old = self.drained.get(r)
-                    if old is not None and not ctx.get("overwrite"):
-                        continue
-                    stamp = old["timestamp"] if old is not None and keep_time else ev["timestamp"]
-                    self.drained[r] = {"timestamp": stamp, "reason": ctx.get("reason", "")}
+                self._apply_drain(ids, ctx.get("reason", ""), ctx.get("overwrite", 0), ev["timestamp"])
             elif ev["name"] == "undrain":
                 for r in ids:
                     self.drained.pop(r, None)
@@ -179,13 +182,10 @@ class ResourceService(Service):
         overwrite = DRAIN_MODES[mode]
         change = IDSet(r for r in ids if r not in already or overwrite)
         if change:
-            stamp = self._post("drain", {"idset": change.encode(), "nodelist": self._hosts(change),
-                                         "reason": reason, "overwrite": overwrite})
-            for r in change:
-                old = self.drained.get(r)
-                keep = old is not None and overwrite < 2
-                self.drained[r] = {"timestamp": old["timestamp"] if keep else stamp,
-                                   "reason": reason}
+            stamp = time.time()
+            self._post("drain", {"idset": change.encode(), "nodelist": self._hosts(change),
+                                 "reason": reason, "overwrite": overwrite}, stamp)
+            self._apply_drain(change, reason, overwrite, stamp)
             newly = change - already
             if newly:
                 self._notify({"down": newly.encode()})

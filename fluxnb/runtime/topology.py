@@ -19,6 +19,16 @@ from __future__ import annotations
 import os
 
 
+def kary_children(rank: int, size: int, fanout: int) -> list[int]:
+    """Children of ``rank`` in the k-ary tree of ``size`` ranks (RFC 3's TBON).
+
+    >>> kary_children(1, 7, 2), kary_children(2, 6, 2)
+    ([3, 4], [5])
+    """
+    first = rank * fanout + 1
+    return list(range(first, min(first + fanout, size)))
+
+
 class Topology:
     """TBON of ``size`` ranks with fan-out ``fanout``.
 
@@ -44,8 +54,7 @@ class Topology:
         return None if rank == 0 else (rank - 1) // self.fanout
 
     def children(self, rank: int) -> list[int]:
-        first = rank * self.fanout + 1
-        return list(range(first, min(first + self.fanout, self.size)))
+        return kary_children(rank, self.size, self.fanout)
 
     def child_toward(self, rank: int, target: int) -> int | None:
         """The child of ``rank`` whose subtree holds ``target``, or None if none does."""

@@ -258,7 +258,7 @@ class OverlayService(Service):
         b, now = self.broker, time.time()
         children = []
         for child in b.topo.children(b.rank):
-            seen = b.children_seen.get(child)
+            seen = b.children_seen.get(str(child).encode())
             children.append({"rank": child, "status": "online" if seen else "offline",
                              "duration": now - (seen or b.started_at)})
         return {"rank": b.rank, "status": "online", "duration": now - b.started_at,
