@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import re
 import sys
 import time
 from pathlib import Path
@@ -32,6 +33,7 @@ from fluxnb.runtime.sched.fluxion.policies import POLICIES, PolicyError, make_po
 from fluxnb.runtime.sched.fluxion.prune import PruneSpecError
 from fluxnb.runtime.sched.fluxion.request import RequestError, parse_request
 from fluxnb.runtime.sched.fluxion.writers import WRITER_FORMATS, MatchWriter, make_writer
+from fluxnb.runtime.sched.fluxion.subset import SubsetError, partial_release, read_rv1exec
 
 __all__ = ["main"]
 
@@ -53,7 +55,10 @@ _HELP = [
     ("find", "f", "Find resources matched with criteria (predicates: status={up|down} "
      "sched-now={allocated|free} sched-future={reserved|free} property=name): "
      "resource-query> find status=down and sched-now=allocated"),
-    ("cancel", "c", "Cancel an allocation or reservation: resource-query> cancel jobid"),
+    ("cancel", "c", "Cancel an allocation or reservation: resource-query> cancel jobid "
+     "(optional subcmd: stats)"),
+    ("partial-cancel", "pc", "Partially cancel an allocation: resource-query> partial-cancel jobid "
+     "(file format: jgf | rv1exec) R_to_cancel.file (optional subcmd: stats)"),
     ("set-property", "p", "Add a property to a resource: "
      "resource-query> set-property resource PROPERTY=VALUE"),
     ("get-property", "g", "Get all properties of a resource: resource-query> get-property resource"),
@@ -162,38 +167,77 @@ class _Session:
             if self.run_match(args[1], fn) != 0:
                 break
 
+    @staticmethod
+    def _jobid(word: str) -> int:
+        """The job id as flux-sched's ``strtoll``: leading digits, else 0."""
+        m = re.match(r"\s*[-+]?\d+", word)
+        return int(m.group(0)) if m else 0
+
     def cmd_cancel(self, args: list[str]) -> None:
         if len(args) not in (2, 3):
             print("ERROR: malformed command", file=sys.stderr)
             return
-        try:
-            jobid = int(args[1])
-        except ValueError:
-            jobid = -1
+        jobid = self._jobid(args[1])
         if jobid in self.allocations or jobid in self.reservations:
             self.trav.cancel(jobid)
             self.allocations.discard(jobid)
             self.reservations.discard(jobid)
-            if jobid in self.jobs:
-                _mode, at, fn, ov = self.jobs[jobid]
-                self.jobs[jobid] = ("CANCELED", at, fn, ov)
+            self._canceled(jobid)
         else:
-            print(f"ERROR: nonexistent job {args[1]}", file=sys.stderr)
+            sys.stderr.write(f"cancel: ERROR: nonexistent job {jobid}\n")
             return
         if len(args) == 3 and args[2] == "stats":
             self.out.write(_BAR + f'INFO: CANCEL PREORDER COUNT="{self.trav.total_preorder}"\n'
                            f'INFO: CANCEL POSTORDER COUNT="{self.trav.total_postorder}"\n' + _BAR)
 
+    def _canceled(self, jobid: int) -> None:
+        if jobid in self.jobs:
+            _mode, at, fn, ov = self.jobs[jobid]
+            self.jobs[jobid] = ("CANCELED", at, fn, ov)
+
+    def cmd_partial_cancel(self, args: list[str]) -> None:
+        """``partial-cancel JOBID rv1exec|jgf FILE [stats]``: release part of an allocation."""
+        if len(args) not in (4, 5):
+            print("ERROR: malformed command", file=sys.stderr)
+            return
+        jobid = self._jobid(args[1])
+        reader = args[2]
+        if reader not in ("jgf", "rv1exec"):
+            print(f"ERROR: unsupported reader {reader}", file=sys.stderr)
+            return
+        try:
+            text = Path(args[3]).read_text()
+        except OSError:
+            print(f"ERROR: can't open {args[3]}", file=sys.stderr)
+            return
+        if jobid in self.reservations:
+            print("ERROR: reservations not currently supported by partial cancel", file=sys.stderr)
+            return
+        if jobid not in self.allocations:
+            print(f"ERROR: nonexistent job {jobid}", file=sys.stderr)
+            return
+        self.trav.total_preorder = self.trav.total_postorder = 0
+        try:
+            full = partial_release(self.trav, jobid, text, reader)
+        except (MatchError, SubsetError) as exc:
+            sys.stdout.write(f"remove: {exc}\n")
+            print(f"ERROR: error encountered while removing job {jobid}", file=sys.stderr)
+        else:
+            if full:
+                self.allocations.discard(jobid)
+                self._canceled(jobid)
+        if len(args) == 5 and args[4] == "stats":
+            self.out.write(_BAR + f'INFO: PARTIAL CANCEL PREORDER COUNT="{self.trav.total_preorder}"\n'
+                           f'INFO: PARTIAL CANCEL POSTORDER COUNT="{self.trav.total_postorder}"\n'
+                           + _BAR)
+
     def cmd_info(self, args: list[str]) -> None:
         if len(args) != 2:
             print("ERROR: malformed command", file=sys.stderr)
             return
-        try:
-            jobid = int(args[1])
-        except ValueError:
-            jobid = -1
+        jobid = self._jobid(args[1])
         if jobid not in self.jobs:
-            print(f"ERROR: jobid doesn't exist: {args[1]}")
+            sys.stderr.write(f"info: ERROR: nonexistent job {jobid}\n")
             return
         mode, at, fn, ov = self.jobs[jobid]
         print(f"INFO: {jobid}, {mode}, {at}, {fn}, {ov:g}")
@@ -220,7 +264,7 @@ class _Session:
         try:
             find(self.trav, criteria, self.writer)
         except FindError as exc:
-            print(f"ERROR: {exc}", file=sys.stderr)
+            print(str(exc), file=sys.stderr)
             return
         self.out.write(self.writer.emit())
         self.out.write(_BAR + f'INFO: EXPRESSION="{criteria}"\n' + _BAR)
@@ -305,6 +349,7 @@ class _Session:
             "match": self.cmd_match, "m": self.cmd_match,
             "multi-match": self.cmd_multi_match, "M": self.cmd_multi_match,
             "cancel": self.cmd_cancel, "c": self.cmd_cancel,
+            "partial-cancel": self.cmd_partial_cancel, "pc": self.cmd_partial_cancel,
             "info": self.cmd_info, "i": self.cmd_info,
             "list": self.cmd_list, "l": self.cmd_list,
             "stat": self.cmd_stat, "s": self.cmd_stat,
@@ -330,8 +375,9 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="resource-query", description="Query a Fluxion resource graph from the command line.")
     p.add_argument("-L", "--load-file", default="conf/default", help="resource graph file (GRUG or JGF)")
-    p.add_argument("-f", "--load-format", default="grug", choices=["grug", "jgf"],
-                   help="format of the load file")
+    p.add_argument("-f", "--load-format", default="grug", choices=["grug", "jgf", "rv1exec", "rv1exec_force"],
+                   help="format of the load file (rv1exec: an RV1 R, read from its 'scheduling' "
+                        "JGF when it has one; rv1exec_force: from R_lite always)")
     p.add_argument("-W", "--load-allowlist", default="",
                    help="comma-separated resource types to keep when loading")
     p.add_argument("-S", "--match-subsystems", default="CA", help="subsystems to match (CA, C+PA, ...)")
@@ -347,6 +393,8 @@ def _parser() -> argparse.ArgumentParser:
 def _load(args: argparse.Namespace) -> ResourceGraph:
     if args.load_format == "jgf":
         g = read_jgf(args.load_file)
+    elif args.load_format in ("rv1exec", "rv1exec_force"):
+        g = read_rv1exec(args.load_file, force=args.load_format == "rv1exec_force")
     else:
         g = read_grug(args.load_file)
     if args.load_allowlist:
@@ -369,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
         writer = make_writer(args.match_format)
         g = _load(args)
         trav = Traverser(g, policy, args.prune_filters, subsystems)
-    except (PolicyError, GraphError, PruneSpecError, ValueError, MatchError) as exc:
+    except (PolicyError, GraphError, PruneSpecError, ValueError, MatchError, OSError) as exc:
         print(f"resource-query: {exc}", file=sys.stderr)
         return 1
     out: IO[str] = open(args.test_output, "w") if args.test_output else sys.stdout

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import errno as _errno
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Iterable, Literal
 
 from .graph import Edge, Vertex
 
@@ -141,8 +141,15 @@ class UpdateWalk:
 
     # -- cancel / status ---------------------------------------------------------------------
     def cancel(self, jobid: int) -> None:
-        """Release every span of ``jobid`` (allocation or reservation)."""
+        """Release every span of ``jobid`` (allocation or reservation).
+
+        As flux-sched's cancel walk (``mod_dfv``), the visit counts are those of
+        this walk: every vertex looked at is a preorder visit, every one that held
+        the job a postorder visit (an exhaustive release of a job not tagged at
+        the root counts none).
+        """
         root = self.root
+        self.total_preorder = self.total_postorder = 0
         if jobid in root.tags:
             self._rem_dfv(root, jobid)
         else:
@@ -160,6 +167,7 @@ class UpdateWalk:
                     v.plans.remove_span(span)
 
     def _rem_dfv(self, u: Vertex, jobid: int) -> None:
+        self.total_preorder += 1
         if jobid not in u.tags:
             return
         u.version += 1
@@ -181,7 +189,96 @@ class UpdateWalk:
         # seen by the last allocation through each edge until the next one.
         verts = self.g.vertices
         for e in u.children(self.dom):
-            child = verts[e.dst]
-            if jobid in child.tags:
-                self._rem_dfv(child, jobid)
+            self._rem_dfv(verts[e.dst], jobid)
+        self.total_postorder += 1
 
+    # -- partial cancel -----------------------------------------------------------------
+    def partial_cancel(self, jobid: int, *, ranks: Iterable[int] | None = None,
+                       vertices: Iterable[Vertex] | None = None) -> bool:
+        """Release part of allocation ``jobid``; return True if nothing of it is left.
+
+        Either whole ``ranks`` (an R subset: every vertex of each rank that holds
+        the job) or exactly the ``vertices`` of a JGF subset are released, as
+        flux-sched's ``dfu_impl_t::remove(R_to_cancel)``: each released vertex
+        loses the job's tag, exclusivity span, subtree span and own span; the
+        counts freed per rank then shrink the subtree spans of the vertices above
+        that rank's highest vertex, which drop the job once their span is empty.
+        The request is checked in full first: on :class:`MatchError` (EINVAL:
+        unknown rank, a vertex that does not hold the job; ENOENT: the job holds
+        nothing) the graph is unchanged.
+        """
+        root = self.root
+        if jobid not in root.tags:
+            raise MatchError(_errno.ENOENT, f"job {jobid} holds no resources")
+        dom = self.dom
+        chosen: list[Vertex] = []
+        if vertices is not None:
+            for v in vertices:
+                if jobid not in v.allocations:
+                    raise MatchError(_errno.EINVAL, f"can't find allocation span for job {jobid} "
+                                     f"in {v.name}")
+                chosen.append(v)
+        else:
+            for rank in ranks or ():
+                vs = self.g.by_rank.get(rank)
+                if vs is None or rank < 0:
+                    raise MatchError(_errno.EINVAL, f"{rank} not found in by_rank map")
+                chosen.extend(v for v in vs if jobid in v.tags)
+        if not chosen:
+            raise MatchError(_errno.EINVAL, "rank_to_root is empty")
+        # release each vertex, counting what it held per rank and type
+        counts: dict[int, dict[str, int]] = {}
+        tops: dict[int, Vertex] = {}
+        for v in chosen:
+            if jobid not in v.tags and vertices is None:
+                continue
+            v.version += 1
+            if v.tags:
+                v.tags.discard(jobid)  # type: ignore[union-attr]
+            span = _pop(v, "x_spans", jobid)
+            if span is not None:
+                v.x_checker.remove_span(span)
+            span = _pop(v, "job2span", jobid)
+            sp = v.subplans.get(dom)
+            if span is not None and sp is not None:
+                sp.remove_span(span)
+            span = _pop(v, "allocations", jobid)
+            if span is not None:
+                held = v.plans._spans[span][2]
+                v.plans.remove_span(span)
+                per = counts.setdefault(v.rank, {})
+                per[v.type] = per.get(v.type, 0) + held
+            top = tops.get(v.rank)
+            if top is None or len(v.path(dom)) < len(top.path(dom)):
+                tops[v.rank] = v
+        # shrink the subtree spans above each rank's top vertex
+        above: dict[int, tuple[Vertex, dict[str, int]]] = {}
+        verts = self.g.vertices
+        for rank, top in tops.items():
+            per = counts.get(rank, {})
+            u = top
+            while True:
+                pe = u.parent_edge.get(dom) if u.parent_edge else None
+                if pe is None:
+                    break
+                u = verts[pe.src]
+                _v, acc = above.setdefault(u.uniq_id, (u, {}))
+                for t, k in per.items():
+                    acc[t] = acc.get(t, 0) + k
+        for u, acc in above.values():
+            if jobid not in u.tags:
+                continue
+            span = u.job2span.get(jobid) if u.job2span else None
+            sp = u.subplans.get(dom)
+            if span is None or sp is None:
+                continue  # flux-sched's mod_agfilter stops there: no subtree span to shrink
+            u.version += 1
+            amounts = [min(acc.get(t, 0), sp.span_planned(span, t)) for t in sp.types]
+            if sp.reduce_span(span, amounts):
+                del u.job2span[jobid]
+                u.tags.discard(jobid)  # type: ignore[union-attr]
+            span = _pop(u, "x_spans", jobid)
+            if span is not None:
+                u.x_checker.remove_span(span)
+        self._memo_clear()
+        return jobid not in root.tags
