@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "watch": ("fluxnb.cli.job", "watch jobs until they are done"),
     "resource": ("fluxnb.cli.resource", "list and manage resources"),
     "queue": ("fluxnb.cli.queue", "control the job queue"),
+    "housekeeping": ("fluxnb.cli.housekeeping", "list and kill housekeeping tasks"),
     "broker": ("fluxnb.cli.nest", "run a nested instance as a job's program (batch, alloc)"),
     "batch": ("fluxnb.cli.hier", "submit a batch script to run in a nested instance"),
     "alloc": ("fluxnb.cli.hier", "run a command or shell in a nested instance"),

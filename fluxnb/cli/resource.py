@@ -28,7 +28,8 @@ STATUS_HEADINGS = {"state": "STATE", "statex": "STATE", "nnodes": "NNODES", "ran
                    "status": "STATUS", "up": "UP", "up.ascii": "UP", "color_up": "",
                    "color_off": ""}
 LIST_STATES = ("up", "down", "allocated", "free", "all")
-STATUS_STATES = ("all", "online", "avail", "offline", "exclude", "drain", "draining", "drained")
+STATUS_STATES = ("all", "online", "avail", "offline", "exclude", "drain", "draining", "drained",
+                 "torpid", "allocated", "housekeeping")
 
 
 def run(name: str, argv: list[str], prog: str) -> int:
@@ -217,8 +218,17 @@ def status_lines(h, states, include_online=True, include_offline=True) -> list[_
             allocated = ResourceSet(sched["allocated"]).ranks
     except OSError:
         pass
+    housekeeping = IDSet()
+    try:
+        stats = h.rpc("job-manager.stats-get", {}, nodeid=0).get()
+        for info in (stats.get("housekeeping") or {}).get("running", {}).values():
+            housekeeping = housekeeping | IDSet(info["allocated"])
+    except OSError:
+        pass
     exclude = IDSet()
+    torpid = IDSet(st.get("torpid") or "")
     ranks = {"avail": every.ranks - IDSet(drain) - exclude, "exclude": exclude,
+             "allocated": allocated, "torpid": torpid, "housekeeping": housekeeping,
              "draining": IDSet(r for r in drain if r in allocated),
              "drained": IDSet(r for r in drain if r not in allocated)}
 
@@ -236,7 +246,7 @@ def status_lines(h, states, include_online=True, include_offline=True) -> list[_
             lines[key] = line
 
     want = set(states)
-    for state in ("avail", "exclude"):
+    for state in ("avail", "exclude", "allocated", "torpid", "housekeeping"):
         if not want & {state, "all"}:
             continue
         for up in (True, False):
@@ -276,7 +286,7 @@ def _status_print(h, args, states, named, skip_empty) -> None:
 
 
 def do_status(h, args):
-    default = "avail,exclude,draining,drained"
+    default = "avail,exclude,draining,drained,torpid,housekeeping"
     states = _states(args.states or default, STATUS_STATES)
     if not [s for s in states if s not in ("online", "offline")]:
         states += default.split(",")

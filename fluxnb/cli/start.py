@@ -44,17 +44,26 @@ def cmd_start(name, argv, prog):
     p.add_argument("-o", "--broker-opts", action="append", default=[], metavar="KEY=VALUE",
                    help="set a broker attribute (also accepts -Skey=value)")
     p.add_argument("-S", "--setattr", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("-c", "--config-path", default=None, metavar="PATH",
+                   help="read the instance's configuration from a TOML file or a directory of them")
     p.add_argument("-v", "--verbose", action="store_true")
     p.add_argument("command", nargs=argparse.REMAINDER, help="initial program")
     args = p.parse_args(argv)
     attrs = _keyval(args.broker_opts, "--broker-opts") | _keyval(args.setattr, "--setattr")
     from ..runtime.instance import Instance, InstanceError
     from ..runtime.kvs.content import StatedirBusyError
+    conf = None
+    if args.config_path:
+        from ..runtime.config import ConfigError, load
+        try:
+            conf = load(args.config_path)
+        except ConfigError as exc:
+            raise CommandError(f"--config-path: {exc}") from None
     try:
         inst = Instance(args.test_size, nodes=args.nodes, cores_per_node=args.cores_per_node,
                         gpus_per_node=args.gpus_per_node, statedir=args.statedir,
                         fanout=args.test_fanout, processes=args.processes, attrs=attrs,
-                        test_hosts=args.test_hosts)
+                        test_hosts=args.test_hosts, conf=conf)
         inst.start()
     except (InstanceError, StatedirBusyError, ValueError) as exc:
         raise CommandError(str(exc)) from None

@@ -188,7 +188,9 @@ class Instance:
                  statedir: str | None = None, fanout: int = 2, processes: bool = False,
                  attrs: dict[str, str] | None = None, test_hosts: str | None = None,
                  modules: list[tuple[str, str]] | None = None, rundir: str | None = None,
-                 R: dict | None = None):
+                 R: dict | None = None, conf: dict | None = None):
+        #: the instance's configuration (flux-config(5) tables, e.g. from ``fluxnb start -c``)
+        self.conf = dict(conf or {})
         self.R = None
         if R is not None:
             # a nested instance: exactly these resources, ranks renumbered from 0
@@ -278,7 +280,7 @@ class Instance:
         write_flux_shim(self.bindir)
         self.topo = Topology(self.size, self.fanout, self.rundir,
                              "ipc" if self.processes else "inproc")
-        config = {"resource": self.resources, "hosts": self.hosts}
+        config = {"resource": self.resources, "hosts": self.hosts, "conf": self.conf}
         if self.R is not None:
             config["R"] = self.R
         if self.modules is not None:

@@ -9,7 +9,9 @@ PRIORITY compute the priority from the urgency, post ``priority``
 SCHED    ask the scheduler (``sched.alloc``); ``alloc`` on success
 RUN      start the job (``job-exec.start``): ``start``, ``finish``, ``release``
 CLEANUP  cancel a pending alloc, or wait for exec to release, then ``sched.free``
-         -> ``free``, then ``clean``
+         -> ``free``, then ``clean``; with ``[job-manager.housekeeping]`` configured,
+         the resources pass to :mod:`.housekeeping` (``free`` at once), which gives
+         them back to the scheduler node by node
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from .states import (
     apply_event,
 )
 from .dependencies import DependencyError, parse_dependencies, resolve_dependency
+from .housekeeping import Housekeeping, HousekeepingConfigError, kill_request
 
 FLAG_WAITABLE = 0x08
 
@@ -71,6 +74,13 @@ class JobManager(Service):
         self.idle_waiters: list[tuple[str, Message]] = []
         self.state_batch: list[list] = []
         self._restored_jobs: list[Job] = []
+        from ..config import get as conf_get
+        try:
+            self.housekeeping = Housekeeping(self, conf_get(self.broker.config.get("conf"),
+                                                            "job-manager.housekeeping"))
+        except HousekeepingConfigError as exc:
+            self.log("err", f"{exc}; housekeeping disabled")
+            self.housekeeping = Housekeeping(self, None)
         self._restore()
 
     def stop(self) -> None:
@@ -318,7 +328,8 @@ class JobManager(Service):
         self.alloc_tags.clear()
         return {"alloc": [{"id": j.id, "priority": j.priority, "userid": j.userid, "R": j.R,
                            "jobspec": j.jobspec}
-                          for j in self.jobs.values() if j.has_resources and j.R]}
+                          for j in self.jobs.values() if j.has_resources and j.R]
+                + self.housekeeping.hello()}
 
     @request_handler("sched-ready")
     def sched_ready_handler(self, msg: Message) -> dict:
@@ -451,11 +462,19 @@ class JobManager(Service):
         if job.exec_running:
             return
         if job.has_resources:
-            if not job.free_sent:
-                job.free_sent = True
-                fut = self.broker.rpc("sched.free", {"id": job.id, "R": job.R}, nodeid=0)
+            if job.free_sent:
+                return
+            job.free_sent = True
+            if self.housekeeping.enabled and job.R:
+                # housekeeping holds the resources now; the job is done with them
+                self.housekeeping.start(job.id, job.R, job.userid)
+                job.has_resources = False
+                self.post(job, "free")
+            else:
+                fut = self.broker.rpc("sched.free", {"id": job.id, "R": job.R, "final": True},
+                                      nodeid=0)
                 fut.add_done_callback(lambda f, job=job: self._on_free(job, f))
-            return
+                return
         self.post(job, "clean")
 
     def _on_free(self, job: Job, fut) -> None:
@@ -662,6 +681,19 @@ class JobManager(Service):
     def getinfo(self, msg: Message) -> dict:
         return {"max_jobid": max(self.history) if self.history else 0,
                 "active": len(self.jobs), "inactive": len(self.inactive)}
+
+    @request_handler("stats-get")
+    def stats_get(self, msg: Message) -> dict:
+        """``flux module stats job-manager``: counts and housekeeping (flux-core's keys)."""
+        return {"active_jobs": len(self.jobs), "inactive_jobs": len(self.inactive),
+                "housekeeping": self.housekeeping.stats()}
+
+    @request_handler("housekeeping-kill")
+    def housekeeping_kill(self, msg: Message) -> dict:
+        body = msg.json
+        if body is not None and not isinstance(body, dict):
+            raise FluxError(errno.EPROTO, "housekeeping-kill: payload must be an object")
+        return kill_request(self.housekeeping, body or {})
 
     @request_handler("history")
     def history_(self, msg: Message) -> dict:

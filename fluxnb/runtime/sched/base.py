@@ -5,7 +5,8 @@ The job manager and a scheduler talk only through these messages:
 ``sched.alloc``      job-manager -> sched, streaming: {id, priority, userid, t_submit, jobspec}
                      answered with {id, type, ...}: type 0 success {R}, 1 annotate
                      {annotations}, 2 deny {note}, 3 canceled. 0, 2 and 3 are final.
-``sched.free``       job-manager -> sched: {id, R}: the job's resources are free again
+``sched.free``       job-manager -> sched: {id, R, final}: R (all or, with housekeeping, part
+                     of the job's resources) is free again; ``final`` when nothing is left
 ``sched.cancel``     job-manager -> sched: {id}: withdraw a pending alloc (answered type 3)
 ``sched.prioritize`` job-manager -> sched: {jobs: [[id, priority], ...]}
 ``sched.features``   any -> sched: {} -> {name, canonical-jobspec}: what the loaded scheduler
@@ -119,8 +120,11 @@ class SchedulerBase(Service):
                              float(body.get("t_submit", time.time())), body["jobspec"], msg)
         except (KeyError, TypeError, ValueError) as exc:
             raise FluxError(errno.EPROTO, f"sched.alloc: malformed request: {exc}") from None
-        if job.id in self.by_id:
-            raise FluxError(errno.EEXIST, f"sched.alloc: job {job.id} already pending")
+        old = self.by_id.pop(job.id, None)
+        if old is not None:
+            # the job manager asks again after a scheduler (re)load handshake: the newer
+            # request replaces the older one, which gets no further answer
+            self.pending.discard(old)
         try:
             job.request = self.parse(job.jobspec)
             why = self.unsatisfiable(job.request)
@@ -137,15 +141,41 @@ class SchedulerBase(Service):
     @request_handler("free", topic="sched.free")
     def free(self, msg: Message) -> dict:
         jobid = payload_field(msg, "id", int)
-        rs = self.allocated.pop(jobid, None)
-        if rs is None:
-            body_R = (msg.json or {}).get("R")
-            if body_R is None:
+        body = msg.json or {}
+        final = body.get("final", True)
+        if not isinstance(final, bool):
+            raise FluxError(errno.EPROTO, "sched.free: final must be a boolean")
+        held = self.allocated.get(jobid)
+        if held is None:
+            body_R = body.get("R")
+            if body_R is None or not final:
                 raise FluxError(errno.ENOENT, f"sched.free: job {jobid} holds no resources")
-            rs = ResourceSet(body_R)
-        self.release(jobid, rs)
+            held = self._free_R(jobid, body_R)
+        part = held if "R" not in body else self._free_R(jobid, body["R"])
+        self._free_part(jobid, held, part, final)
         self.kick()
         return {"id": jobid}
+
+    @staticmethod
+    def _free_R(jobid: int, R: Any) -> ResourceSet:
+        try:
+            return ResourceSet(R)
+        except (TypeError, ValueError) as exc:
+            raise FluxError(errno.EPROTO, f"sched.free: job {jobid}: malformed R: {exc}") from None
+
+    def _free_part(self, jobid: int, held: ResourceSet, part: ResourceSet, final: bool) -> None:
+        """Check that ``part`` is held by the job, then release it (and the rest if final)."""
+        extra = part.diff(held)
+        if extra.nnodes:
+            raise FluxError(errno.EINVAL, f"sched.free: job {jobid} does not hold "
+                            f"{extra.nodelist} (ranks {extra.ranks.encode()}) of that R")
+        rest = held.diff(part)
+        if final or not rest.nnodes:
+            self.allocated.pop(jobid, None)
+            self.release(jobid, held)
+        else:
+            self.allocated[jobid] = rest
+            self.release_part(jobid, part, rest)
 
     @request_handler("cancel", topic="sched.cancel")
     def cancel(self, msg: Message) -> dict:
@@ -257,6 +287,13 @@ class SchedulerBase(Service):
     def release(self, jobid: int, rs: ResourceSet) -> None:
         """Return a job's resources."""
         raise NotImplementedError
+
+    def release_part(self, jobid: int, part: ResourceSet, rest: ResourceSet) -> None:
+        """Return ``part`` of a job's resources; it keeps ``rest`` (a partial ``sched.free``).
+
+        The default suits schedulers that track resources per rank (``release`` of a subset).
+        """
+        self.release(jobid, part)
 
     def forget(self, job: PendingJob) -> None:
         """A pending job left the queue without resources (cancel or deny)."""

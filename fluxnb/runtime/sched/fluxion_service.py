@@ -46,6 +46,7 @@ from ..util.idset import IDSet
 from ..resource import acquire_update
 from ..util.rv1 import ResourceSet
 from .fluxion.find import FindError, find
+from .fluxion.subset import SubsetError, partial_release
 from .fluxion.graph import GraphError, ResourceGraph
 from .fluxion.grug import read_grug
 from .fluxion.jgf import dumps_jgf, filter_types, read_jgf
@@ -390,16 +391,25 @@ class FluxionResource(Service):
 
     @request_handler("partial-cancel")
     def partial_cancel(self, msg: Message):
-        # the matcher releases whole jobs: a partial release frees the job once all ranks are back
         return self._when_ready(msg, self._partial_cancel)
 
     def _partial_cancel(self, msg: Message) -> dict:
+        """Release part of an allocation: ``{jobid, R}`` (an RV1 subset; whole ranks)."""
         jobid = payload_field(msg, "jobid", int)
-        final = bool((msg.json or {}).get("final", True))
-        if final and jobid in self.jobs:
+        R = payload_field(msg, "R", (dict, str))
+        rec = self.jobs.get(jobid)
+        if rec is None:
+            raise FluxError(errno.ENOENT, f"{msg.topic}: job {jobid} holds no resources")
+        if rec.status == "RESERVED":
+            raise FluxError(errno.EINVAL, f"{msg.topic}: job {jobid}: reservations not currently "
+                            "supported by partial cancel")
+        try:
+            full = partial_release(self.trav, jobid, R, "rv1exec")
+        except (SubsetError, MatchError) as exc:
+            raise FluxError(errno.EINVAL, f"{msg.topic}: job {jobid}: {exc}") from None
+        if full:
             del self.jobs[jobid]
-            self.trav.cancel(jobid)
-        return {"full-removal": final}
+        return {"full-removal": full}
 
     @request_handler("update")
     def update(self, msg: Message):

@@ -179,14 +179,23 @@ class FluxionQmanager(SchedulerBase):
     # allocated R kept as sent (a dict), not parsed: a ResourceSet only when asked for
     @request_handler("free", topic="sched.free")
     def free(self, msg: Message) -> dict:
-        body = msg.json or {}
-        jobid = int(body.get("id", -1))
-        if jobid in self.alloc_R or jobid in self.allocated:
+        body = msg.json if isinstance(msg.json, dict) else {}
+        jobid = body.get("id", -1)
+        if body.get("final", True) is True and (jobid in self.alloc_R or jobid in self.allocated):
+            # the last (usually the only) free of a job: all it holds, no R to parse
             self.allocated.pop(jobid, None)
             self.release(jobid, None)
             self.kick()
             return {"id": jobid}
+        if jobid in self.alloc_R and jobid not in self.allocated:
+            self.allocated[jobid] = ResourceSet(self.alloc_R[jobid])
         return super().free(msg)
+
+    def release_part(self, jobid: int, part: ResourceSet, rest: ResourceSet) -> None:
+        self.alloc_R[jobid] = rest.to_R()
+        fut = self.broker.rpc(f"{RESOURCE}.partial-cancel", {"jobid": jobid, "R": part.to_R()},
+                              nodeid=0)
+        fut.add_done_callback(lambda f, j=jobid: self._log_failure(f, f"partial release of job {j}"))
 
     @request_handler("resource-status", topic="sched.resource-status")
     def resource_status(self, msg: Message) -> dict:

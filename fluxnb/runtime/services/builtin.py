@@ -126,6 +126,16 @@ class AttrService(Service):
         return {"names": sorted(self.broker.attrs)}
 
 
+class ConfigService(Service):
+    """``config.get``: the instance's configuration (flux-config(5) tables), as ``flux config get``."""
+
+    name = "config"
+
+    @request_handler("get")
+    def get(self, msg: Message) -> dict:
+        return dict(self.broker.config.get("conf") or {})
+
+
 class LogService(Service):
     """``log.*``: the dmesg ring buffer (rank 0 also holds entries forwarded from other ranks)."""
 
@@ -265,4 +275,5 @@ class OverlayService(Service):
                 "parent": b.topo.parent(b.rank), "children": children}
 
 
-BUILTIN = (BrokerControl, EventService, AttrService, LogService, ModuleService, OverlayService)
+BUILTIN = (BrokerControl, EventService, AttrService, ConfigService, LogService, ModuleService,
+           OverlayService)

@@ -26,6 +26,10 @@ class RexecService(Service):
                 proc.kill()
             except ProcessLookupError:
                 pass
+            # close the pipes now: the loop may be gone before the transport is collected
+            transport = getattr(proc, "_transport", None)
+            if transport is not None:
+                transport.close()
 
     @request_handler("exec")
     def exec(self, msg: Message):
