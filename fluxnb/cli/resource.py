@@ -66,6 +66,10 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     s = sub.add_parser("undrain", help="return drained targets to service")
     s.add_argument("-f", "--force", action="store_true", help="targets not drained are no error")
     s.add_argument("targets", help="IDSET or HOSTLIST")
+    s = sub.add_parser("shrink", help="remove nodes from the running instance (fluxnb)")
+    s.add_argument("targets", help="IDSET or HOSTLIST")
+    s = sub.add_parser("grow", help="add back nodes a shrink removed (fluxnb)")
+    s.add_argument("targets", help="IDSET or HOSTLIST")
     return p
 
 
@@ -329,3 +333,11 @@ def do_undrain(h, args):
     if args.force:
         payload["mode"] = "force"
     h.rpc("resource.undrain", payload, nodeid=0).get()
+
+
+def do_shrink(h, args):
+    h.rpc("resource.shrink", {"targets": args.targets}, nodeid=0).get()
+
+
+def do_grow(h, args):
+    h.rpc("resource.grow", {"targets": args.targets}, nodeid=0).get()

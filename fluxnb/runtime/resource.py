@@ -8,6 +8,13 @@ Events that should outlive the instance go to the KVS eventlog ``resource.eventl
 (flux-resource(1), RESOURCE INVENTORY): ``resource-define`` each time the service
 starts, ``drain`` and ``undrain``. On a restart from a state directory the drained
 ranks are rebuilt from it: drained nodes stay drained.
+
+The instance can shrink and grow (``flux resource shrink|grow TARGETS``): ``resource.shrink``
+removes ranks from R (acquirers get RFC 28's ``{down, shrink}``; an event
+``resource.shrink`` tells the job manager, which raises a ``node-failure`` exception on
+jobs running there); ``resource.grow`` puts back ranks the instance was defined with
+(acquirers get ``{grow: R of those ranks, up}``). Both are recorded in the eventlog
+(``shrink``/``grow``) and rewrite ``resource.R``.
 """
 
 from __future__ import annotations
@@ -47,7 +54,8 @@ def acquire_update(body: dict, down: IDSet) -> tuple[ResourceSet | None, IDSet]:
     """Decode one ``resource.acquire`` response for a scheduler.
 
     The first carries ``{resources, up}``: returns R and the ranks not up. Later ones
-    carry ``{up}`` or ``{down}`` changes: returns None and ``down`` updated.
+    carry ``{up}``, ``{down}`` or ``{down, shrink}`` changes: returns None and ``down``
+    updated (ranks removed by a shrink are no longer down: they are gone).
     """
     if "resources" in body:
         R = ResourceSet(body["resources"])
@@ -57,7 +65,20 @@ def acquire_update(body: dict, down: IDSet) -> tuple[ResourceSet | None, IDSet]:
         down = down | IDSet(body["down"])
     if "up" in body:
         down = down - IDSet(body["up"])
+    if "shrink" in body:
+        down = down - IDSet(body["shrink"])
     return None, down
+
+
+def acquire_change(body: dict, R: ResourceSet) -> tuple[ResourceSet, IDSet, ResourceSet | None]:
+    """Apply a later response's ``shrink``/``grow`` to R: ``(new R, ranks gone, R added)``."""
+    gone = IDSet(body["shrink"]) & R.ranks if "shrink" in body else IDSet()
+    if gone:
+        R = R.remove_ranks(gone)
+    added = ResourceSet(body["grow"]) if "grow" in body else None
+    if added is not None:
+        R = R | added
+    return R, gone, added
 
 
 class ResourceService(Service):
@@ -68,6 +89,8 @@ class ResourceService(Service):
             self.R = ResourceSet(self.broker.config["R"])
         else:
             self.R = build_R(self.broker.config)
+        #: R as defined when the service started: what ``grow`` may put back
+        self.defined = self.R.copy()
         self.drained: dict[int, dict] = {}
         self.acquirers: list[Message] = []
         self.writer = KVSWriter(self.broker, lambda what, exc: self.log(
@@ -209,6 +232,65 @@ class ResourceService(Service):
             for r in change:
                 self.drained.pop(r, None)
             self._notify({"up": (change - self._down()).encode()})
+        self._answer_after_commit(msg)
+        return DEFERRED
+
+    def _target_ranks(self, msg: Message, pool: ResourceSet) -> IDSet:
+        """``targets`` (an idset or hostlist) as ranks of ``pool``."""
+        spec = payload_field(msg, "targets", str)
+        try:
+            ids = IDSet(spec)
+        except ValueError:
+            try:
+                ids = pool.host_ranks(spec)
+            except ValueError as exc:
+                raise FluxError(errno.EINVAL, f"{msg.topic}: targets: {exc}") from None
+        if not ids:
+            raise FluxError(errno.EINVAL, f"{msg.topic}: targets: empty")
+        return ids
+
+    @request_handler("shrink")
+    def shrink(self, msg: Message):
+        """Remove ``targets`` from the instance's resources."""
+        ids = self._target_ranks(msg, self.R)
+        bad = [r for r in ids if r not in self.R.ranks]
+        if bad:
+            raise FluxError(errno.ENOENT, f"{msg.topic}: rank {bad[0]} is not in the instance's "
+                            "resources" + (" (it was removed)" if bad[0] in self.defined.ranks else ""))
+        if 0 in ids:
+            raise FluxError(errno.EINVAL, f"{msg.topic}: rank 0 hosts the instance and cannot be removed")
+        hosts = self._hosts(ids)
+        self.R = self.R.remove_ranks(ids)
+        for r in ids:
+            self.drained.pop(r, None)
+        self._post("shrink", {"idset": ids.encode(), "nodelist": hosts})
+        self.writer.put_raw("resource.R", self.R.encode())
+        self._notify({"down": ids.encode(), "shrink": ids.encode()})
+        self.broker.publish("resource.shrink", {"idset": ids.encode(), "nodelist": hosts})
+        self.log("info", f"resource: removed rank{'s' if len(ids) > 1 else ''} {ids.encode()} ({hosts})")
+        self._answer_after_commit(msg)
+        return DEFERRED
+
+    @request_handler("grow")
+    def grow(self, msg: Message):
+        """Put back ``targets`` that the instance was defined with and a shrink removed."""
+        ids = self._target_ranks(msg, self.defined)
+        present = [r for r in ids if r in self.R.ranks]
+        if present:
+            raise FluxError(errno.EEXIST, f"{msg.topic}: rank {present[0]} "
+                            f"({self.R.host(present[0]) or present[0]}) is already in the instance")
+        unknown = [r for r in ids if r not in self.defined.ranks]
+        if unknown:
+            raise FluxError(errno.ENOENT, f"{msg.topic}: rank {unknown[0]} was never part of this "
+                            f"instance (it has ranks {self.defined.ranks.encode()})")
+        added = self.defined.copy_ranks(ids)
+        self.R = self.R | added
+        self._post("grow", {"idset": ids.encode(), "nodelist": self._hosts(ids)})
+        self.writer.put_raw("resource.R", self.R.encode())
+        up = ids - self._down()
+        self._notify({"grow": added.to_R(), "up": up.encode()})
+        self.log("info", f"resource: added rank{'s' if len(ids) > 1 else ''} {ids.encode()} "
+                         f"({self._hosts(ids)})")
         self._answer_after_commit(msg)
         return DEFERRED
 

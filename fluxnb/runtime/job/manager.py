@@ -25,7 +25,7 @@ from typing import Callable
 
 from ..kvs.writer import KVSWriter
 from ..message import FLAG_NORESPONSE, FLAG_STREAMING, FluxError, Message
-from ..service import DEFERRED, Service, payload_field, request_handler
+from ..service import DEFERRED, Service, event_handler, payload_field, request_handler
 from .jobid import FluidGenerator, JobID, id_parse, kvs_dir
 from .jobspec import JobspecError, validate
 from .states import (
@@ -493,6 +493,29 @@ class JobManager(Service):
             self.waitable_done[job.id] = job
             self._answer_waits()
         self._check_idle()
+
+    @event_handler("resource.shrink")
+    def _on_shrink(self, msg: Message) -> None:
+        """Nodes left the instance: jobs running there fail as on a lost node (flux-core's
+        ``node-failure``); their other nodes are freed as the job cleans up."""
+        from ..util.idset import IDSet
+        from ..util.rv1 import ResourceSet
+        try:
+            gone = IDSet((msg.json or {}).get("idset", ""))
+        except ValueError:
+            return
+        for job in list(self.jobs.values()):
+            if job.state not in ("RUN", "CLEANUP") or not job.R or not job.has_resources:
+                continue
+            try:
+                rs = ResourceSet(job.R)
+            except ValueError:
+                continue
+            lost = rs.ranks & gone
+            if lost and job.state == "RUN":
+                hosts = ",".join(rs.host(r) or str(r) for r in lost)
+                self.raise_exception(job, "node-failure", 0,
+                                     f"node {hosts} (rank {lost.encode()}) was removed from the instance")
 
     # -- exceptions, cancel, kill, urgency --------------------------------------------------
     def raise_exception(self, job: Job, kind: str, severity: int, note: str) -> None:

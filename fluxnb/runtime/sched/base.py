@@ -30,7 +30,7 @@ from sortedcontainers import SortedList
 from ..message import FLAG_NORESPONSE, FLAG_STREAMING, FluxError, Message
 from ..service import DEFERRED, Service, payload_field, request_handler
 from ..util.idset import IDSet
-from ..resource import acquire_update
+from ..resource import acquire_change, acquire_update
 from ..util.rv1 import ResourceSet
 
 ALLOC_SUCCESS, ALLOC_ANNOTATE, ALLOC_DENY, ALLOC_CANCEL = 0, 1, 2, 3
@@ -84,14 +84,33 @@ class SchedulerBase(Service):
             if msg.errnum not in (errno.ENODATA, errno.ENOSYS):
                 self.log("err", f"resource.acquire failed: {msg.errstr}")
             return
-        R, self.down = acquire_update(msg.json, self.down)
+        body = msg.json
+        if self.R is not None and ("shrink" in body or "grow" in body):
+            self.R, gone, added = acquire_change(body, self.R)
+            if gone:
+                self.resources_shrunk(gone)
+            if added is not None:
+                self.resources_grown(added)
+        R, self.down = acquire_update(body, self.down)
         if R is not None:
             self.R = R
             self.resources_acquired()
             self.broker.rpc("job-manager.sched-hello", {}, nodeid=0).add_done_callback(self._on_hello)
             return
         self.resources_changed()
+        if "shrink" in body:
+            self._deny_unsatisfiable()
         self.kick()
+
+    def _deny_unsatisfiable(self) -> None:
+        """After a shrink: deny pending jobs the smaller instance could never run."""
+        for job in list(self.pending):
+            try:
+                why = self.unsatisfiable(job.request)
+            except ValueError as exc:
+                why = str(exc)
+            if why:
+                self.deny(job, why)
 
     def _on_hello(self, fut) -> None:
         if fut.cancelled():
@@ -267,6 +286,12 @@ class SchedulerBase(Service):
 
     def resources_changed(self) -> None:
         """``self.down`` changed."""
+
+    def resources_shrunk(self, gone: IDSet) -> None:
+        """Ranks ``gone`` left the instance (``self.R`` no longer has them)."""
+
+    def resources_grown(self, added: ResourceSet) -> None:
+        """Resources ``added`` joined the instance (``self.R`` has them now)."""
 
     def parse(self, jobspec: dict) -> Any:
         """Turn a jobspec into this scheduler's request; ValueError if it cannot."""

@@ -43,7 +43,7 @@ from typing import Any, Callable
 from ..message import FLAG_STREAMING, FluxError, Message
 from ..service import DEFERRED, Service, payload_field, request_handler
 from ..util.idset import IDSet
-from ..resource import acquire_update
+from ..resource import acquire_change, acquire_update
 from ..util.rv1 import ResourceSet
 from .fluxion.find import FindError, find
 from .fluxion.subset import SubsetError, partial_release
@@ -147,6 +147,11 @@ class FluxionResource(Service):
         self.trav: Traverser | None = None
         self.t0 = int(time.time())
         self.jobs: dict[int, JobRecord] = {}
+        #: R of each allocated job (to rebuild the graph when the instance shrinks or grows)
+        self.job_R: dict[int, dict] = {}
+        #: jobs whose every rank a shrink removed: a later cancel of them is not an error
+        self.vanished: set[int] = set()
+        self.R: ResourceSet | None = None
         self.requests: dict[int, Request] = {}
         self.satisfiable: set[int] = set()
         self.down = IDSet()
@@ -167,7 +172,7 @@ class FluxionResource(Service):
         self._deferred.clear()
 
     # -- the graph ----------------------------------------------------------------------------
-    def _build(self, R: ResourceSet | None) -> None:
+    def _build(self, R: ResourceSet | None, keep_time: bool = False) -> None:
         o = self.opts
         try:
             if R is None:
@@ -182,8 +187,10 @@ class FluxionResource(Service):
         except (GraphError, PolicyError, PruneSpecError, MatchError, ValueError) as exc:
             raise FluxError(errno.EINVAL, f"{self.name}: cannot load the resource graph: {exc}") from None
         self.g = g
+        self.R = R
         self.graph_types = set(g.by_type)
-        self.t0 = int(time.time())
+        if not keep_time:
+            self.t0 = int(time.time())
         counts = ", ".join(f"{len(vs)} {t}" for t, vs in sorted(g.by_type.items()))
         self.log("info", f"resource graph loaded ({o.summary()}): {len(g)} vertices: {counts}")
         deferred, self._deferred = self._deferred, []
@@ -207,13 +214,48 @@ class FluxionResource(Service):
             if msg.errnum not in (errno.ENODATA, errno.ENOSYS):
                 self.log("err", f"resource.acquire failed: {msg.errstr}")
             return
-        R, down = acquire_update(msg.json, self.down)
+        body = msg.json
+        if self.R is not None and ("shrink" in body or "grow" in body):
+            newR, gone, _added = acquire_change(body, self.R)
+            self._regraph(newR, gone)
+        R, down = acquire_update(body, self.down)
         if R is not None and self.g is None:
             try:
                 self._build(R)
             except FluxError as exc:
                 self.log("err", exc.errstr)
                 return
+        self._set_down(down)
+
+    def _regraph(self, R: ResourceSet, gone: IDSet) -> None:
+        """The instance shrank or grew: rebuild the graph from ``R``, keeping time zero, and
+        plan again every allocation on what is left of it (reservations are made anew by
+        the queue manager's next pass)."""
+        old_jobs, old_R = self.jobs, self.job_R
+        down = self.down - gone
+        self.down = IDSet()
+        try:
+            self._build(R, keep_time=True)
+        except FluxError as exc:
+            self.log("err", exc.errstr)
+            return
+        self.jobs, self.job_R = {}, {}
+        self.satisfiable.clear()
+        for jobid, rec in old_jobs.items():
+            if rec.status != "ALLOCATED" or jobid not in old_R:
+                continue
+            held = ResourceSet(old_R[jobid])
+            keep = held.copy_ranks(held.ranks & R.ranks)
+            if not keep.nnodes:
+                self.vanished.add(jobid)
+                continue
+            try:
+                reconstruct(self.trav, jobid, keep, rec.at, rec.duration)
+            except MatchError as exc:
+                self.log("err", f"job {jobid}: cannot plan again after the resize: {exc}")
+                continue
+            self.jobs[jobid] = rec
+            self.job_R[jobid] = keep.to_R()
         self._set_down(down)
 
     def _set_down(self, down: IDSet) -> None:
@@ -310,6 +352,7 @@ class FluxionResource(Service):
         else:
             start = time.time()
             out["R"] = writer.R(start, start + duration if duration else 0.0)
+            self.job_R[jobid] = out["R"]
         return out
 
     @request_handler("match-multi")
@@ -384,7 +427,10 @@ class FluxionResource(Service):
             if self.jobs.pop(jobid, None) is None:
                 missing.append(jobid)
                 continue
+            self.job_R.pop(jobid, None)
             self.trav.cancel(jobid)
+        missing = [j for j in missing if j not in self.vanished]
+        self.vanished.difference_update(int(j) for j in ids)
         if missing and body.get("noent_ok") is not True and "jobids" not in body:
             raise FluxError(errno.ENOENT, f"{msg.topic}: job {missing[0]} holds no resources")
         return {}
@@ -409,6 +455,10 @@ class FluxionResource(Service):
             raise FluxError(errno.EINVAL, f"{msg.topic}: job {jobid}: {exc}") from None
         if full:
             del self.jobs[jobid]
+            self.job_R.pop(jobid, None)
+        elif jobid in self.job_R:
+            held = ResourceSet(self.job_R[jobid])
+            self.job_R[jobid] = held.diff(ResourceSet(R)).to_R()
         return {"full-removal": full}
 
     @request_handler("update")
@@ -431,6 +481,7 @@ class FluxionResource(Service):
         except MatchError as exc:
             raise FluxError(exc.errno, f"{msg.topic}: {exc}") from None
         self.jobs[jobid] = JobRecord(jobid, "ALLOCATED", at, duration, 0.0)
+        self.job_R[jobid] = R.to_R()
         return {"jobid": jobid, "status": "ALLOCATED", "at": self.t0 + at}
 
     @request_handler("info")

@@ -168,6 +168,21 @@ class FluxionQmanager(SchedulerBase):
         fut = self.broker.rpc(f"{RESOURCE}.cancel", {"jobid": jobid}, nodeid=0)
         fut.add_done_callback(lambda f, j=jobid: self._log_failure(f, f"cancel of job {j}"))
 
+    def resources_shrunk(self, gone) -> None:
+        """Ask the resource module, for every pending job, whether the smaller graph can
+        still hold it; deny the ones it never could (ENODEV)."""
+        for job in list(self.pending):
+            fut = self.broker.rpc(f"{RESOURCE}.match", {"jobid": job.id, "jobspec": job.jobspec,
+                                                        "op": "satisfiability"}, nodeid=0)
+            fut.add_done_callback(lambda f, j=job: self._on_satisfiability(j, f))
+
+    def _on_satisfiability(self, job: PendingJob, fut) -> None:
+        if fut.cancelled() or self.by_id.get(job.id) is not job:
+            return
+        exc = fut.exception()
+        if isinstance(exc, FluxError) and exc.errno == errno.ENODEV:
+            self.deny(job, exc.errstr)
+
     def forget(self, job: PendingJob) -> None:
         if self.reserved.pop(job.id, None) is not None:
             self.broker.rpc(f"{RESOURCE}.cancel", {"jobids": [job.id]}, nodeid=0, flags=FLAG_NORESPONSE)

@@ -91,6 +91,20 @@ class SchedSimple(SchedulerBase):
             self.ngpus[rank] = len(self.free_gpus[rank])
         self.ranks = sorted(self.free_cores)
 
+    def resources_shrunk(self, gone) -> None:
+        for r in gone:
+            for table in (self.free_cores, self.free_gpus, self.ncores, self.ngpus):
+                table.pop(r, None)
+        self.ranks = sorted(self.free_cores)
+
+    def resources_grown(self, added: ResourceSet) -> None:
+        for rank, children in added.by_rank().items():
+            self.free_cores[rank] = set(children.get("core", IDSet()))
+            self.free_gpus[rank] = set(children.get("gpu", IDSet()))
+            self.ncores[rank] = len(self.free_cores[rank])
+            self.ngpus[rank] = len(self.free_gpus[rank])
+        self.ranks = sorted(self.free_cores)
+
     def describe(self) -> str:
         return (f"sched-simple: {len(self.ranks)} nodes, {sum(self.ncores.values())} cores, "
                 f"{sum(self.ngpus.values())} gpus; fcfs")
@@ -173,8 +187,9 @@ class SchedSimple(SchedulerBase):
 
     def claim(self, jobid: int, rs: ResourceSet, jobspec) -> None:
         for r, children in rs.by_rank().items():
-            self.free_cores[r].difference_update(children.get("core", ()))
-            self.free_gpus[r].difference_update(children.get("gpu", ()))
+            if r in self.free_cores:  # a rank a shrink removed is no longer tracked
+                self.free_cores[r].difference_update(children.get("core", ()))
+                self.free_gpus[r].difference_update(children.get("gpu", ()))
 
     def release(self, jobid: int, rs: ResourceSet) -> None:
         for r, children in rs.by_rank().items():
