@@ -289,6 +289,7 @@ class ResourceService(Service):
         self.writer.put_raw("resource.R", self.R.encode())
         up = ids - self._down()
         self._notify({"grow": added.to_R(), "up": up.encode()})
+        self.broker.publish("resource.grow", {"idset": ids.encode(), "nodelist": self._hosts(ids)})
         self.log("info", f"resource: added rank{'s' if len(ids) > 1 else ''} {ids.encode()} "
                          f"({self._hosts(ids)})")
         self._answer_after_commit(msg)

@@ -81,6 +81,8 @@ class _Conn:
     def __init__(self, uri: str):
         self.h = Flux(uri)
         self.h.event_subscribe("job-state")
+        # the instance shrank or grew: a wake-up with no transitions (ResourceBrowser redraws)
+        self.h.event_subscribe("resource.")
         self.subs: list[Subscription] = []
         self.path = self.h._path
 
@@ -186,12 +188,12 @@ class EventFeed:
         """Move every queued ``job-state`` event into the pending lists of its widgets."""
         while True:
             try:
-                ev = conn.h.event_recv("job-state", timeout=0)
+                ev = conn.h.event_recv(None, timeout=0)
             except TimeoutError:
                 return
             except FluxError:  # a stray error response: nothing a widget can act on
                 continue
-            transitions = (ev.json or {}).get("transitions", [])
+            transitions = (ev.json or {}).get("transitions", []) if ev.topic == "job-state" else []
             now = time.monotonic()
             with self._lock:
                 for sub in conn.subs:

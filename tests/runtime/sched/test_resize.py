@@ -114,3 +114,31 @@ def test_bad_resize_requests_fail_alone(sched):
         r = fluxnb_cmd("resource", "shrink", "2", env=env)
         assert r.returncode == 1 and "rank 2 is not in the instance's resources (it was removed)" in r.stderr
         assert _state(env, a) == "RUN" or 2 in _ranks(h, a)
+
+
+def test_resource_browser_follows_shrink_and_grow():
+    pytest.importorskip("ipywidgets")
+    from fluxnb.widgets import ResourceBrowser
+    with Instance(test_size=4, cores_per_node=2) as inst, Flux(inst.uri) as h:
+        env = inst.environ(0)
+        rb = ResourceBrowser(Flux(inst.uri), interval=0.05)
+        try:
+            def hosts():
+                return [host for _rank, host, _node in rb.status.nodes]
+
+            assert hosts() == ["node0", "node1", "node2", "node3"]
+            assert rb.counts["core"]["free"] == 8
+            fluxnb_cmd("resource", "shrink", "node[2-3]", env=env)
+            _until(lambda: hosts() == ["node0", "node1"])
+            assert rb.counts["core"] == {"free": 4, "allocated": 0, "down": 0}
+            fluxnb_cmd("resource", "grow", "3", env=env)
+            _until(lambda: hosts() == ["node0", "node1", "node3"])
+        finally:
+            rb.close()
+
+
+def _until(pred, timeout: float = 10.0) -> None:
+    end = time.monotonic() + timeout
+    while not pred():
+        assert time.monotonic() < end, "the browser did not follow in time"
+        time.sleep(0.05)
