@@ -217,3 +217,24 @@ def test_find_as_flux_sched_evaluates(expr, want):
     find(trav, expr, w)
     got = {line.strip("- ").split("[")[0] for line in w.emit().splitlines() if "node" in line}
     assert got == want
+
+
+def test_rv1exec_reads_the_scheduling_key_unless_forced(tmp_path):
+    """An RV1 R written with its matched graph (-F rv1) loads from that graph (sockets
+    included); rv1exec_force builds cluster > node > core from R_lite alone."""
+    from fluxnb.runtime.sched.fluxion.subset import read_rv1exec
+    trav = Traverser(build(), make_policy("low"), "ALL:core,ALL:node")
+    w = make_writer("rv1")
+    trav.run(parse_request(nodes_job(2)), "allocate", 1, w)
+    R = json.loads(w.emit().strip().splitlines()[0])
+    assert "scheduling" in R and R["execution"]["R_lite"]
+    g = read_rv1exec(text=R)
+    assert sorted(g.by_type) == ["cluster", "core", "node", "socket"]
+    assert len(g.by_type["node"]) == 2 and len(g.by_type["core"]) == 2 * SOCKETS * CORES
+    g2 = read_rv1exec(text=R, force=True)
+    assert sorted(g2.by_type) == ["cluster", "core", "node"]
+    assert len(g2.by_type["core"]) == 2 * SOCKETS * CORES
+    with pytest.raises(SubsetError, match="R: not JSON"):
+        read_rv1exec(text="{")
+    with pytest.raises(SubsetError, match="No such file"):
+        read_rv1exec(tmp_path / "missing.json")
