@@ -24,6 +24,7 @@ from ..util.fsd import parse_fsd
 from ..util.rv1 import ResourceSet
 from .jobid import JobID, kvs_dir
 from .layout import task_layout
+from .shell import truncate_outputs
 
 KILL_TIMEOUT = 2.0
 
@@ -117,6 +118,7 @@ class JobExec(Service):
         header = {"version": 1, "encoding": {"stdout": "UTF-8", "stderr": "UTF-8"},
                   "count": {"stdout": ntasks, "stderr": ntasks}, "options": {}}
         self.writer.append("output", encode_event("header", header), namespace=ex.namespace)
+        truncate_outputs(jobspec, ex.id)
         self._exec_event(ex, "init")
         self._exec_event(ex, "starting")
         for rank in ex.ranks:

@@ -41,6 +41,39 @@ def expand_template(path: str, jobid: int, name: str = "") -> str:
     return path
 
 
+def output_files(jobspec: dict, jobid: int) -> dict[str, str]:
+    """``stream -> absolute path`` of the job's file outputs (``--output``,
+    ``--error``), templates expanded against its id, name and cwd."""
+    system = (jobspec.get("attributes") or {}).get("system") or {}
+    opts = ((system.get("shell") or {}).get("options")) or {}
+    cmd = ((jobspec.get("tasks") or [{}])[0].get("command")) or [""]
+    name = (system.get("job") or {}).get("name") or os.path.basename(str(cmd[0]))
+    cwd = system.get("cwd") or os.getcwd()
+    out = {}
+    for stream in ("stdout", "stderr"):
+        s = (opts.get("output") or {}).get(stream) or {}
+        if isinstance(s, dict) and s.get("type") == "file" and s.get("path"):
+            out[stream] = os.path.join(cwd, expand_template(s["path"], jobid, name))
+    return out
+
+
+def truncate_outputs(jobspec: dict, jobid: int) -> None:
+    """Empty the job's output files before its shells start, unless the
+    shell option ``output.mode`` (or ``output.STREAM.mode``) is ``append``,
+    as flux's shell opens them (one truncation, whatever the node count)."""
+    system = (jobspec.get("attributes") or {}).get("system") or {}
+    output = ((((system.get("shell") or {}).get("options")) or {}).get("output")) or {}
+    for stream, path in output_files(jobspec, jobid).items():
+        mode = (output.get(stream) or {}).get("mode") or output.get("mode") or "truncate"
+        if mode == "append":
+            continue
+        try:
+            with open(path, "wb"):
+                pass
+        except OSError:
+            pass  # the shell reports an unopenable file when it opens it
+
+
 class _ShellJob:
     def __init__(self, jobid: int, msg: Message):
         self.id = jobid
