@@ -1,0 +1,88 @@
+"""flux-core's own Python tests of the utility modules of ``import flux``
+(hostlist, idset, resource sets and counts, util, uri, trees, constraint and
+shape parsers, eventlog formatter, argument parser), run unmodified from
+``../shared/conformance/flux-core-python`` against fluxnb's ``flux`` package.
+
+Each file runs in a fresh ``python3 -m unittest``; the test fails if a
+file's passing cases drop below the floor recorded here. These files need no
+instance (their ``subflux`` import only sets up paths, with IN_SUBFLUX=1).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SRC = ROOT.parent / "shared" / "conformance" / "flux-core-python"
+TDIR = SRC / "t" / "python"
+
+#: file -> (cases in the file, cases that must pass). Not passing, by name:
+#:   t0024 test_nlp: natural-language dates ("tomorrow") need the optional
+#:         parsedatetime package, as in flux-core; it is not installed.
+FLOORS = {
+    "t0020-hostlist.py": (15, 15),
+    "t0021-idset.py": (18, 18),
+    "t0022-resource-set.py": (60, 60),
+    "t0024-util.py": (29, 28),
+    "t0025-uri.py": (4, 4),
+    "t0026-tree.py": (10, 10),
+    "t0027-constraint-parser.py": (5, 5),
+    "t0033-eventlog-formatter.py": (7, 7),
+    "t0041-resource-count.py": (93, 93),
+    "t0045-job-shape-parser.py": (2, 2),
+    "t0047-flux-argument-parser.py": (38, 38),
+}
+
+pytestmark = pytest.mark.skipif(not TDIR.is_dir(), reason=f"no conformance data at {TDIR}")
+
+
+def run_file(name: str) -> dict[str, int]:
+    env = dict(os.environ, FLUX_SOURCE_DIR=str(SRC), IN_SUBFLUX="1", TZ="UTC")
+    env.pop("FLUX_URI", None)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(TDIR), str(TDIR / "tap"), str(ROOT / "fluxnb" / "compat" / "python"), str(ROOT)])
+    p = subprocess.run([sys.executable, "-m", "unittest", "-v", name], cwd=TDIR, env=env,
+                       capture_output=True, text=True, timeout=120)
+    out = p.stdout + p.stderr
+    ran = re.search(r"^Ran (\d+) tests?", out, re.M)
+    counts = {"run": int(ran.group(1)) if ran else 0}
+    for key in ("failures", "errors", "skipped"):
+        m = re.search(rf"{key}=(\d+)", out.splitlines()[-1] if out else "")
+        counts[key] = int(m.group(1)) if m else 0
+    counts["pass"] = counts["run"] - counts["failures"] - counts["errors"] - counts["skipped"]
+    counts["output"] = out  # type: ignore[assignment]
+    return counts
+
+
+@pytest.mark.parametrize("name", sorted(FLOORS))
+def test_flux_core_file_passes_its_floor(name):
+    total, floor = FLOORS[name]
+    c = run_file(name)
+    print(f"{name}: run {c['run']} pass {c['pass']} fail {c['failures']} "
+          f"error {c['errors']} skipped {c['skipped']}")
+    assert c["run"] == total, c["output"][-3000:]
+    assert c["pass"] >= floor, c["output"][-3000:]
+
+
+def test_unknown_names_raise_naming_them():
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(ROOT / "fluxnb" / "compat" / "python"), str(ROOT)]))
+    code = ("import flux.hostlist as h, flux.idset as i\n"
+            "for f in (lambda: h.Nope, lambda: __import__('flux.nosuchmod')):\n"
+            "    try: f()\n"
+            "    except (AttributeError, ImportError) as e: print(type(e).__name__, e)\n"
+            "for f in (lambda: h.Hostlist(42), lambda: i.IDset(1.5), lambda: i.IDset('x')):\n"
+            "    try: f()\n"
+            "    except (TypeError, ValueError) as e: print(type(e).__name__)\n")
+    p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                       timeout=60)
+    lines = p.stdout.splitlines()
+    assert lines[0].startswith("AttributeError") and "Nope" in lines[0], p.stderr
+    assert lines[1].startswith("ModuleNotFoundError") and "flux.nosuchmod" in lines[1]
+    assert lines[2:] == ["TypeError", "TypeError", "ValueError"]
