@@ -86,3 +86,31 @@ def test_unknown_names_raise_naming_them():
     assert lines[0].startswith("AttributeError") and "Nope" in lines[0], p.stderr
     assert lines[1].startswith("ModuleNotFoundError") and "flux.nosuchmod" in lines[1]
     assert lines[2:] == ["TypeError", "TypeError", "ValueError"]
+
+
+def test_resource_list_and_status_inside_an_instance(tmp_path):
+    """``flux.resource.resource_list``/``resource_status`` as flux-core's
+    tutorials use them, run by a process inside a 2-node instance."""
+    from fluxnb import Instance
+    code = (
+        "from fluxnb.runtime.client import Flux\n"
+        "from flux.resource import resource_list, resource_status, ResourceSet\n"
+        "h = Flux()\n"
+        "rl = resource_list(h).get()\n"
+        "print(isinstance(rl.free, ResourceSet), rl.all, rl.free.nnodes, rl.up.ncores,"
+        " rl.allocated.nnodes, rl.down.nnodes)\n"
+        "h.rpc('resource.drain', {'targets': '1', 'reason': 'maint'}).get()\n"
+        "st = resource_status(h).get()\n"
+        "print(st.online, st.drained, st.drain_info[1]['reason'], st.up, st.all.nnodes)\n"
+        "rl = resource_list(h).get()\n"
+        "print(rl.down, rl.free)\n")
+    with Instance(test_size=2, cores_per_node=2) as inst:
+        env = inst.environ(0)
+        env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "fluxnb" / "compat" / "python"), str(ROOT)])
+        p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                           text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines() == [
+        "True rank[0-1]/core[0-1] 2 4 0 0",
+        "0-1 1 maint 0 2",
+        "rank1/core[0-1] rank0/core[0-1]"]
