@@ -34,6 +34,7 @@ FLOORS = {
     "t0026-tree.py": (10, 10),
     "t0027-constraint-parser.py": (5, 5),
     "t0033-eventlog-formatter.py": (7, 7),
+    "t0039-rv1pool.py": (146, 146),
     "t0041-resource-count.py": (93, 93),
     "t0045-job-shape-parser.py": (2, 2),
     "t0047-flux-argument-parser.py": (38, 38),
