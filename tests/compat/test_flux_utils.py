@@ -40,12 +40,22 @@ FLOORS = {
     "t0047-flux-argument-parser.py": (38, 38),
 }
 
+#: files that need an instance of the size their __flux_size() asks for:
+#: file -> (size, cases, must pass). Not passing, by name:
+#:   t0034 test_002_named: needs a config service (config.load) and named
+#:         queues in the job manager, which fluxnb does not have yet.
+INSTANCE_FLOORS = {
+    "t0034-queuelist.py": (2, 3, 2),
+}
+
 pytestmark = pytest.mark.skipif(not TDIR.is_dir(), reason=f"no conformance data at {TDIR}")
 
 
-def run_file(name: str) -> dict[str, int]:
-    env = dict(os.environ, FLUX_SOURCE_DIR=str(SRC), IN_SUBFLUX="1", TZ="UTC")
-    env.pop("FLUX_URI", None)
+def run_file(name: str, env: dict | None = None) -> dict[str, int]:
+    env = dict(os.environ if env is None else env, FLUX_SOURCE_DIR=str(SRC), IN_SUBFLUX="1",
+               TZ="UTC")
+    if not INSTANCE_FLOORS.get(name):
+        env.pop("FLUX_URI", None)
     env["PYTHONPATH"] = os.pathsep.join(
         [str(TDIR), str(TDIR / "tap"), str(ROOT / "fluxnb" / "compat" / "python"), str(ROOT)])
     p = subprocess.run([sys.executable, "-m", "unittest", "-v", name], cwd=TDIR, env=env,
@@ -65,6 +75,18 @@ def run_file(name: str) -> dict[str, int]:
 def test_flux_core_file_passes_its_floor(name):
     total, floor = FLOORS[name]
     c = run_file(name)
+    print(f"{name}: run {c['run']} pass {c['pass']} fail {c['failures']} "
+          f"error {c['errors']} skipped {c['skipped']}")
+    assert c["run"] == total, c["output"][-3000:]
+    assert c["pass"] >= floor, c["output"][-3000:]
+
+
+@pytest.mark.parametrize("name", sorted(INSTANCE_FLOORS))
+def test_flux_core_file_in_an_instance_passes_its_floor(name):
+    from fluxnb import Instance
+    size, total, floor = INSTANCE_FLOORS[name]
+    with Instance(test_size=size) as inst:
+        c = run_file(name, env=inst.environ(0))
     print(f"{name}: run {c['run']} pass {c['pass']} fail {c['failures']} "
           f"error {c['errors']} skipped {c['skipped']}")
     assert c["run"] == total, c["output"][-3000:]
