@@ -179,3 +179,30 @@ def test_queue_list_limits_are_inf(env):
     header, row = r.stdout.splitlines()
     assert header.split() == ["EN", "ST", "TDEFAULT", "TLIMIT", "NNODES", "NCORES", "NGPUS"]
     assert row.split() == ["✔", "✔", "inf", "inf", "0-2", "0-4", "0-0"]
+
+
+def test_run_prints_flux_redirect_notes(env, tmp_path):
+    r = flux(env, "run", "-N2", "-n2", "--output=o.txt", "true", cwd=tmp_path)
+    assert r.returncode == 0
+    assert r.stderr == "[0-1]: stdout redirected to o.txt\n[0-1]: stderr redirected to o.txt\n"
+    r = flux(env, "run", "-n1", "--output=a.out", "--error=a.err", "true", cwd=tmp_path)
+    assert r.stderr == "0: stdout redirected to a.out\n0: stderr redirected to a.err\n"
+    r = flux(env, "submit", "--output=flux-{{id}}.txt", "true", cwd=tmp_path)
+    jobid = r.stdout.strip()
+    r = flux(env, "job", "attach", jobid, cwd=tmp_path)
+    assert r.stderr == (f"0: stdout redirected to flux-{jobid}.txt\n"
+                        f"0: stderr redirected to flux-{jobid}.txt\n")
+    assert flux(env, "job", "attach", "-q", jobid, cwd=tmp_path).stderr == ""
+    assert flux(env, "run", "--output=kvs", "echo", "x", cwd=tmp_path).stderr == ""
+
+
+@pytest.mark.skipif(not os.access(REAL_FLUX, os.X_OK), reason="needs flux-core at /opt/flux")
+def test_redirect_notes_and_truncation_match_real_flux(env, tmp_path):
+    script = ("echo OLD-OLD-OLD > o.txt; flux run -N2 -n2 --output=o.txt echo hi; cat o.txt; "
+              "flux run -n1 -o output.mode=append --output=o.txt echo again; cat o.txt")
+    real = subprocess.run([REAL_FLUX, "start", "--test-size=2", "sh", "-c", script],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    ours = subprocess.run(["sh", "-c", script], env=dict(env, PATH=env["PATH"]),
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert real.returncode == 0, real.stderr
+    assert (ours.stdout, ours.stderr) == (real.stdout, real.stderr)

@@ -41,9 +41,10 @@ def expand_template(path: str, jobid: int, name: str = "") -> str:
     return path
 
 
-def output_files(jobspec: dict, jobid: int) -> dict[str, str]:
-    """``stream -> absolute path`` of the job's file outputs (``--output``,
-    ``--error``), templates expanded against its id, name and cwd."""
+def output_files(jobspec: dict, jobid: int, absolute: bool = True) -> dict[str, str]:
+    """``stream -> path`` of the job's file outputs (``--output``,
+    ``--error``; stderr goes with stdout unless given), templates expanded
+    against its id and name, and made absolute against its cwd."""
     system = (jobspec.get("attributes") or {}).get("system") or {}
     opts = ((system.get("shell") or {}).get("options")) or {}
     cmd = ((jobspec.get("tasks") or [{}])[0].get("command")) or [""]
@@ -53,7 +54,10 @@ def output_files(jobspec: dict, jobid: int) -> dict[str, str]:
     for stream in ("stdout", "stderr"):
         s = (opts.get("output") or {}).get(stream) or {}
         if isinstance(s, dict) and s.get("type") == "file" and s.get("path"):
-            out[stream] = os.path.join(cwd, expand_template(s["path"], jobid, name))
+            path = expand_template(s["path"], jobid, name)
+            out[stream] = os.path.join(cwd, path) if absolute else path
+    if "stdout" in out and "stderr" not in out:
+        out["stderr"] = out["stdout"]
     return out
 
 
