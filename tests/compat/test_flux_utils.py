@@ -1,6 +1,6 @@
 """flux-core's own Python tests of the utility modules of ``import flux``
-(hostlist, idset, resource sets and counts, util, uri, trees, constraint and
-shape parsers, eventlog formatter, argument parser), run unmodified from
+(hostlist, idset, resource sets, counts and pools, queues, util, uri, trees,
+constraint and shape parsers, eventlog formatter, argument parser, CLI plugins), run unmodified from
 ``../shared/conformance/flux-core-python`` against fluxnb's ``flux`` package.
 
 Each file runs in a fresh ``python3 -m unittest``; the test fails if a
@@ -26,6 +26,7 @@ TDIR = SRC / "t" / "python"
 #:   t0024 test_nlp: natural-language dates ("tomorrow") need the optional
 #:         parsedatetime package, as in flux-core; it is not installed.
 FLOORS = {
+    "t0019-cli-plugin.py": (17, 17),
     "t0020-hostlist.py": (15, 15),
     "t0021-idset.py": (18, 18),
     "t0022-resource-set.py": (60, 60),
@@ -33,6 +34,7 @@ FLOORS = {
     "t0025-uri.py": (4, 4),
     "t0026-tree.py": (10, 10),
     "t0027-constraint-parser.py": (5, 5),
+    "t0029-fileref.py": (3, 3),
     "t0033-eventlog-formatter.py": (7, 7),
     "t0039-rv1pool.py": (146, 146),
     "t0041-resource-count.py": (93, 93),
@@ -45,6 +47,7 @@ FLOORS = {
 #:   t0034 test_002_named: needs a config service (config.load) and named
 #:         queues in the job manager, which fluxnb does not have yet.
 INSTANCE_FLOORS = {
+    "t0019-cli-plugin.py": (17, 17),
     "t0034-queuelist.py": (2, 3, 2),
 }
 

@@ -4,9 +4,12 @@ durations, dates, dotted-key dicts), over fluxnb's own where it has them."""
 from __future__ import annotations
 
 import argparse
+import base64
+import json
 import os
 import re
 import shutil
+import stat
 import sys
 from datetime import datetime, timedelta
 
@@ -16,7 +19,8 @@ from fluxnb.runtime.util import fsd as _fsd
 __all__ = [
     "ColorAction", "DisplayValue", "OutputFormat", "Tree", "UtilDatetime",
     "del_treedict", "fsd", "get_treedict", "parse_datetime", "parse_fsd",
-    "set_treedict", "empty_outputs",
+    "set_treedict", "empty_outputs", "Fileref", "dict_merge", "encode_payload",
+    "encode_topic", "help_formatter", "YesNoAction", "TreedictAction",
 ]
 
 
@@ -338,3 +342,102 @@ class Tree:
             if truncate and len(line) > cols:
                 line = line[: cols - 1] + "+"
             print(line)
+
+
+# -- RFC 37 file references -------------------------------------------------
+class Fileref(dict):
+    """An RFC 37 file object (a dict): from a dict (JSON content), from
+    already encoded ``data`` with ``encoding`` (``utf-8`` or ``base64``), or
+    from the path of a file (utf-8 if it decodes, else base64)."""
+
+    def __init__(self, data, perms=0o600, encoding=None):
+        ref = {"mode": perms | stat.S_IFREG}
+        if isinstance(data, dict):
+            ref["data"] = data
+        elif encoding is not None:
+            if encoding not in ("base64", "utf-8"):
+                raise ValueError(f"invalid encoding: {encoding} (use utf-8 or base64)")
+            ref["data"], ref["encoding"] = data, encoding
+        else:
+            st = os.stat(data)
+            ref["size"], ref["mode"] = st.st_size, st.st_mode
+            with open(data, "rb") as f:
+                raw = f.read()
+            try:
+                ref["data"], ref["encoding"] = raw.decode("utf-8"), "utf-8"
+            except UnicodeError:
+                ref["data"], ref["encoding"] = base64.b64encode(raw).decode(), "base64"
+        super().__init__(ref)
+
+
+# -- small helpers ------------------------------------------------------------
+def dict_merge(src, new):
+    """Merge ``new`` into ``src`` recursively (nested dicts merge); return src."""
+    for key, val in new.items():
+        if isinstance(val, dict) and isinstance(src.get(key), dict):
+            dict_merge(src[key], val)
+        else:
+            src[key] = val
+    return src
+
+
+def encode_payload(payload):
+    """A message payload as bytes: str and bytes as they are, else JSON."""
+    if payload is None or isinstance(payload, bytes):
+        return payload
+    if isinstance(payload, str):
+        return payload.encode("utf-8")
+    return json.dumps(payload).encode("utf-8")
+
+
+def encode_topic(topic):
+    """A topic string as bytes (str or bytes); TypeError otherwise."""
+    if isinstance(topic, bytes):
+        return topic
+    if isinstance(topic, str):
+        return topic.encode("utf-8")
+    raise TypeError(f"topic must be a str or bytes, not {type(topic).__name__}")
+
+
+def help_formatter(argwidth=40, raw_description=False):
+    """A formatter class for argparse with flux's help layout."""
+    from flux.cli.argparse import FluxHelpFormatter, FluxRawDescriptionHelpFormatter
+    base = FluxRawDescriptionHelpFormatter if raw_description else FluxHelpFormatter
+
+    class _Formatter(base):
+        def __init__(self, prog):
+            super().__init__(prog, max_help_position=argwidth)
+
+    return _Formatter
+
+
+class YesNoAction(argparse.Action):
+    """``--foo`` / ``--no-foo`` as one boolean option."""
+
+    def __init__(self, option_strings, dest, default=None, required=False, help=None):
+        strings = []
+        for opt in option_strings:
+            strings.append(opt)
+            if opt.startswith("--"):
+                strings.append("--no-" + opt[2:])
+        super().__init__(strings, dest, nargs=0, default=default, required=required, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, not option_string.startswith("--no-"))
+
+
+class TreedictAction(argparse.Action):
+    """``--opt key.sub=value`` options gathered into a nested dict (values
+    parsed as JSON when they are, else kept as strings)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        result = getattr(namespace, self.dest, None) or {}
+        for arg in values if isinstance(values, list) else [values]:
+            for item in arg.split(","):
+                key, _, val = item.partition("=")
+                try:
+                    val = json.loads(val) if val else 1
+                except ValueError:
+                    pass
+                set_treedict(result, key, val)
+        setattr(namespace, self.dest, result)
