@@ -47,7 +47,6 @@ FLOORS = {
 #:   t0034 test_002_named: needs a config service (config.load) and named
 #:         queues in the job manager, which fluxnb does not have yet.
 INSTANCE_FLOORS = {
-    "t0019-cli-plugin.py": (17, 17),
     "t0034-queuelist.py": (2, 3, 2),
 }
 
