@@ -48,6 +48,19 @@ class EventLogEvent(dict):
                           sort_keys=True)
 
 
+class _Formatter(_ev.EventlogFormatter):
+    """fluxnb's formatter with flux-core's Python column widths: raw times
+    right-aligned in 11 columns, offsets in 15."""
+
+    def timestamp(self, ts):
+        if self.time_format not in ("raw", "offset"):
+            return super().timestamp(ts)
+        if self.t0 is None:
+            self.t0 = ts
+        text = f"{ts:11.6f}" if self.time_format == "raw" else f"{ts - self.t0:15.6f}"
+        return f"{self._c(_ev._COLOR_TIME)}{text}{self._c(_ev._RESET)}"
+
+
 class EventLogFormatter:
     """Formats entries as ``flux job eventlog`` prints them.
 
@@ -67,8 +80,14 @@ class EventLogFormatter:
         self.entry_format = format
         self.timestamp_format = "human" if timestamp_format == "reltime" else timestamp_format
         self.color = use_color
-        self._impl = _ev.EventlogFormatter(format, self.timestamp_format, color=use_color)
+        self._impl = _Formatter(format, self.timestamp_format, color=use_color)
 
     def format(self, entry):
-        """One entry (dict or EventLogEvent) as one line of text (no newline)."""
-        return self._impl.format(dict(entry))
+        """One entry (dict or EventLogEvent) as one line of text (no newline);
+        ``json`` leaves out an empty context."""
+        entry = dict(EventLogEvent(entry))
+        if self.entry_format == "json":
+            if not entry.get("context"):
+                entry.pop("context", None)
+            return json.dumps(entry, separators=(",", ":"), ensure_ascii=False)
+        return self._impl.format(entry)

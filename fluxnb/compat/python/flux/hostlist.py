@@ -40,7 +40,7 @@ class Hostlist(_Hostlist):
     def _add(self, hosts) -> int:
         if isinstance(hosts, str):
             try:
-                hosts = _Hostlist.decode(hosts)
+                hosts = _Hostlist.decode(hosts, product=False)  # as flux-core
             except ValueError:
                 raise ValueError(f"Invalid hostlist: '{hosts}'") from None
         return _Hostlist.append(self, hosts)

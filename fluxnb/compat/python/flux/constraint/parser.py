@@ -92,7 +92,7 @@ class ConstraintParser:
         self._i = 0
         if not self._toks:
             raise ConstraintSyntaxError(f"Unexpected end of input in '{query}'")
-        result = self._or()
+        result = self._expr()
         if self._i < len(self._toks):
             kind, value, pos = self._toks[self._i]
             if kind == "RPAREN":
@@ -114,30 +114,40 @@ class ConstraintParser:
         self._i += 1
         return tok
 
-    def _or(self):
-        left = self._and()
-        while self._peek() == "OR":
-            self._i += 1
-            right = self._and()
-            if "or" in left:
-                left["or"].append(right)
-            else:
-                left = {"or": [left, right]}
-        return left
+    # Binding follows flux-core's LALR grammar: OR (1) < AND (2, also a
+    # juxtaposition once formed) < NOT (3) < NEGATE (4). Whether an
+    # expression continues past its right operand depends on the lookahead:
+    # a term or "(" has no precedence, so "a|b c" is "(a|b) c", while "-"
+    # and "not" bind: "a|b -c" is "a|(b -c)".
+    _LOOKAHEAD = {"OR": (1, False), "AND": (2, False), "TOKEN": (0, False),
+                  "LPAREN": (0, False), "NOT": (3, True), "NEGATE": (4, True)}
 
-    def _and(self):
+    def _expr(self, level=-1):
         left = self._unary()
-        while self._peek() in ("AND", "NOT", "NEGATE", "LPAREN", "TOKEN"):
-            if self._peek() == "AND":
+        while True:
+            kind = self._peek()
+            if kind not in self._LOOKAHEAD:
+                return left
+            prec, right_assoc = self._LOOKAHEAD[kind]
+            if not (prec > level or (prec == level and right_assoc)):
+                return left
+            if kind == "OR":
                 self._i += 1
-            left = self.combine_like_terms(left, self._unary())
-        return left
+                right = self._expr(1)
+                if "or" in left:
+                    left["or"].append(right)
+                else:
+                    left = {"or": [left, right]}
+                continue
+            if kind == "AND":
+                self._i += 1
+            left = self.combine_like_terms(left, self._expr(2))
 
     def _unary(self):
         kind = self._peek()
         if kind == "NOT":
             self._i += 1
-            return {"not": [self._unary()]}
+            return {"not": [self._expr(3)]}
         if kind == "NEGATE":
             self._i += 1
             return {"not": [self._term(self._take("TOKEN")[1])]}
@@ -145,7 +155,7 @@ class ConstraintParser:
             _, _, pos = self._take("LPAREN")
             if self._i >= len(self._toks):
                 raise ConstraintSyntaxError(f"Unclosed parenthesis in position {pos}")
-            expr = self._or()
+            expr = self._expr()
             if self._i >= len(self._toks):
                 raise ConstraintSyntaxError(f"Unclosed parenthesis in position {pos}")
             self._take("RPAREN")

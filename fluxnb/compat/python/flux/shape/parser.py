@@ -26,8 +26,23 @@ class ShapeSyntaxError(Exception):
 _TYPE = re.compile(r"[^={}\[\]/;\s\"']+")
 _COUNT = re.compile(r"[^{}/;\]\s]+")
 _INT = re.compile(r"[1-9]\d*\Z")
-_RANGE = re.compile(r"[1-9]\d*(\+|-[1-9]\d*(:[+*^]?[1-9]\d*)?|(,[1-9]\d*(-[1-9]\d*)?)+)\Z")
+_RANGE = re.compile(r"[1-9]\d*((\+|-[1-9]\d*)(:[1-9]\d*)?(:[+*^])?|(,[1-9]\d*(-[1-9]\d*)?)+)\Z")
 _NUMBER = re.compile(r"-?(0|[1-9]\d*)(\.\d*)?([eE][-+]?\d+)?\Z")
+
+
+def _split_items(body):
+    """Split ``a,b:[1,2],c`` at commas outside brackets."""
+    items, depth, cur = [], 0, ""
+    for c in body:
+        if c == "," and depth == 0:
+            items.append(cur.strip())
+            cur = ""
+            continue
+        depth += c == "["
+        depth -= c == "]"
+        cur += c
+    items.append(cur.strip())
+    return items
 
 
 class ShapeParser:
@@ -132,15 +147,20 @@ class ShapeParser:
         self._pos = end + 1
         if "{" in body:
             raise ShapeSyntaxError(f"Unexpected '{{' inside braces at position {start}")
-        items = [i.strip() for i in body.split(",")] if body.strip() else []
-        if slot and items and ":" not in items[0] and items[0][:1] not in "+-":
-            vertex["label"] = items.pop(0)
+        items = _split_items(body) if body.strip() else []
+        if slot:
+            if not items or ":" in items[0] or items[0][:1] in "+-":
+                raise ShapeSyntaxError(f"slot braces must start with a label at position "
+                                       f"{start} in '{self.query}'")
+            vertex["label"] = self._key(items.pop(0))  # as flux-core: {x} -> "exclusive"
         for item in items:
             if not item:
                 raise ShapeSyntaxError(f"empty item in braces at position {start}")
             key, colon, value = item.partition(":")
             key = key.strip()
             if colon:
+                if not value.strip():
+                    raise ShapeSyntaxError(f"missing value for '{key}' in '{self.query}'")
                 vertex[self._key(key)] = self._value(value.strip())
             elif key[0] in "+-":
                 vertex[self._key(key[1:])] = key[0] == "+"
