@@ -139,3 +139,28 @@ def test_resource_list_and_status_inside_an_instance(tmp_path):
         "True rank[0-1]/core[0-1] 2 4 0 0",
         "0-1 1 maint 0 2",
         "rank1/core[0-1] rank0/core[0-1]"]
+
+
+REAL_FLUX = "/opt/flux/bin/flux"
+
+
+@pytest.mark.skipif(not os.access(REAL_FLUX, os.X_OK), reason="needs flux-core at /opt/flux")
+def test_same_answers_as_real_flux_core():
+    """Hostlists, idsets, R, eventlog lines, URIs, constraint and shape
+    parses, durations and output formats: each case of flux_diff_cases.py
+    gives the same value (or exception type) as flux-core's own package."""
+    import json
+    script = Path(__file__).with_name("flux_diff_cases.py")
+    real = subprocess.run([REAL_FLUX, "python", str(script)], capture_output=True, text=True,
+                          timeout=120, env={k: v for k, v in os.environ.items()
+                                            if k not in ("PYTHONPATH", "FLUX_URI")})
+    assert real.returncode == 0, real.stderr
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(ROOT / "fluxnb" / "compat" / "python"), str(ROOT)]))
+    ours = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=120, env=env)
+    assert ours.returncode == 0, ours.stderr
+    real_out, our_out = json.loads(real.stdout), json.loads(ours.stdout)
+    assert len(real_out) > 150
+    diff = {k: (v, our_out.get(k)) for k, v in real_out.items() if our_out.get(k) != v}
+    assert not diff, diff
