@@ -101,6 +101,98 @@ SHAPES = ["node=2/socket/core=4", "slot=2{x}/core", "node{x}/slot/core=2", "node
 
 HOSTLISTS = ['foo[1-2][3-4]', 'r[1-2]n[1-2]', 'foo[1-2]-eth0', 'r[1-2]n[1-2]-x', 'a[1-2]b', 'x[1-2]y[3]z', 'r1n[1-2],r2n[1-2]', 'foo[1-2]bar[01-02]']
 
+R4 = {"version": 1, "execution": {"R_lite": [{"rank": "0-3", "children": {"core": "0-3"}}],
+                                  "nodelist": ["n[0-3]"], "starttime": 0, "expiration": 0}}
+RG = {"version": 1, "execution": {"R_lite": [{"rank": "0", "children": {"core": "0-7", "gpu": "0-1"}},
+                                             {"rank": "1-2", "children": {"core": "0-3"}}],
+                                  "nodelist": ["g0", "c[1-2]"]}}
+
+
+def pool_allocs(R, *reqs):
+    from flux.resource.ResourceCount import ResourceCount
+    from flux.resource.Rv1Pool import ResourceRequest, Rv1Pool
+    pool, out = Rv1Pool(R), []
+    for i, (nn, ns, ss, gs, excl) in enumerate(reqs):
+        node = ResourceCount(nn, nn) if nn else None
+        slot = ResourceCount(ns // nn, ns // nn) if nn else ResourceCount(ns, ns)
+        try:
+            out.append(pool.alloc(i, ResourceRequest(node, slot, ss, gs, 0.0, None, excl)).dumps())
+        except OSError as exc:
+            out.append(type(exc).__name__)
+    return out, pool.copy_allocated().dumps()
+
+
+def render(tree, **kw):
+    import contextlib
+    import io
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        tree.render(**kw)
+    return buf.getvalue()
+
+
+def tree():
+    t = util.Tree("root", combine_children=True)
+    c = t.append("a")
+    c.append("x")
+    c.append("x")
+    t.append("b")
+    t.append("b")
+    return t
+
+
+MORE = [
+    "[idset.IDset(s).count() for s in ('0-3', '1,5', '')]",
+    "str(idset.IDset('0-10').intersect('3-5', '4-20'))",
+    "idset.IDset('0-3') == idset.IDset([0, 1, 2, 3])",
+    "str(idset.IDset('5-7').set(1).clear(6))", "idset.IDset('1-3').next(3)",
+    "idset.IDset('x')", "idset.IDset('3-1')", "idset.IDset([-1])", "idset.IDset(None)",
+    "hostlist.decode('foo[1-3')", "hostlist.decode('foo]')", "hostlist.Hostlist(5)",
+    "hostlist.decode('n[1-4]').delete('n[2-3]')", "str(hostlist.decode('n[1-4]')[[0, 3]])",
+    "hostlist.decode('n[1-4]')[-5]", "hostlist.decode('n[1-4]').find('n9')",
+    "str(ResourceSet(R4).copy_ranks('1-2'))", "str(ResourceSet(R4).remove_ranks('0'))",
+    "ResourceSet(R4).nodelist.expand()", "str(ResourceSet(RG))", "ResourceSet(RG).count('gpu')",
+    "ResourceSet(RG).host_ranks('c2')", "ResourceSet(RG).ranks.expand()",
+    "str(ResourceSet(R4) - ResourceSet(RG))", "str(ResourceSet(RG) & ResourceSet(R4))",
+    "str(ResourceSet(R4).copy_constraint({'not': [{'ranks': ['1-2']}]}))",
+    "ResourceSet({'version': 2})", "ResourceSet('{')", "ResourceSet([])",
+    "pool_allocs(R4, (0, 5, 1, 0, False), (2, 4, 1, 0, False), (1, 1, 1, 0, True), (0, 9, 1, 0, False))",
+    "pool_allocs(RG, (0, 2, 1, 1, False), (0, 1, 3, 0, False), (0, 1, 1, 3, False), (3, 3, 2, 0, False))",
+    "pool_allocs(R4, (4, 4, 1, 0, True), (1, 1, 1, 0, False))",
+    "pool_allocs(R4, (0, 1, 5, 0, False), (5, 5, 1, 0, False))",
+    "[util.fsd(x) for x in (0, 0.0005, 1.25, 12.5, 90, 5400, 2 * 86400, 1e9, -1)]",
+    "[util.parse_fsd(x) for x in ('0', '1.5', '2m', '3h', '4d', '500ms', 'inf', 'infinity')]",
+    "util.parse_fsd('-1')", "util.parse_fsd('1y')", "util.parse_fsd('')",
+    "render(tree())", "render(tree(), style='ascii', level=1)", "render(tree(), skip_root=True)",
+    "util.OutputFormat('{a:>4} {b!F:>6}', headings={'a':'A','b':'B'}).format(I(a=7, b=90))",
+    "util.OutputFormat('{a:>4} {b!H:>8}', headings={'a':'A','b':'B'}).format(I(a=7, b=3725))",
+    "util.OutputFormat('{a:>4} {b!P:>8}', headings={'a':'A','b':'B'}).format(I(a=7, b=0.125))",
+    "util.OutputFormat('{zz}', headings={'a': 'A'})",
+    "util.OutputFormat('sort:-a,b {a} {b}', headings={'a':'A','b':'B'}).get_format()",
+    "util.OutputFormat('?:{a} {b:h}', headings={'a':'A','b':'B'}).filter([I(a='', b='')])",
+    "util.OutputFormat('{a:<5.5+}|', headings={'a': 'A'}).format(I(a='abcdefgh'))",
+    "ResourceCountSpecs()",
+    "str(ResourceSet(RG) | ResourceSet(R4))", "ResourceSet(RG).union(ResourceSet(R4)).nodelist.expand()",
+    "str(ResourceSet(R4).diff(ResourceSet(RG)))", "ResourceSet(R4).intersect(ResourceSet(RG)).nodelist.expand()",
+    "ResourceSet(R4).get_properties()", "ResourceSet(R4).to_dict()", "ResourceSet(RG).to_dict()",
+    "ResourceSet(RG).encode()", "ResourceSet().to_dict()", "str(ResourceSet())", "ResourceSet().nodelist.expand()",
+]
+
+
+def ResourceCountSpecs():  # noqa: N802
+    from flux.resource.ResourceCount import ResourceCount
+    out = []
+    for spec in (1, "2", "3-7", "2+", "[4]", "1,3,9", {"min": 2, "max": 9, "operand": 3},
+                 "2-32:2:*", "2-100:2:^", "0", "x", {"max": 3}, "5-2"):
+        try:
+            c = ResourceCount.from_count_spec(spec)
+            out.append((c.min, c.max, None if c._values is None else str(c._values)))
+        except Exception as exc:
+            out.append(type(exc).__name__)
+    return out
+
+
+CASES += MORE
 CASES += [f"{cls}().parse({q!r})" for cls in ("P", "C") for q in CONSTRAINTS]
 CASES += [f"ShapeParser().parse({q!r})" for q in SHAPES]
 CASES += [f"(str(hostlist.decode({s!r})), len(hostlist.decode({s!r})), "

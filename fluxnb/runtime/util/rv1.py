@@ -525,8 +525,10 @@ class ResourceSet:
                 nodes[rank] = new
         return self._like(nodes)
 
-    def union(self, other: ResourceSet) -> ResourceSet:
-        """Resources in either set; a rank named differently in each is an error.
+    def union(self, other: ResourceSet, strict: bool = True) -> ResourceSet:
+        """Resources in either set; a rank named differently in each is an
+        error (with ``strict=False`` it keeps this set's name, as flux-core's
+        Python ResourceSet does).
 
         >>> a = ResourceSet.from_ranks({0: {"core": "0-3"}})
         >>> a.union(ResourceSet.from_ranks({0: {"gpu": "0"}})).dumps()
@@ -538,7 +540,7 @@ class ResourceSet:
             if mine is None:
                 nodes[rank] = theirs.copy()
                 continue
-            if mine.hostname and theirs.hostname and mine.hostname != theirs.hostname:
+            if strict and mine.hostname and theirs.hostname and mine.hostname != theirs.hostname:
                 raise ValueError(f"rank {rank} is host '{mine.hostname}' in one set "
                                  f"and '{theirs.hostname}' in the other")
             mine.hostname = mine.hostname or theirs.hostname

@@ -35,9 +35,7 @@ class ResourceCount:
         if isinstance(spec, int):
             return cls._make(spec, spec, 1, "+", spec)
         if isinstance(spec, dict):
-            if "min" not in spec:
-                raise ValueError(f"count {spec!r}: missing 'min'")
-            return cls._make(spec["min"], spec.get("max"), spec.get("operand", 1),
+            return cls._make(spec.get("min", 1), spec.get("max"), spec.get("operand", 1),
                              spec.get("operator", "+"), spec)
         if not isinstance(spec, str):
             raise TypeError(f"count must be int, str or dict, not {type(spec).__name__}")

@@ -157,13 +157,25 @@ class ResourceSet:
         return self._new(result)
 
     def union(self, *args):
-        return self._op("union", args)
+        result = self.impl
+        for arg in args:
+            if not isinstance(arg, ResourceSet):
+                arg = ResourceSet(arg)
+            result = result.union(arg.impl, strict=False)
+        return self._new(result)
 
     def diff(self, *args):
         return self._op("diff", args)
 
     def intersect(self, *args):
-        return self._op("intersect", args)
+        """The ranks of this set that are in every argument (whole ranks, as
+        flux-core's Python ResourceSet intersects)."""
+        ranks = self.impl.ranks
+        for arg in args:
+            if not isinstance(arg, ResourceSet):
+                arg = ResourceSet(arg)
+            ranks = ranks & arg.impl.ranks
+        return self._new(self.impl.copy_ranks(ranks))
 
     __or__ = union
     __sub__ = diff
@@ -171,7 +183,7 @@ class ResourceSet:
 
     def add(self, *args):
         """Add resources of each argument in place; return self."""
-        self.impl = self._op("union", args).impl
+        self.impl = self.union(*args).impl
         return self
 
     append = add
