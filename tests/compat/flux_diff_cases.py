@@ -176,7 +176,54 @@ MORE = [
     "str(ResourceSet(R4).diff(ResourceSet(RG)))", "ResourceSet(R4).intersect(ResourceSet(RG)).nodelist.expand()",
     "ResourceSet(R4).get_properties()", "ResourceSet(R4).to_dict()", "ResourceSet(RG).to_dict()",
     "ResourceSet(RG).encode()", "ResourceSet().to_dict()", "str(ResourceSet())", "ResourceSet().nodelist.expand()",
+    "help_text()", "help_text(argwidth=20)", "help_text(raw_description=True)",
+    "events('raw')", "events('iso')", "events('offset')", "events('human')",
+    "events('human', color='always')", "events('raw', color='always')", "events('reltime')",
+    "[str(idset.IDset('0-3,5').encode(f)) for f in (0, 2, 4, 6)]",
+    "hostlist.Hostlist('a[1-2]').append('b', ['c1', 'c2'], hostlist.Hostlist('d'))",
+    "str(hostlist.Hostlist(['n1', 'n3']).uniq())", "hostlist.decode('n[1-3]').copy().expand()",
+    "JobURI('')", "JobURI('local:///a').remote.startswith('ssh://')", "JobURI('x:/a').local",
+    "str(JobURI('ssh://h/p'))", "JobURI('ssh://h/p').netloc",
+    "f'{util.UtilDatetime(2021, 6, 10, 8, 0, 0):%b%d %R::>14}|'",
+    "f'{util.UtilDatetime.fromtimestamp(0):%b%d::>6h}|'",
+    "util.parse_datetime('2021-06-10 08:00', util.UtilDatetime(2021, 1, 1)).isoformat()",
+    "util.parse_datetime('+2h', util.UtilDatetime(2021, 1, 1)).isoformat()",
+    "util.parse_datetime('x1')", "util.parse_datetime('+1x')",
+    "util.OutputFormat('{a:>10} {b:^6}', headings={'a':'A','b':'BB'}).header_format()",
+    "util.OutputFormat('+:{a:>3} +:{b:<3.3} ?:{c}', headings={'a':'AAAA','b':'B','c':'C'})"
+    ".filter([I(a=12345, b='xyzxyzxyz', c='-')])",
+    "util.OutputFormat('{a}:{b}', headings={'a':'A','b':'B'}).copy(except_fields=['b']).get_format()",
+    "sorted(util.OutputFormat('{a} {b} {a}', headings={'a':'A','b':'B'}).fields)",
+    "util.OutputFormat('{a', headings={'a': 'A'})",
+    "util.set_treedict({}, 'a.b', 1)", "[util.get_treedict({'a': 1}, 'a.b', 'd')]",
+    "util.del_treedict({'a': {}}, 'a.b')",
 ]
+
+
+def help_text(**kw):
+    import io
+    from flux.cli.argparse import FluxArgumentParser
+    p = FluxArgumentParser(prog="flux-x", description="Do x.", **kw)
+    p.add_argument("-n", "--ntasks", metavar="N", type=int, help="number of tasks")
+    p.add_argument("-v", "--verbose", action="store_true", help="be chatty")
+    p.add_argument("--states", hidden_aliases=("--state",), metavar="STATE,...",
+                   help="list states")
+    p.add_argument("--very-long-option-name-here", metavar="VALUE", help="a long one")
+    g = p.add_argument_group("Extra options")
+    g.add_argument("--plugins", action="append", help="plugins")
+    p.add_argument("command", nargs="*", help="the command")
+    buf = io.StringIO()
+    p.print_help(buf)
+    return buf.getvalue()
+
+
+def events(fmt, **kw):
+    entries = [{"timestamp": 1738774194.078433, "name": "submit", "context": {"userid": 1}},
+               {"timestamp": 1738774194.5, "name": "exception",
+                "context": {"type": "cancel", "severity": 0, "note": "x"}},
+               {"timestamp": 1738774300.25, "name": "clean"}]
+    evf = EventLogFormatter(timestamp_format=fmt, **kw)
+    return [evf.format(e) for e in entries]
 
 
 def ResourceCountSpecs():  # noqa: N802

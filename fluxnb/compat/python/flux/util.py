@@ -84,11 +84,10 @@ def parse_datetime(string, now=None):
 # -- dotted-key dicts -------------------------------------------------------
 def get_treedict(in_dict, key, default=None):
     """``in_dict["a"]["b"]`` for key ``"a.b"``, or ``default``."""
-    for part in key.split("."):
-        if not isinstance(in_dict, dict) or part not in in_dict:
-            return default
-        in_dict = in_dict[part]
-    return in_dict
+    *path, last = key.split(".")
+    for part in path:
+        in_dict = in_dict.get(part, {})
+    return in_dict.get(last, default)
 
 
 def set_treedict(in_dict, key, val):
@@ -198,6 +197,11 @@ class OutputFormat(_jf.OutputFormat):
         self.prepend = prepend
         super().__init__(fmt, headings=headings)
 
+    @property
+    def fields(self):
+        """Field names, each once, in order."""
+        return list(dict.fromkeys(super().fields))
+
     def _render(self, items, prefix):
         return "".join(self._tuple(t, f, s, c, prefix=prefix) for t, f, s, c in items)
 
@@ -229,7 +233,10 @@ class OutputFormat(_jf.OutputFormat):
         out = []
         for text, field, spec, conv in self.items:
             if field in except_fields:
-                continue  # with the text before it
+                text = re.sub(r"(\?\+:|\?:|\+:)$", "", text)
+                if text.strip():  # literal text stays; spacing goes with the field
+                    out.append([text, "", "", ""])
+                continue
             if nullify_expansion and re.search(r"\+:$", text):
                 text, spec = re.sub(r"(\?\+:|\+:)$", "", text), ""
             out.append([text, field, spec, conv])

@@ -25,10 +25,14 @@ class FluxHelpFormatter(argparse.HelpFormatter):
         super().__init__(prog, indent_increment, max_help_position, width)
 
     def _format_action_invocation(self, action):
-        if not action.option_strings or action.nargs == 0:
+        if not action.option_strings:
             return super()._format_action_invocation(action)
-        metavar = self._format_args(action, self._get_default_metavar_for_optional(action))
-        return ", ".join(action.option_strings) + "=" + metavar
+        text = ", ".join(action.option_strings)
+        if action.nargs != 0:
+            text += "=" + self._format_args(action,
+                                            self._get_default_metavar_for_optional(action))
+        # long-only options line up with the long forms after "-x, "
+        return text if action.option_strings[0][1] != "-" else "    " + text
 
 
 class FluxRawDescriptionHelpFormatter(FluxHelpFormatter):
