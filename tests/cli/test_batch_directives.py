@@ -206,3 +206,23 @@ def test_redirect_notes_and_truncation_match_real_flux(env, tmp_path):
                           capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert real.returncode == 0, real.stderr
     assert (ours.stdout, ours.stderr) == (real.stdout, real.stderr)
+
+
+@pytest.mark.skipif(not os.access(REAL_FLUX, os.X_OK), reason="needs flux-core at /opt/flux")
+@pytest.mark.parametrize("extra", [[], ["-N1"], ["--job-name=cli", "-t", "1h"]])
+def test_batch_dry_run_directives_match_real_flux(tmp_path, extra):
+    import json
+    (tmp_path / "d.sh").write_text("#!/bin/sh\n#FLUX: -N2 -n4\n#FLUX: --job-name=x -t 5m\n"
+                                   "# a comment\nhostname\n")
+
+    def key(out):
+        js = json.loads(out)
+        system = js["attributes"]["system"]
+        return js["resources"], system["job"], system["duration"], js["tasks"][0]["command"]
+
+    env = {k: v for k, v in os.environ.items() if k != "FLUX_URI"}
+    real = subprocess.run([REAL_FLUX, "batch", "--dry-run", *extra, "d.sh"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60, env=env)
+    ours = fluxnb_cmd("batch", "--dry-run", *extra, "d.sh", cwd=tmp_path, env=env)
+    assert real.returncode == ours.returncode == 0, (real.stderr, ours.stderr)
+    assert key(ours.stdout) == key(real.stdout)
