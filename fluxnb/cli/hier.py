@@ -136,17 +136,17 @@ def cmd_batch(name, argv, prog):
                 script = f.read()
         except OSError as exc:
             raise CommandError(f"{path}: {exc.strerror}") from None
-        jname = args.job_name or path
+        jname = source = path
     else:
         if sys.stdin.isatty():
             raise CommandError("give a batch script, or --wrap COMMAND, or a script on stdin")
-        script, sargs, jname = sys.stdin.read(), args.script[1:], args.job_name or "stdin"
-    if not script.startswith("#!"):
-        raise CommandError(f"{jname}: batch script does not start with '#!' (a shebang line)")
+        # as flux: a script read from stdin makes a job named "batch"
+        script, sargs, jname, source = sys.stdin.read(), args.script[1:], "batch", "stdin"
     if not args.wrap:
-        args = _apply_directives(p, argv, script, jname)
-        if args.job_name:
-            jname = args.job_name
+        if not script.startswith("#!"):
+            raise CommandError(f"{source}: batch script does not start with '#!' (a shebang line)")
+        args = _apply_directives(p, argv, script, source)
+    jname = args.job_name or jname
     js = _jobspec(args, "batch", script, sargs, jname)
     if args.output and args.output not in ("none", "kvs"):
         js.stdout = args.output
