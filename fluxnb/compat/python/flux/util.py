@@ -51,6 +51,58 @@ _DATE_FORMATS = (
 )
 
 
+_UNITS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600,
+          "hr": 3600, "hour": 3600, "d": 86400, "day": 86400, "w": 604800, "week": 604800}
+_DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+_RELDAY = {"today": 0, "tomorrow": 1, "yesterday": -1}
+
+
+def _clock(word):
+    """``noon``, ``midnight``, ``8am``, ``5:30pm``, ``17:00`` -> (hour, minute)."""
+    if word in ("noon", "midnight"):
+        return (12, 0) if word == "noon" else (0, 0)
+    m = re.fullmatch(r"(\d{1,2})(?::(\d\d))?\s*(am|pm)?", word)
+    if not m or (not m.group(2) and not m.group(3)):
+        return None
+    hour, minute = int(m.group(1)), int(m.group(2) or 0)
+    if m.group(3):
+        hour = hour % 12 + (12 if m.group(3) == "pm" else 0)
+    return (hour, minute) if hour < 24 and minute < 60 else None
+
+
+def _natural_datetime(string, now):
+    """The common English forms (``in 10 min``, ``2 hours ago``,
+    ``tomorrow``, ``noon tomorrow``, ``last wed``); None if not one."""
+    text = " ".join(string.lower().split())
+    m = re.fullmatch(r"(?:in )?(\d+(?:\.\d+)?) ?([a-z]+?)s?( ago| from now)?", text)
+    if m and m.group(2) in _UNITS and (text.startswith("in ") or m.group(3)):
+        delta = timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
+        return now - delta if m.group(3) == " ago" else now + delta
+    day, clock = None, (0, 0)
+    words = text.split()
+    rest = []
+    i = 0
+    while i < len(words):
+        w = words[i]
+        if w in _RELDAY and day is None:
+            day = now.date() + timedelta(days=_RELDAY[w])
+        elif w in ("last", "next") and i + 1 < len(words) and words[i + 1][:3] in _DAYS \
+                and day is None:
+            target = _DAYS.index(words[i + 1][:3])
+            delta = (now.weekday() - target) % 7 or 7
+            day = now.date() + timedelta(days=-delta if w == "last" else (7 - delta) or 7)
+            i += 1
+        elif _clock(w) is not None:
+            clock = _clock(w)
+        else:
+            rest.append(w)
+        i += 1
+    if rest or (day is None and clock == (0, 0) and "midnight" not in words):
+        return None
+    day = day or now.date()
+    return datetime(day.year, day.month, day.day, *clock)
+
+
 def parse_datetime(string, now=None):
     """Parse ``now``, ``+FSD``/``-FSD`` (relative to ``now``) or a date and
     time; returns an aware datetime. Natural language ("tomorrow") needs the
@@ -69,6 +121,9 @@ def parse_datetime(string, now=None):
             continue
         if "%Y" not in fmt:
             dt = dt.replace(year=now.year, month=now.month, day=now.day)
+        return dt.astimezone()
+    dt = _natural_datetime(string, now)
+    if dt is not None:
         return dt.astimezone()
     try:
         import parsedatetime  # optional, as in flux-core
