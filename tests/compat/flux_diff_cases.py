@@ -226,6 +226,28 @@ def events(fmt, **kw):
     return [evf.format(e) for e in entries]
 
 
+def directives(text):
+    import io
+    from flux.job.directives import DirectiveParser
+    p = DirectiveParser(io.StringIO(text))
+    return [(d.action, d.args, d.lineno) for d in p.directives if d.action != "NOOP"]
+
+
+SCRIPTS = [
+    "#!/bin/sh\n#FLUX: -N2\n#FLUX: --job-name=x\nhostname\n",
+    "#!/bin/sh\n# flux: -n4 -c2  # comment\n#\n# flux: --env=A='b c'\nrun\n",
+    "#!/usr/bin/env python3\n# flux: --setattr=user.conf=\"\"\"\n# flux: [a]\n"
+    "# flux:   b = 1\n# flux: \"\"\"\nprint(1)\n",
+    "#!/bin/sh\n#FLUX: -N2\nhostname\n#FLUX: -n1\n",
+    "#!/bin/sh\n#FLUX: -N2\n# flux: -n2\n",
+    "#!/bin/sh\n#FLUX: hostname\n",
+    "#!/bin/sh\n#FLUX: --job-name='x\n",
+    "#!/bin/sh\n-- flux: -n1\n-- text\n-- flux: -c2\n",
+    "#!/bin/sh\necho no directives\n",
+    "#!/bin/sh\n#flux:-N1\n#flux: -x \"\"\"a b\"\"\"\n",
+]
+
+
 def ResourceCountSpecs():  # noqa: N802
     from flux.resource.ResourceCount import ResourceCount
     out = []
@@ -239,6 +261,7 @@ def ResourceCountSpecs():  # noqa: N802
     return out
 
 
+MORE += [f"directives({t!r})" for t in SCRIPTS]
 CASES += MORE
 CASES += [f"{cls}().parse({q!r})" for cls in ("P", "C") for q in CONSTRAINTS]
 CASES += [f"ShapeParser().parse({q!r})" for q in SHAPES]
