@@ -150,7 +150,7 @@ def cmd_batch(name, argv, prog):
     js = _jobspec(args, "batch", script, sargs, jname)
     if args.output and args.output not in ("none", "kvs"):
         js.stdout = args.output
-    if args.error:
+    if args.error and args.error not in ("none", "kvs"):
         js.stderr = args.error
     jobid = _submit(args, js, prog)
     if jobid and not args.dry_run and not args.quiet:

@@ -231,3 +231,16 @@ def test_batch_dry_run_directives_match_real_flux(tmp_path, extra):
     ours = fluxnb_cmd("batch", "--dry-run", *extra, "d.sh", cwd=tmp_path, env=env)
     assert real.returncode == ours.returncode == 0, (real.stderr, ours.stderr)
     assert key(ours.stdout) == key(real.stdout)
+
+
+def test_error_kvs_keeps_stderr_in_the_kvs(env, tmp_path):
+    r = flux(env, "run", "--error=kvs", "sh", "-c", "echo err >&2", cwd=tmp_path)
+    assert (r.returncode, r.stderr) == (0, "err\n")
+    assert not (tmp_path / "kvs").exists()
+    r = flux(env, "run", "--output=o.txt", "--error=kvs", "sh", "-c", "echo E >&2; echo O",
+             cwd=tmp_path)
+    # as flux-core: stderr follows stdout into the file
+    assert r.stderr == "0: stdout redirected to o.txt\n0: stderr redirected to o.txt\n"
+    assert sorted((tmp_path / "o.txt").read_text().split()) == ["E", "O"]
+    r = flux(env, "run", "--output=kvs", "echo", "x", cwd=tmp_path)
+    assert (r.stdout, r.stderr) == ("x\n", "")
