@@ -105,8 +105,9 @@ def _natural_datetime(string, now):
 
 def parse_datetime(string, now=None):
     """Parse ``now``, ``+FSD``/``-FSD`` (relative to ``now``) or a date and
-    time; returns an aware datetime. Natural language ("tomorrow") needs the
-    optional ``parsedatetime`` package, as in flux-core."""
+    time; returns an aware datetime. Common English forms (``tomorrow``,
+    ``in 10 min``, ``last wed``) are read here; other natural language needs
+    the optional ``parsedatetime`` package, as in flux-core."""
     if now is None:
         now = datetime.now()
     if string == "now":
