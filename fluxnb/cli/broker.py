@@ -1,10 +1,11 @@
-"""Broker commands: getattr, setattr, lsattr, uptime, module, dmesg, ping, shutdown."""
+"""Broker commands: getattr, setattr, lsattr, uptime, module, dmesg, ping, shutdown, version."""
 
 from __future__ import annotations
 
 import argparse
 import errno
 import os
+import platform
 import pwd
 import sys
 import time
@@ -54,13 +55,31 @@ def cmd_lsattr(name, argv, prog):
         if not args.values:
             print("\n".join(names))
             return
-        width = max(map(len, names), default=0)
         for n in names:
             try:
                 value = h.attr_get(n)
             except FluxError:
                 value = "-"
-            print(f"{n:<{width}} {value if value is not None else '-'}")
+            print(f"{n:<40}{value if value is not None else '-'}")  # as flux's "%-40s%s"
+
+
+@command
+def cmd_version(name, argv, prog):
+    p = parser(prog, name, "Display flux version information.")
+    p.parse_args(argv)
+    from ..runtime.instance import _version
+    version = _version()
+    print(f"commands:    \t\t{version}")
+    print(f"libflux-core:\t\t{version}")
+    uri = os.environ.get("FLUX_URI")
+    if uri:  # inside an instance, as flux prints its broker's version
+        try:
+            with handle() as h:
+                print(f"broker:  \t\t{h.attr_get('version')}")
+            print(f"FLUX_URI:\t\t{uri}")
+        except (FluxError, OSError) as exc:
+            raise CommandError(f"flux_open {uri} failed: {exc}") from None
+    print(f"build-options:\t\t+fluxnb+python=={platform.python_version()}")
 
 
 def _fsd_short(seconds: float) -> str:

@@ -136,22 +136,46 @@ def cmd_batch(name, argv, prog):
                 script = f.read()
         except OSError as exc:
             raise CommandError(f"{path}: {exc.strerror}") from None
-        jname = args.job_name or path
+        jname = source = path
     else:
         if sys.stdin.isatty():
             raise CommandError("give a batch script, or --wrap COMMAND, or a script on stdin")
-        script, sargs, jname = sys.stdin.read(), args.script[1:], args.job_name or "stdin"
-    if not script.startswith("#!"):
-        raise CommandError(f"{jname}: batch script does not start with '#!' (a shebang line)")
+        # as flux: a script read from stdin makes a job named "batch"
+        script, sargs, jname, source = sys.stdin.read(), args.script[1:], "batch", "stdin"
+    if not args.wrap:
+        if not script.startswith("#!"):
+            raise CommandError(f"{source}: batch script does not start with '#!' (a shebang line)")
+        args = _apply_directives(p, argv, script, source)
+    jname = args.job_name or jname
     js = _jobspec(args, "batch", script, sargs, jname)
     if args.output and args.output not in ("none", "kvs"):
         js.stdout = args.output
-    if args.error:
+    if args.error and args.error not in ("none", "kvs"):
         js.stderr = args.error
     jobid = _submit(args, js, prog)
     if jobid and not args.dry_run and not args.quiet:
         print(jobid.f58 if hasattr(jobid, "f58") else jobid)
     return 0
+
+
+def _apply_directives(p: argparse.ArgumentParser, argv: list[str], script: str,
+                      name: str) -> argparse.Namespace:
+    """Options from the script's RFC 36 ``#FLUX:`` directives, then the
+    command line's (which override them), as flux batch applies them."""
+    from .directives import parse_directives
+    try:
+        directives = parse_directives(script)
+    except ValueError as exc:
+        raise CommandError(f"{name}: {exc}") from None
+    ns = None
+    for lineno, dargs in directives:
+        try:
+            ns = p.parse_args(dargs, namespace=ns)
+        except SystemExit:
+            raise CommandError(f"argument parsing failed at {name} line {lineno}") from None
+        if ns.script:
+            raise CommandError(f"{name} line {lineno}: a directive may only hold options")
+    return p.parse_args(argv, namespace=ns)
 
 
 def _shell_quote(arg: str) -> str:

@@ -492,7 +492,13 @@ class OutputFormat:
             if "+" in sentinel:
                 align, old, prec = _align_width(spec)
                 width = max(width, int(old or 0), 0 if no_header else len(self.headings.get(field, "")))
-                spec = f"{align}{width}" + (f".{width}" if prec else "")
+                # A precision equal to the width truncates strings: it grows
+                # with it; any other precision (e.g. ".2f") is kept.
+                if prec and old and int(prec) == int(old):
+                    prec = str(width)
+                m = _SPEC_RE.fullmatch(spec.split("::", 1)[-1])
+                ftype = (m.group("type") or "") if m else ""
+                spec = f"{align}{width}" + (f".{prec}" if prec else "") + ftype
             out.append([text, field, spec, conv])
         new = self.__class__.__new__(self.__class__)
         new.headings, new.fmt, new.items = self.headings, self.fmt, out

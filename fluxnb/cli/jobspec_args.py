@@ -316,7 +316,7 @@ def build_jobspec(args: argparse.Namespace, command: list[str]):
         jobspec.stdout = args.output
         if args.label_io:
             jobspec.setattr_shell_option("output.stdout.label", True)
-    if args.error is not None:
+    if args.error is not None and args.error not in ("none", "kvs"):  # as flux: KVS
         jobspec.stderr = args.error
         if args.label_io:
             jobspec.setattr_shell_option("output.stderr.label", True)

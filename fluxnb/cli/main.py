@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "setattr": ("fluxnb.cli.broker", "set a broker attribute"),
     "lsattr": ("fluxnb.cli.broker", "list broker attributes"),
     "uptime": ("fluxnb.cli.broker", "tell how long the instance has been running"),
+    "version": ("fluxnb.cli.broker", "display version information (as flux version)"),
     "module": ("fluxnb.cli.broker", "list, load and unload broker modules"),
     "dmesg": ("fluxnb.cli.broker", "print or clear the broker log ring buffer"),
     "ping": ("fluxnb.cli.broker", "send echo requests to a service"),

@@ -7,11 +7,14 @@ import sys
 
 from .common import CommandError, command, handle, parser
 
-LIST_FORMAT = ("?:{queuem:<8.8} {enabled:>2} {started:>2} {defaults.timelimit!F:>8} "
+# as flux-core's default: the state marks are colored whether or not stdout is a tty
+LIST_FORMAT = ("?:{queuem:<8.8} ?:{parent:<8.8} {color_enabled}{enabled:>2}{color_off} "
+               "{color_started}{started:>2}{color_off} {defaults.timelimit!F:>8} "
                "{limits.timelimit!F:>8} {limits.range.effective.nnodes:>10} "
                "{limits.range.effective.ncores:>10} {limits.range.effective.ngpus:>10}")
 LIST_HEADINGS = {
-    "queue": "QUEUE", "queuem": "QUEUE", "submission": "SUBMIT", "scheduling": "SCHED",
+    "queue": "QUEUE", "queuem": "QUEUE", "parent": "PARENT", "submission": "SUBMIT",
+    "scheduling": "SCHED", "color_enabled": "", "color_started": "", "color_off": "",
     "enabled": "EN", "started": "ST", "defaults.timelimit": "TDEFAULT",
     "limits.timelimit": "TLIMIT", "limits.range.nnodes": "NNODES",
     "limits.range.ncores": "NCORES", "limits.range.ngpus": "NGPUS",
@@ -172,8 +175,12 @@ def do_list(h, args, prog):
         queue = queuem = ""
         submission = "enabled" if st.get("enabled", True) else "disabled"
         scheduling = "started" if st.get("started", True) else "stopped"
+        parent = ""
         enabled = "✔" if st.get("enabled", True) else "✗"
         started = "✔" if st.get("started", True) else "✗"
+        color_enabled = "\033[01;32m" if st.get("enabled", True) else "\033[01;31m"
+        color_started = "\033[01;32m" if st.get("started", True) else "\033[01;31m"
+        color_off = "\033[0;0m"
 
     q = _Q()
     q.defaults = _Ns(timelimit=math.inf)

@@ -157,6 +157,7 @@ def test_queue_drain_and_idle(env, h):
 def test_queue_list(env):
     r = queue(env, "list")
     head, line = r.stdout.splitlines()
+    line = re.sub(r"\x1b\[[0-9;]*m", "", line)  # flux colors the marks (green/red)
     assert head.split() == ["EN", "ST", "TDEFAULT", "TLIMIT", "NNODES", "NCORES", "NGPUS"]
     assert line.split()[:2] == ["✔", "✔"]
     assert line.split()[4] == "0-4"

@@ -21,9 +21,11 @@ from ..message import FLAG_NORESPONSE, FLAG_STREAMING, FluxError, Message
 from ..service import DEFERRED, Service, payload_field, request_handler
 from ..util.eventlog import encode_event
 from ..util.fsd import parse_fsd
+from ..util.idset import IDSet
 from ..util.rv1 import ResourceSet
 from .jobid import JobID, kvs_dir
 from .layout import task_layout
+from .shell import output_files, truncate_outputs
 
 KILL_TIMEOUT = 2.0
 
@@ -117,6 +119,12 @@ class JobExec(Service):
         header = {"version": 1, "encoding": {"stdout": "UTF-8", "stderr": "UTF-8"},
                   "count": {"stdout": ntasks, "stderr": ntasks}, "options": {}}
         self.writer.append("output", encode_event("header", header), namespace=ex.namespace)
+        ranks = IDSet(range(len(ex.ranks))).encode(brackets=True)  # shell ranks
+        for stream, path in output_files(jobspec, ex.id, absolute=False).items():
+            # as flux's shell: attach prints "RANKS: stdout redirected to PATH"
+            self.writer.append("output", encode_event("redirect", {
+                "stream": stream, "rank": ranks, "path": path}), namespace=ex.namespace)
+        truncate_outputs(jobspec, ex.id)
         self._exec_event(ex, "init")
         self._exec_event(ex, "starting")
         for rank in ex.ranks:

@@ -671,7 +671,8 @@ class JobManager(Service):
 
     @request_handler("queue-status")
     def queue_status(self, msg: Message) -> dict:
-        return dict(self.queue)
+        # flux-core's keys (enable, start) beside fluxnb's own
+        return dict(self.queue, enable=self.queue["enabled"], start=self.queue["started"])
 
     @request_handler("drain")
     def drain(self, msg: Message):

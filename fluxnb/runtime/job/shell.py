@@ -41,6 +41,43 @@ def expand_template(path: str, jobid: int, name: str = "") -> str:
     return path
 
 
+def output_files(jobspec: dict, jobid: int, absolute: bool = True) -> dict[str, str]:
+    """``stream -> path`` of the job's file outputs (``--output``,
+    ``--error``; stderr goes with stdout unless given), templates expanded
+    against its id and name, and made absolute against its cwd."""
+    system = (jobspec.get("attributes") or {}).get("system") or {}
+    opts = ((system.get("shell") or {}).get("options")) or {}
+    cmd = ((jobspec.get("tasks") or [{}])[0].get("command")) or [""]
+    name = (system.get("job") or {}).get("name") or os.path.basename(str(cmd[0]))
+    cwd = system.get("cwd") or os.getcwd()
+    out = {}
+    for stream in ("stdout", "stderr"):
+        s = (opts.get("output") or {}).get(stream) or {}
+        if isinstance(s, dict) and s.get("type") == "file" and s.get("path"):
+            path = expand_template(s["path"], jobid, name)
+            out[stream] = os.path.join(cwd, path) if absolute else path
+    if "stdout" in out and "stderr" not in out:
+        out["stderr"] = out["stdout"]
+    return out
+
+
+def truncate_outputs(jobspec: dict, jobid: int) -> None:
+    """Empty the job's output files before its shells start, unless the
+    shell option ``output.mode`` (or ``output.STREAM.mode``) is ``append``,
+    as flux's shell opens them (one truncation, whatever the node count)."""
+    system = (jobspec.get("attributes") or {}).get("system") or {}
+    output = ((((system.get("shell") or {}).get("options")) or {}).get("output")) or {}
+    for stream, path in output_files(jobspec, jobid).items():
+        mode = (output.get(stream) or {}).get("mode") or output.get("mode") or "truncate"
+        if mode == "append":
+            continue
+        try:
+            with open(path, "wb"):
+                pass
+        except OSError:
+            pass  # the shell reports an unopenable file when it opens it
+
+
 class _ShellJob:
     def __init__(self, jobid: int, msg: Message):
         self.id = jobid

@@ -163,7 +163,7 @@ def _parse_ranges(s: str, inner: str) -> list[tuple[int, int, int]]:
     return out
 
 
-def _expand_token(s: str, tok: str) -> list[str] | list[_HostRange]:
+def _expand_token(s: str, tok: str, product: bool = True) -> list[str] | list[_HostRange]:
     """Hostranges (or, with a suffix, plain names) for one expression."""
     p = tok.find("[")
     if p < 0:
@@ -183,7 +183,8 @@ def _expand_token(s: str, tok: str) -> list[str] | list[_HostRange]:
     # With a suffix each host stands alone, as in flux-core. A further
     # bracket in the suffix ("r[1-2]n[1-2]") expands as a product, an
     # extension: flux-core would keep it literally inside the name.
-    suffixes = _expand_suffix(s, suffix) if "[" in suffix or "]" in suffix else [suffix]
+    bracketed = "[" in suffix or "]" in suffix
+    suffixes = _expand_suffix(s, suffix) if bracketed and product else [suffix]
     return [
         f"{prefix}{str(n).zfill(width)}{sfx}"
         for lo, hi, width in ranges
@@ -240,8 +241,12 @@ class Hostlist:
     # -- codec ------------------------------------------------------------
 
     @classmethod
-    def decode(cls, s: str) -> Hostlist:
+    def decode(cls, s: str, product: bool = True) -> Hostlist:
         """Decode an RFC 29 hostlist string.
+
+        A bracket in the suffix (``r[1-2]n[1-2]``) expands as a product; with
+        ``product=False`` it stays in the names (``r1n[1-2],r2n[1-2]``), as
+        flux-core's ``hostlist_decode`` leaves it.
 
         Raises
         ------
@@ -262,7 +267,7 @@ class Hostlist:
             raise TypeError(f"hostlist must be decoded from a str, not {type(s).__name__}")
         hl = cls()
         for tok in _tokens(s):
-            for item in _expand_token(s, tok):
+            for item in _expand_token(s, tok, product):
                 if isinstance(item, _HostRange):
                     hl._append_range(item)
                 elif tok.find("[") >= 0:

@@ -437,6 +437,21 @@ class ResourceSet:
         for rank in ids:
             self._nodes[rank].properties.add(name)
 
+    def match_ranks(self, constraint: Mapping[str, Any]) -> IDSet:
+        """Ranks satisfying an RFC 31 constraint (``properties``, ``hostlist``,
+        ``ranks``, ``and``, ``or``, ``not``); ValueError naming a bad term.
+
+        >>> rs = ResourceSet.from_ranks({0: {"core": "0"}, 1: {"core": "0"}},
+        ...                             properties={"big": "1"})
+        >>> str(rs.match_ranks({"properties": ["^big"]}))
+        '0'
+        """
+        return IDSet(r for r, n in self._nodes.items() if _matches(constraint, r, n))
+
+    def copy_constraint(self, constraint: Mapping[str, Any]) -> ResourceSet:
+        """Only the ranks satisfying an RFC 31 constraint."""
+        return self.copy_ranks(self.match_ranks(constraint))
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ResourceSet):
             return NotImplemented
@@ -510,8 +525,10 @@ class ResourceSet:
                 nodes[rank] = new
         return self._like(nodes)
 
-    def union(self, other: ResourceSet) -> ResourceSet:
-        """Resources in either set; a rank named differently in each is an error.
+    def union(self, other: ResourceSet, strict: bool = True) -> ResourceSet:
+        """Resources in either set; a rank named differently in each is an
+        error (with ``strict=False`` it keeps this set's name, as flux-core's
+        Python ResourceSet does).
 
         >>> a = ResourceSet.from_ranks({0: {"core": "0-3"}})
         >>> a.union(ResourceSet.from_ranks({0: {"gpu": "0"}})).dumps()
@@ -523,7 +540,7 @@ class ResourceSet:
             if mine is None:
                 nodes[rank] = theirs.copy()
                 continue
-            if mine.hostname and theirs.hostname and mine.hostname != theirs.hostname:
+            if strict and mine.hostname and theirs.hostname and mine.hostname != theirs.hostname:
                 raise ValueError(f"rank {rank} is host '{mine.hostname}' in one set "
                                  f"and '{theirs.hostname}' in the other")
             mine.hostname = mine.hostname or theirs.hostname
@@ -540,6 +557,43 @@ class ResourceSet:
 
     def __or__(self, other: object) -> ResourceSet:
         return self.union(other) if isinstance(other, ResourceSet) else NotImplemented
+
+
+def _strings(op: str, args: Any) -> list[str]:
+    if isinstance(args, str):
+        args = [args]
+    if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
+        raise ValueError(f"constraint '{op}' operator requires a list of strings")
+    return args
+
+
+def _matches(con: Any, rank: int, node: _RNode) -> bool:
+    if not isinstance(con, Mapping):
+        raise ValueError(f"constraint must be an object, not {type(con).__name__}")
+    for op, args in con.items():
+        if op in ("and", "or", "not"):
+            if not isinstance(args, list) or (op == "not" and not args):
+                raise ValueError(f"constraint '{op}' operator requires a non-empty list")
+            results = [_matches(c, rank, node) for c in args]
+            ok = any(results) if op == "or" else all(results)
+            if op == "not":
+                ok = not ok
+        elif op == "properties":
+            ok = True
+            for prop in _strings(op, args):
+                neg = prop.startswith("^")
+                ok = ok and ((prop[1:] not in node.properties) if neg
+                             else (prop in node.properties))
+        elif op == "hostlist":
+            ok = node.hostname is not None and any(
+                node.hostname in Hostlist(h) for h in _strings(op, args))
+        elif op == "ranks":
+            ok = any(rank in _ids(r, "constraint.ranks") for r in _strings(op, args))
+        else:
+            raise ValueError(f"unknown constraint operator '{op}'")
+        if not ok:
+            return False
+    return True
 
 
 def validate_R(R: Mapping[str, Any] | str) -> None:

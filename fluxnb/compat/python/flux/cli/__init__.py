@@ -1,0 +1,1 @@
+"""``flux.cli``: pieces of flux-core's command line tools."""

@@ -1,0 +1,1 @@
+"""``flux.constraint``: RFC 35 constraint query syntax."""

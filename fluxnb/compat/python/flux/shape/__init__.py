@@ -1,0 +1,1 @@
+"""``flux.shape``: RFC 46 job shape syntax."""
