@@ -20,7 +20,7 @@ as AMG pays a lot for a zone, an ensemble-style QMCPACK run little.
 
 Examples
 --------
->>> app = App("lammps", "Job", pods=[], duration=100.0, node_cost=0.05, zone_cost=0.5)
+>>> app = App("lammps", "Job", pods=[], duration=100.0, node_cost=0.25, zone_cost=0.5)
 >>> app.run_time(nodes=4, zones=1), app.run_time(nodes=4, zones=2)
 (115.0, 172.5)
 """

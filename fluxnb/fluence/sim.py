@@ -94,7 +94,8 @@ class RunResult:
                 "idle pod-s": round(self.idle_pod_seconds, 1)}
 
 
-def simulate(workload: Workload, scheduler: Any, seed: int = 0, create_spread: float = 1.0) -> RunResult:
+def simulate(workload: Workload, scheduler: Any, seed: int = 0, create_spread: float = 1.0,
+             create_times: dict[str, float] | None = None) -> RunResult:
     """Run ``workload`` under ``scheduler``.
 
     Parameters
@@ -106,6 +107,8 @@ def simulate(workload: Workload, scheduler: Any, seed: int = 0, create_spread: f
         ``[0, create_spread)`` seconds, so the pods of applications created
         together reach the scheduler interleaved, as several Job controllers'
         pods do.
+    create_times : dict, optional
+        Creation time of named pods, overriding the draw (to construct a case).
     """
     rng = random.Random(seed)
     scheduler.start(workload, random.Random(rng.random()))
@@ -117,7 +120,9 @@ def simulate(workload: Workload, scheduler: Any, seed: int = 0, create_spread: f
     for app in workload.apps:
         apps[app.name] = app
         times = sorted(app.arrival + rng.random() * create_spread for _ in app.pods)
-        res[app.name] = AppResult(app.name, len(app.pods), times[0] if times else app.arrival)
+        if create_times:
+            times = [create_times.get(p.name, t) for p, t in zip(app.pods, times)]
+        res[app.name] = AppResult(app.name, len(app.pods), min(times, default=app.arrival))
         for pod, t in zip(app.pods, times):
             events.append((t, seq, "create", pod))
             seq += 1
