@@ -22,7 +22,7 @@ Examples
 --------
 >>> app = App("lammps", "Job", pods=[], duration=100.0, node_cost=0.25, zone_cost=0.5)
 >>> app.run_time(nodes=4, zones=1), app.run_time(nodes=4, zones=2)
-(115.0, 172.5)
+(175.0, 262.5)
 """
 
 from __future__ import annotations
