@@ -324,6 +324,18 @@ class FluenceScheduler:
         nodes = [r for r in sorted(cores) for _ in range(cores[r] // per)]
         return jobid, meta.alloc_type, nodes
 
+    def _zone_may_fit(self, path: str, g: _Group, at: int) -> bool:
+        """False when the zone's subtree aggregates (pruning filters) rule the group out now.
+
+        A cheap test that spares the mark-down and the match of a zone that is too full.
+        """
+        sp = self.graph.by_path[path].subplans.get("containment")
+        if sp is None:
+            return True
+        slot = g.request.resources[0]
+        want = {c.type: c.count_min * slot.count_min for c in slot.with_}
+        return sp.avail_during(at, int(g.duration * 1000), sp.counts_for(want))
+
     def _allocate(self, g: _Group, at: int) -> bool:
         self._prepare(g)
         self._exclusions = self._excluded(g)
@@ -331,6 +343,8 @@ class FluenceScheduler:
         with self._down(self._exclusions):
             if self.zone_aware and self.nzones > 1:
                 for i, z in enumerate(self.zones):
+                    if not self._zone_may_fit(z, g, at):
+                        continue
                     with self._down([o for j, o in enumerate(self.zones) if j != i]):
                         got = self._run(g, "allocate", at)
                     if got:
