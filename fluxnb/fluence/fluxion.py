@@ -43,7 +43,7 @@ import errno
 import math
 import random
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 from ..runtime.sched.fluxion import (MatchError, ResourceGraph, Traverser, make_policy,
                                      parse_request)
@@ -55,10 +55,6 @@ __all__ = ["FluenceScheduler", "build_graph", "podgroup_jobspec", "pod_slot", "M
 #: Size (GB, as GiB) of one memory vertex.
 MEMORY_CHUNK_GB = 4
 _GIB = 2**30
-
-
-def _zone_id(name: str, zones: list[str]) -> int:
-    return zones.index(name)
 
 
 def build_graph(cluster: Cluster, memory_chunk: int = MEMORY_CHUNK_GB) -> ResourceGraph:
@@ -88,7 +84,7 @@ def build_graph(cluster: Cluster, memory_chunk: int = MEMORY_CHUNK_GB) -> Resour
             props = {"k8s-name": n.name}
             if n.instance_type:
                 props["instance-type"] = n.instance_type
-            nv = g.add_vertex("node", "node", n.index, parent=zv[_zone_id(n.zone, zones)], rank=n.index,
+            nv = g.add_vertex("node", "node", n.index, parent=zv[zones.index(n.zone)], rank=n.index,
                               properties=props)
             g.add_children(nv, "core", "core", range(n.cpu // 1000), rank=n.index)
             if n.gpu:
@@ -294,7 +290,12 @@ class FluenceScheduler:
         return out
 
     @contextmanager
-    def _down(self, paths: list[str]) -> Iterator[None]:
+    def _down(self, paths: Sequence[str], keep_down: Sequence[str] = ()) -> Iterator[None]:
+        """Mark ``paths`` down for the block; afterwards up again, except ``keep_down``.
+
+        A zone marked up brings its whole subtree up, so the nodes an outer
+        block excluded (``keep_down``) are marked down again.
+        """
         for p in paths:
             self.trav.mark(p, "down")
         try:
@@ -302,7 +303,7 @@ class FluenceScheduler:
         finally:
             for p in paths:
                 self.trav.mark(p, "up")
-            for p in self._exclusions:
+            for p in keep_down:
                 self.trav.mark(p, "down")
 
     def _run(self, g: _Group, op: str, at: int) -> tuple[int, str, list[int]] | None:
@@ -338,20 +339,19 @@ class FluenceScheduler:
 
     def _allocate(self, g: _Group, at: int) -> bool:
         self._prepare(g)
-        self._exclusions = self._excluded(g)
+        excluded = self._excluded(g)
         got = None
-        with self._down(self._exclusions):
+        with self._down(excluded):
             if self.zone_aware and self.nzones > 1:
                 for i, z in enumerate(self.zones):
                     if not self._zone_may_fit(z, g, at):
                         continue
-                    with self._down([o for j, o in enumerate(self.zones) if j != i]):
+                    with self._down([o for j, o in enumerate(self.zones) if j != i], keep_down=excluded):
                         got = self._run(g, "allocate", at)
                     if got:
                         break
             if got is None:
                 got = self._run(g, "allocate", at)
-        self._exclusions = []
         if got is None:
             return False
         jobid, _, nodes = got
@@ -363,14 +363,10 @@ class FluenceScheduler:
 
     def _reserve(self, g: _Group, at: int) -> None:
         """Plan ``g`` at the earliest time it fits (EBUSY now was just seen at ``at``)."""
-        self._exclusions = self._excluded(g)
-        with self._down(self._exclusions):
+        with self._down(self._excluded(g)):
             got = self._run(g, "allocate_orelse_reserve", at)
-        self._exclusions = []
         if got is not None:
             self.reserved.append(got[0])
-
-    _exclusions: list[str] = []
 
     def describe(self) -> dict[str, Any]:
         return {"scheduler": self.name, "policy": self.policy, "zone_aware": self.zone_aware,

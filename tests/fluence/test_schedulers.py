@@ -163,3 +163,40 @@ def test_unknown_policy_is_refused():
         FluenceScheduler(policy="fastest")
     with pytest.raises(ValueError, match="queue_policy must be"):
         FluenceScheduler(queue_policy="lifo")
+
+
+def test_fluence_honours_node_selectors_and_frees_the_rest():
+    # 2 zones x 1 node x 8 cpu: "a" must run in zone-b; "b" is free to go anywhere and
+    # must get zone-a's node at once (the nodes excluded for "a" are not left down).
+    a = app("a", 1, "8")
+    a[1]["spec"]["mpiReplicaSpecs"]["Worker"]["template"]["spec"]["nodeSelector"] = {
+        "topology.kubernetes.io/zone": "zone-b"}
+    w = load_manifests(demo_cluster(zones=2, nodes_per_zone=1, cpu="8"), a, app("b", 1, "8", arrival=1))
+    r = simulate(w, FluenceScheduler(), seed=0, create_spread=0)
+    assert r.apps[0].placement == {"a-worker-0": "zone-b-node00"}
+    assert r.apps[1].placement == {"b-worker-0": "zone-a-node00"} and r.apps[1].started == 1
+
+
+def test_pods_beyond_min_member_are_matched_one_slot_each():
+    docs = app("g", 4, "4")
+    docs[0]["spec"]["minMember"] = 2
+    w = load_manifests(demo_cluster(zones=1, nodes_per_zone=2, cpu="8"), docs)
+    f = FluenceScheduler()
+    r = simulate(w, f, seed=0)
+    assert r.finished and len(r.apps[0].placement) == 4
+    assert f.jobspecs["g"]["resources"][0]["with"][0]["count"] == 2  # the gang: minMember slots
+
+
+def test_kube_prefer_no_schedule_and_preferred_affinity_steer_the_score():
+    nodes = demo_cluster(zones=1, nodes_per_zone=2)
+    nodes[0]["spec"] = {"taints": [{"key": "spot", "value": "yes", "effect": "PreferNoSchedule"}]}
+    w = load_manifests(nodes, app("a", 1, "2"))
+    picks = {simulate(w, KubeScheduler(), s).apps[0].placement["a-worker-0"] for s in range(10)}
+    assert picks == {"zone-a-node01"}  # TaintToleration (weight 3) breaks the tie
+    b = app("b", 1, "2")
+    b[1]["spec"]["mpiReplicaSpecs"]["Worker"]["template"]["spec"]["affinity"] = {"nodeAffinity": {
+        "preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 10, "preference": {"matchExpressions": [
+            {"key": "kubernetes.io/hostname", "operator": "In", "values": ["zone-a-node00"]}]}}]}}
+    w = load_manifests(demo_cluster(zones=1, nodes_per_zone=2), b)
+    picks = {simulate(w, KubeScheduler(), s).apps[0].placement["b-worker-0"] for s in range(10)}
+    assert picks == {"zone-a-node00"}
