@@ -23,7 +23,9 @@ down the same way.
 
 Queue: groups in the order their first pod was created.  The first group that
 cannot start gets a Fluxion reservation (``allocate_orelse_reserve``: the
-earliest time it fits, planned with its walltime), and later groups start
+earliest time it fits, planned with its walltime, or with no walltime its
+worst-case run time plus a minute: :meth:`~.model.App.time_limit`; times in
+the graph's planners are milliseconds), and later groups start
 only where they do not delay it (EASY backfill; ``queue_policy="fcfs"``
 stops at the first blocked group, ``"conservative"`` reserves for all).
 

@@ -10,7 +10,9 @@ resources), then runs for::
 
     duration * (1 + node_cost * (nodes - 1)) * (1 + zone_cost * (zones - 1))
 
-seconds, where ``nodes`` and ``zones`` are how many distinct nodes and zones its
+seconds (at most ``walltime`` after its first pod was bound, when it has one: the
+application is then stopped, as Kubernetes stops a Job past its
+``activeDeadlineSeconds``), where ``nodes`` and ``zones`` are how many distinct nodes and zones its
 pods landed on.  ``duration`` is the run time with every pod on one node;
 ``node_cost`` is the slowdown each extra node adds (off-node MPI messages) and
 ``zone_cost`` the slowdown each extra availability zone adds (cross-zone latency
@@ -29,13 +31,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["Taint", "Toleration", "Requirement", "Node", "Pod", "PodGroup", "App", "Cluster",
+__all__ = ["Taint", "Toleration", "Requirement", "Node", "Pod", "PodGroup", "App", "Cluster", "PLAN_SLACK",
            "Workload", "DEFAULT_NODE_COST", "DEFAULT_ZONE_COST"]
 
 #: Slowdown per extra node an MPI job spans, when its manifest does not say.
 DEFAULT_NODE_COST = 0.03
 #: Slowdown per extra availability zone an MPI job spans, when its manifest does not say.
 DEFAULT_ZONE_COST = 0.5
+
+#: Seconds added to the worst-case run time when Fluence plans an application with no walltime.
+PLAN_SLACK = 60.0
 
 ZONE_LABEL = "topology.kubernetes.io/zone"
 INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
@@ -174,8 +179,9 @@ class App:
         return self.run_time(len(self.pods), min(nzones, len(self.pods)))
 
     def time_limit(self, nzones: int) -> float:
-        """What the scheduler plans for: ``walltime`` or, unset, :meth:`worst_run_time`."""
-        return self.walltime if self.walltime is not None else self.worst_run_time(nzones)
+        """What Fluence plans for: ``walltime`` or, unset, :meth:`worst_run_time` plus
+        :data:`PLAN_SLACK` (pods bound a little after the match start the clock late)."""
+        return self.walltime if self.walltime is not None else self.worst_run_time(nzones) + PLAN_SLACK
 
 
 @dataclass

@@ -56,6 +56,8 @@ class AppResult:
     idle_pod_seconds: float = 0.0
     #: "done", or at the end of a stuck run "partial" (some pods bound) or "pending" (none).
     state: str = "pending"
+    #: Stopped at its walltime (counted from its first pod's binding) before its work was done.
+    timed_out: bool = False
     placement: dict[str, str] = field(default_factory=dict)  # pod -> node
 
 
@@ -91,7 +93,8 @@ class RunResult:
                 "done": len(done), "deadlocked": len(self.deadlocked),
                 "mean nodes/app": round(sum(a.nodes for a in done) / len(done), 2) if done else None,
                 "mean zones/app": round(sum(a.zones for a in done) / len(done), 2) if done else None,
-                "idle pod-s": round(self.idle_pod_seconds, 1)}
+                "idle pod-s": round(self.idle_pod_seconds, 1),
+                "timed out": sum(1 for a in self.apps if a.timed_out)}
 
 
 def simulate(workload: Workload, scheduler: Any, seed: int = 0, create_spread: float = 1.0,
@@ -128,6 +131,7 @@ def simulate(workload: Workload, scheduler: Any, seed: int = 0, create_spread: f
             seq += 1
     heapq.heapify(events)
     bound_at: dict[str, dict[str, float]] = {a: {} for a in apps}
+    used = {n: [0, 0, 0] for n in nodes}  # cpu, memory, gpu bound on each node
     end = 0.0
     while events:
         now = events[0][0]
@@ -140,23 +144,34 @@ def simulate(workload: Workload, scheduler: Any, seed: int = 0, create_spread: f
                 app = apps[data]
                 r = res[data]
                 r.finished, r.state = now, "done"
+                for p in app.pods:
+                    u = used[r.placement[p.name]]
+                    u[0] -= p.cpu
+                    u[1] -= p.memory
+                    u[2] -= p.gpu
                 scheduler.finish(app, now)
         if created:
             scheduler.submit(created, now)
         end = now
         for pod, node in scheduler.schedule(now):
+            _bind(used[node.name], pod, node, scheduler.name, now)
             r = res[pod.app]
             r.placement[pod.name] = node.name
             bound_at[pod.app][pod.name] = now
             app = apps[pod.app]
             if len(r.placement) == len(app.pods):
-                used = [nodes[n] for n in r.placement.values()]
-                r.nodes = len({n.name for n in used})
-                r.zones = len({n.zone for n in used})
+                on = [nodes[n] for n in r.placement.values()]
+                r.nodes = len({n.name for n in on})
+                r.zones = len({n.zone for n in on})
                 r.started, r.state = now, "running"
                 r.run_time = app.run_time(r.nodes, r.zones)
                 r.idle_pod_seconds = sum(now - t for t in bound_at[pod.app].values())
-                heapq.heappush(events, (now + r.run_time, seq, "finish", app.name))
+                stop = now + r.run_time
+                if app.walltime is not None:
+                    limit = min(bound_at[pod.app].values()) + app.walltime
+                    if limit < stop:
+                        stop, r.timed_out = max(limit, now), True
+                heapq.heappush(events, (stop, seq, "finish", app.name))
                 seq += 1
     for name, r in res.items():
         if r.state != "done":
@@ -165,6 +180,17 @@ def simulate(workload: Workload, scheduler: Any, seed: int = 0, create_spread: f
     done = all(r.state == "done" for r in res.values())
     makespan = max((r.finished or 0.0 for r in res.values()), default=0.0) if done else None
     return RunResult(scheduler.name, seed, list(res.values()), makespan, end)
+
+
+def _bind(u: list[int], pod: Pod, node: Any, scheduler: str, now: float) -> None:
+    """Account ``pod`` on ``node``; a scheduler that overcommits a node is a bug, not a result."""
+    u[0] += pod.cpu
+    u[1] += pod.memory
+    u[2] += pod.gpu
+    if u[0] > node.cpu or u[1] > node.memory or u[2] > node.gpu:
+        raise RuntimeError(f"{scheduler} bound pod {pod.name} to node {node.name} at t={now:.1f} s beyond "
+                           f"its allocatable (cpu {u[0]}m of {node.cpu}m, memory {u[1]} of {node.memory} "
+                           f"bytes, gpu {u[2]} of {node.gpu}): is an application running past its walltime?")
 
 
 def compare(workload: Workload, schedulers: Iterable[Callable[[], Any]], seeds: Iterable[int],

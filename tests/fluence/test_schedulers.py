@@ -200,3 +200,15 @@ def test_kube_prefer_no_schedule_and_preferred_affinity_steer_the_score():
     w = load_manifests(demo_cluster(zones=1, nodes_per_zone=2), b)
     picks = {simulate(w, KubeScheduler(), s).apps[0].placement["b-worker-0"] for s in range(10)}
     assert picks == {"zone-a-node00"}
+
+
+def test_walltime_stops_an_application_and_fluxion_plans_with_it():
+    # "a" would run 100 s but has a 30 s walltime: it is stopped at 30 s, and "b", which
+    # needs the same node, starts then under both schedulers (no overcommitted node).
+    a = app("a", 1, "8", duration=100)
+    a[1]["metadata"]["annotations"]["fluxnb.io/walltime"] = "30s"
+    w = load_manifests(demo_cluster(zones=1, nodes_per_zone=1, cpu="8"), a, app("b", 1, "8", arrival=1))
+    for sched in (FluenceScheduler(), KubeScheduler()):
+        r = simulate(w, sched, seed=0, create_spread=0)
+        ra, rb = r.apps
+        assert ra.timed_out and ra.finished == 30 and rb.started == 30 and not rb.timed_out
