@@ -74,7 +74,8 @@ def main() -> None:
           f"load average {os.getloadavg()[0]:.2f}")
     floor, _ = run(w, FirstFit, seeds)
     total = 0.0
-    print(f"{'scheduler':<16}{'total s':>9}{'per run ms':>12}{'x floor':>9}   makespan median (runs done, deadlocked)")
+    print(f"{'scheduler':<16}{'total s':>9}{'per run ms':>12}{'x floor':>9}"
+          "   makespan median (runs done, deadlocked)")
     print(f"{'first-fit floor':<16}{floor:9.2f}{floor / args.seeds * 1000:12.1f}{1:9.1f}")
     for make in (KubeScheduler, FluenceScheduler):
         dt, rs = run(w, make, seeds)

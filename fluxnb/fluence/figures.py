@@ -100,8 +100,10 @@ def timeline_figure(run: RunResult, height: int = 320) -> Any:
             fig.add_bar(y=[a.name], x=[(a.finished or end) - a.started], base=[a.started], orientation="h",
                         marker_color=COLORS.get(run.scheduler, "#4c78a8"), name="running", showlegend=False,
                         hovertext=f"{a.name}: {a.nodes} nodes, {a.zones} zones, {a.run_time:.0f} s")
-    title = f"{run.scheduler}, seed {run.seed}: " + (f"makespan {run.makespan:.0f} s" if run.finished
-                                                      else f"stuck at {end:.0f} s, {len(run.deadlocked)} groups deadlocked")
+    if run.finished:
+        title = f"{run.scheduler}, seed {run.seed}: makespan {run.makespan:.0f} s"
+    else:
+        title = f"{run.scheduler}, seed {run.seed}: stuck at {end:.0f} s, {len(run.deadlocked)} groups deadlocked"
     fig.update_layout(title=title, barmode="overlay", xaxis_title="time (s)", height=height,
                       margin=dict(t=50, l=90, r=20, b=40))
     return fig

@@ -33,7 +33,8 @@ Examples
 --------
 >>> from fluxnb.fluence import load_manifests
 >>> from fluxnb.fluence.workflows import demo_cluster, mpi_job
->>> w = load_manifests(demo_cluster(zones=2, nodes_per_zone=2), mpi_job("amg", pods=4, cpu="8", memory="16Gi"))
+>>> w = load_manifests(demo_cluster(zones=2, nodes_per_zone=2),
+...                    mpi_job("amg", pods=4, cpu="8", memory="16Gi"))
 >>> js = podgroup_jobspec(w.groups["amg"], duration=60)
 >>> js["resources"][0]["count"], [(r["type"], r["count"]) for r in js["resources"][0]["with"]]
 (4, [('core', 8), ('memory', 16)])
@@ -180,7 +181,8 @@ class FluenceScheduler:
     def __init__(self, policy: str = "lonode", zone_aware: bool = True, queue_policy: str = "easy",
                  memory_chunk: int = MEMORY_CHUNK_GB) -> None:
         if queue_policy not in ("easy", "fcfs", "conservative"):
-            raise ValueError(f"FluenceScheduler: queue_policy must be easy, fcfs or conservative, not {queue_policy!r}")
+            raise ValueError("FluenceScheduler: queue_policy must be easy, fcfs or conservative, "
+                             f"not {queue_policy!r}")
         make_policy(policy)  # refuse an unknown policy now, not at the first match
         self.policy, self.zone_aware, self.queue_policy = policy, zone_aware, queue_policy
         self.memory_chunk = memory_chunk
@@ -284,8 +286,8 @@ class FluenceScheduler:
                 ok = all(n.labels.get(k) == v for k, v in p.node_selector.items())
                 ok = ok and (not p.required_terms or any(all(r.matches(n.labels) for r in t)
                                                          for t in p.required_terms))
-                ok = ok and all(t.effect == "PreferNoSchedule" or any(tol.tolerates(t) for tol in p.tolerations)
-                                for t in n.taints)
+                ok = ok and all(t.effect == "PreferNoSchedule"
+                                or any(tol.tolerates(t) for tol in p.tolerations) for t in n.taints)
                 if not ok:
                     out.append(self.graph.by_rank[n.index][0].path())
                     break

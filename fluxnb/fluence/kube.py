@@ -158,7 +158,8 @@ class KubeScheduler:
         for k, v in pod.node_selector.items():
             if labels.get(k) != v:
                 return False
-        if pod.required_terms and not any(all(r.matches(labels) for r in term) for term in pod.required_terms):
+        terms = pod.required_terms
+        if terms and not any(all(r.matches(labels) for r in term) for term in terms):
             return False
         return (self.cpu[i] + pod.cpu <= n.cpu and self.mem[i] + pod.memory <= n.memory
                 and self.gpu[i] + pod.gpu <= n.gpu and self.npods[i] < n.max_pods)

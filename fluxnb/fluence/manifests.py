@@ -107,7 +107,8 @@ def _docs(source: Any) -> Iterable[Any]:
             if d is not None:
                 yield d
     else:
-        raise ManifestError(f"expected YAML text, a path, a dict or a list of them, got {type(source).__name__}")
+        raise ManifestError("expected YAML text, a path, a dict or a list of them, "
+                            f"got {type(source).__name__}")
 
 
 class _Reader:
@@ -225,7 +226,8 @@ def _requirements(r: _Reader, exprs: Any, field: str) -> tuple[Requirement, ...]
         f = f"{field}[{i}]"
         e = r.mapping(e, f, {"key", "operator", "values"})
         if e.get("operator") not in _OPERATORS:
-            raise r.fail(f"{f}.operator", f"must be one of {', '.join(sorted(_OPERATORS))}, got {e.get('operator')!r}")
+            raise r.fail(f"{f}.operator",
+                         f"must be one of {', '.join(sorted(_OPERATORS))}, got {e.get('operator')!r}")
         if not isinstance(e.get("key"), str):
             raise r.fail(f"{f}.key", "is missing")
         vals = tuple(str(v) for v in r.seq(e.get("values"), f"{f}.values"))
@@ -276,7 +278,8 @@ def _pod_spec(r: _Reader, spec: Any, field: str, name: str, app: str, group: str
     selector = r.str_map(spec.get("nodeSelector"), f"{field}.nodeSelector")
     required: tuple = ()
     preferred: list = []
-    aff = r.mapping(spec.get("affinity"), f"{field}.affinity", {"nodeAffinity"}, {"podAffinity", "podAntiAffinity"})
+    aff = r.mapping(spec.get("affinity"), f"{field}.affinity", {"nodeAffinity"},
+                    {"podAffinity", "podAntiAffinity"})
     if aff.get("podAffinity") or aff.get("podAntiAffinity"):
         raise r.fail(f"{field}.affinity", "podAffinity/podAntiAffinity are not modelled")
     na = r.mapping(aff.get("nodeAffinity"), f"{field}.affinity.nodeAffinity",
@@ -285,14 +288,15 @@ def _pod_spec(r: _Reader, spec: Any, field: str, name: str, app: str, group: str
     af = f"{field}.affinity.nodeAffinity"
     req = r.mapping(na.get("requiredDuringSchedulingIgnoredDuringExecution"),
                     f"{af}.requiredDuringSchedulingIgnoredDuringExecution", {"nodeSelectorTerms"})
-    terms = r.seq(req.get("nodeSelectorTerms"), f"{af}.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms")
-    required = tuple(_term(r, t, f"{af}.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[{i}]")
-                     for i, t in enumerate(terms))
+    tf = f"{af}.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms"
+    terms = r.seq(req.get("nodeSelectorTerms"), tf)
+    required = tuple(_term(r, t, f"{tf}[{i}]") for i, t in enumerate(terms))
     for i, p in enumerate(r.seq(na.get("preferredDuringSchedulingIgnoredDuringExecution"),
                                 f"{af}.preferredDuringSchedulingIgnoredDuringExecution")):
         pf = f"{af}.preferredDuringSchedulingIgnoredDuringExecution[{i}]"
         p = r.mapping(p, pf, {"weight", "preference"})
-        preferred.append((r.int_(p.get("weight"), f"{pf}.weight", 1), _term(r, p.get("preference"), f"{pf}.preference")))
+        preferred.append((r.int_(p.get("weight"), f"{pf}.weight", 1),
+                          _term(r, p.get("preference"), f"{pf}.preference")))
     tols = []
     for i, t in enumerate(r.seq(spec.get("tolerations"), f"{field}.tolerations")):
         tf = f"{field}.tolerations[{i}]"
@@ -304,7 +308,8 @@ def _pod_spec(r: _Reader, spec: Any, field: str, name: str, app: str, group: str
             raise r.fail(f"{tf}.effect", f"must be one of {', '.join(sorted(_EFFECTS))}")
         tols.append(Toleration(str(t.get("key", "")), op, str(t.get("value", "")), str(t.get("effect", ""))))
     prio = r.int_(spec.get("priority", 0), f"{field}.priority", -2**31) if "priority" in spec else 0
-    return Pod(name, app, group, cpu, mem, gpu, selector, required, tuple(preferred), tuple(tols), prio)
+    return Pod(name, app, group, cpu, mem, gpu, selector, required, tuple(preferred), tuple(tols), prio,
+               source=field)
 
 
 def _template(r: _Reader, t: Any, field: str) -> tuple[dict, Any]:
@@ -438,7 +443,7 @@ def check_workload(w: Workload) -> None:
         del w.groups[g.name]
     nodes = w.cluster.nodes
     for app in w.apps:
-        where = "spec.template" if app.kind == "Job" else "spec.mpiReplicaSpecs" if app.kind == "MPIJob" else "spec"
+        where = {"Job": "spec.template", "MPIJob": "spec.mpiReplicaSpecs"}.get(app.kind, "spec")
         for p in app.pods:
             if p.group:
                 g = w.groups.get(p.group)
@@ -462,12 +467,12 @@ def check_workload(w: Workload) -> None:
                     msg = (f"pod {p.name} requests {k} {show[k](asks[k])}, more than any node allocates "
                            f"(largest: {show[k](big[k])})")
                 else:
-                    msg = (f"pod {p.name} requests cpu {show['cpu'](p.cpu)}, memory {show['memory'](p.memory)}, "
-                           f"{GPU} {p.gpu}: no single node allocates all of it")
+                    msg = (f"pod {p.name} requests cpu {show['cpu'](p.cpu)}, "
+                           f"memory {show['memory'](p.memory)}, {GPU} {p.gpu}: no single node allocates all of it")
                     k = "cpu"
-                sub = {"Job": "spec.template.spec", "Pod": "spec"}.get(app.kind, "spec.mpiReplicaSpecs.*.template.spec")
-                raise ManifestError(f"{app.kind}/{app.name}: {sub}.containers[*].resources.requests.{k}: {msg}")
+                raise ManifestError(f"{app.kind}/{app.name}: {p.source}.containers[*].resources.requests.{k}: "
+                                    f"{msg}")
     for g in w.groups.values():
         if g.min_member > len(g.pods):
-            raise ManifestError(f"PodGroup/{g.name}: spec.minMember: {g.min_member} exceeds the {len(g.pods)} "
-                                f"pod(s) labelled {GROUP_LABEL}={g.name}")
+            raise ManifestError(f"PodGroup/{g.name}: spec.minMember: {g.min_member} exceeds the "
+                                f"{len(g.pods)} pod(s) labelled {GROUP_LABEL}={g.name}")

@@ -92,7 +92,9 @@ class Requirement:
         if op == "DoesNotExist":
             return v is None
         try:
-            return v is not None and (int(v) > int(self.values[0]) if op == "Gt" else int(v) < int(self.values[0]))
+            if v is None:
+                return False
+            return int(v) > int(self.values[0]) if op == "Gt" else int(v) < int(self.values[0])
         except ValueError:
             return False
 
@@ -135,6 +137,8 @@ class Pod:
     #: The PodGroup the pod is scheduled with: ``group``, or a group of its own
     #: when it has no label (set by :func:`~.manifests.check_workload`).
     gang: str = ""
+    #: Where the pod's spec is in its manifest (``spec.template.spec``), for error messages.
+    source: str = "spec"
 
     @property
     def shape(self) -> tuple:

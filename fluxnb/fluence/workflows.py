@@ -27,7 +27,8 @@ __all__ = ["demo_cluster", "mpi_job", "mpi_workflow", "APPS"]
 
 
 def demo_cluster(zones: int = 3, nodes_per_zone: int = 8, cpu: str = "32", memory: str = "128Gi",
-                 instance_type: str = "hpc7g.8xlarge", gpu_nodes_per_zone: int = 0, gpus: int = 4) -> list[dict]:
+                 instance_type: str = "hpc7g.8xlarge", gpu_nodes_per_zone: int = 0,
+                 gpus: int = 4) -> list[dict]:
     """Node manifests: ``nodes_per_zone`` nodes in each of ``zones`` zones (``zone-a``, ...).
 
     With ``gpu_nodes_per_zone``, that many nodes of each zone also allocate

@@ -121,7 +121,8 @@ def test_bad_quantity_in_a_container_names_the_path():
 
 
 def test_pod_larger_than_any_node():
-    with pytest.raises(ManifestError, match=r"^MPIJob/big: .*requests.cpu: pod big-worker-0 requests cpu 64, "
+    with pytest.raises(ManifestError, match=r"^MPIJob/big: spec.mpiReplicaSpecs.Worker.template.spec"
+                                            r".containers\[\*\].resources.requests.cpu: pod big-worker-0 requests cpu 64, "
                                             r"more than any node allocates \(largest: 32\)"):
         load_manifests(demo_cluster(2, 2), mpi_job("big", pods=2, cpu="64"))
     # each part fits some node, but no node has all of it
@@ -141,7 +142,8 @@ def test_min_member_larger_than_the_group():
 
 def test_group_label_without_a_podgroup():
     docs = mpi_job("lammps", pods=2)[1:]
-    with pytest.raises(ManifestError, match=r"MPIJob/lammps: .*scheduling.x-k8s.io/pod-group: no PodGroup named 'lammps'"):
+    with pytest.raises(ManifestError,
+                       match=r"MPIJob/lammps: .*scheduling.x-k8s.io/pod-group: no PodGroup named 'lammps'"):
         load_manifests(demo_cluster(1, 2), docs)
 
 

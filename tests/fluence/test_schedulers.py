@@ -6,7 +6,8 @@ import random
 
 import pytest
 
-from fluxnb.fluence import FluenceScheduler, KubeScheduler, build_graph, load_manifests, podgroup_jobspec, simulate
+from fluxnb.fluence import (FluenceScheduler, KubeScheduler, build_graph, load_manifests, podgroup_jobspec,
+                            simulate)
 from fluxnb.fluence.kube import balanced_allocation, least_allocated
 from fluxnb.fluence.model import Node, Toleration
 from fluxnb.fluence.workflows import demo_cluster, mpi_job
