@@ -126,8 +126,9 @@ class _Reader:
         if known is not None:
             for k in d:
                 if k not in known and k not in ignored:
+                    more = f"; {len(ignored)} others are accepted and ignored" if ignored else ""
                     raise self.fail(f"{field}.{k}" if field else k,
-                                    f"unknown field (known here: {', '.join(sorted(known))})")
+                                    f"unknown field (read here: {', '.join(sorted(known))}{more})")
         return d
 
     def seq(self, d: Any, field: str) -> list:
