@@ -77,7 +77,7 @@ class FluxMagics(Magics):
     def flux(self, line: str, cell: str | None = None):
         """``%flux start|stop|status|<any flux command>``; ``%%flux submit|batch [opts]``."""
         try:
-            argv = shlex.split(line)
+            argv = shlex.split(line, comments=True)  # "# ..." ends the line, as in a shell
         except ValueError as exc:
             return _error(f"%flux: cannot parse the line: {exc}")
         strict = quiet = False

@@ -207,6 +207,11 @@ def test_quiet_keeps_the_output_on_the_result(cell):
     assert rec.text("stdout") == "kept\n"  # once: as the cell's result, not while it ran
 
 
+def test_a_comment_ends_the_line_as_in_a_shell(cell):
+    rec, result, _ = cell("x = %flux -q run echo '#kept' # not an argument\nx.stdout")
+    assert result.success and result.result == "#kept\n"
+
+
 def test_progress_redraws_in_place(cell):
     rec, result, _ = cell("%flux submit --cc=1-8 --wait --progress true")
     out = rec.text("stdout")
