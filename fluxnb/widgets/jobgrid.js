@@ -78,7 +78,8 @@ function render({ model, el: root }) {
     const rows = win.rows || [];
     const cols = model.get("columns");
     const selected = model.get("selected");
-    viewport.style.height = `${model.get("height")}px`;
+    // as tall as the rows, up to "height"; then it scrolls
+    viewport.style.height = `${Math.min(model.get("height"), Math.max(win.total || 0, 3) * ROW_H + 2)}px`;
     spacer.style.height = `${(win.total || 0) * ROW_H}px`;
     body.style.top = `${(win.offset || 0) * ROW_H}px`;
     const frag = document.createDocumentFragment();
