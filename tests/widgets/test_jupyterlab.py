@@ -247,7 +247,9 @@ def drive_grid(page, lab: Lab, name: str, expect) -> None:
     expect(body.locator(".fluxnb-st-CD")).to_have_count(2, timeout=120_000)
     expect(body.locator(".fluxnb-st-R")).to_have_count(1)
     expect(browser.locator(".fluxnb-grid-counts")).to_contain_text("CD 2")
-    wait_kernel_idle(lab, timeout=120)  # a busy kernel reads no widget messages
+    # a busy kernel reads no widget messages: wait for every cell to have run
+    expect(page.locator(".jp-InputPrompt", has_text="[*]")).to_have_count(0, timeout=120_000)
+    wait_kernel_idle(lab, timeout=120)
     # sort by NAME (ascending), then again (descending)
     head = browser.locator(".fluxnb-grid-head [data-col=name]")
     head.click()
