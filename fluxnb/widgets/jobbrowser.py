@@ -128,6 +128,9 @@ class JobBrowser(LiveWidget):
     ----------
     jobs : dict
         ``jobid -> job-list record`` of every job heard of (state and result as bits).
+    loaded : bool
+        Whether all jobs are loaded (the widget first shows the newest
+        :attr:`FIRST_PAGE`, then loads the rest from the event thread).
     selected : JobID or None
         The job whose details are shown.
     table : JobGrid
@@ -143,6 +146,9 @@ class JobBrowser(LiveWidget):
     RELOAD_OVER = 500
     #: the job-list attributes the grid, the filters and the static face use (half
     #: the time of "all" for 10,000 jobs)
+    #: jobs loaded before the widget first shows (the newest); the rest follow at once
+    #: from the event thread, so a first render never waits for 10,000 records
+    FIRST_PAGE = 300
     ATTRS = ["userid", "name", "queue", "state", "result", "ntasks", "nnodes", "nodelist",
              "t_submit", "t_run", "t_cleanup", "t_inactive", "waitstatus"]
 
@@ -159,6 +165,10 @@ class JobBrowser(LiveWidget):
         self._text: dict[int, str] = {}       # jobid -> what the text filter searches
         self._view: list[int] = []            # the filtered, sorted ids the grid shows
         self._missing: set[int] = set()       # named by events, not yet in job-list
+        self._stale: set[int] = set()         # job-list's record behind the events
+        # the feed's first call reloads all: it catches up on what happened between
+        # the first load and the feed's subscription (events missed, never named again)
+        self._reload = True
         self.selected: JobID | None = None
         self.details: dict[str, str] = {"eventlog": "", "R": "", "jobspec": "", "output": ""}
         self.filter = widgets.Dropdown(options=list(FILTERS), value=filter, description="state",
@@ -185,15 +195,21 @@ class JobBrowser(LiveWidget):
         self.table.observe(self._on_select, names="selected")
         self.cancel_button.on_click(self._on_cancel)
         self._follower: threading.Thread | None = None
+        first = self.FIRST_PAGE if not max_entries or max_entries > self.FIRST_PAGE else max_entries
         with self._lock:
-            self._load(self.h)
+            self._load(self.h, first)
+            self.loaded = len(self.jobs) < first   # fewer than asked for: that was all of them
             self._redraw()
         self._follow()
+        # the rest (if the first page was not all) comes with the feed's first call
 
     # -- data ---------------------------------------------------------------------------
-    def _load(self, h: Flux) -> None:
-        """All records afresh (at first, on a refresh, after a large burst)."""
-        jobs = fjob.job_list(h, max_entries=self.max_entries, attrs=self.ATTRS).get_jobs()
+    def _load(self, h: Flux, max_entries: int | None = None) -> None:
+        """All records afresh (on a refresh, after a large burst); at first the newest only."""
+        limit = self.max_entries if max_entries is None else max_entries
+        jobs = fjob.job_list(h, max_entries=limit, attrs=self.ATTRS).get_jobs()
+        if max_entries is None:
+            self.loaded = True
         fresh = {int(j["id"]): j for j in jobs}
         for jobid, old in self.jobs.items():
             new = fresh.get(jobid)
@@ -221,19 +237,27 @@ class JobBrowser(LiveWidget):
             if self._text:
                 self._text[jobid] = search_text(new)
 
+    def refresh(self) -> None:
+        """Reload every record now (in the event thread)."""
+        self._reload = True
+        super().refresh()
+
     def _on_events(self, h: Flux, transitions: list) -> None:
-        ids = {int(t[0]) for t in transitions} | self._missing
-        if not transitions or len(ids) > self.RELOAD_OVER:
+        # ids named by these events, and those job-list lagged behind on last time
+        ids = {int(t[0]) for t in transitions} | self._missing | self._stale
+        if self._reload or not self.loaded or len(ids) > self.RELOAD_OVER:
+            self._reload = False
             self._load(h)
         else:
             self._fetch(h, ids)
-        lagging = bool(self._missing)
+        self._stale = set()
         for jobid, state, ts in transitions:
             job = self.jobs.get(int(jobid))
             bit = STATE_BITS.get(state, 0)
             if job is not None and bit > job.get("state", 0):
                 job["state"] = bit
-                lagging = True
+                self._stale.add(int(jobid))
+        lagging = bool(self._missing or self._stale)
         self._redraw()
         if self.selected is not None and any(int(t[0]) == self.selected for t in transitions):
             self._show(h, self.selected)
@@ -292,7 +316,8 @@ class JobBrowser(LiveWidget):
                 self.table.counts = counts
             self._send_window()
             c = self._counts()
-            self.summary.value = (f"<span class='fluxnb-mono'>{len(self._view)} of {len(self.jobs)} jobs: "
+            self.summary.value = (f"<span class='fluxnb-mono'>{len(self._view)} of {len(self.jobs)} jobs"
+                                  + ("" if self.loaded else " (loading the rest)") + ": "
                                   + ", ".join(f"{n} {k}" for k, n in c.items()) + "</span>")
             self._update_cancel()
 

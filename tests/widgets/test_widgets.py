@@ -40,6 +40,8 @@ def real_jobspec(command) -> JobspecV1:
 @pytest.fixture
 def browser(h):
     jb = JobBrowser(handle=h)
+    # loaded, and the feed's first call (a catch-up reload) made
+    wait_for(lambda: jb.loaded and jb.subscription.calls >= 1, what="the browser's jobs loaded")
     yield jb
     jb.close()
 
@@ -176,6 +178,7 @@ def test_grid_sends_one_page_and_scrolls(h):
         result(h, jobid)
     jb = JobBrowser(handle=h, sort_by="id")
     try:
+        wait_for(lambda: jb.loaded, what="all jobs loaded")
         grid = jb.table
         assert grid.window["total"] >= 150
         assert len(grid.window["rows"]) == grid.page_size < 150
@@ -186,6 +189,26 @@ def test_grid_sends_one_page_and_scrolls(h):
         grid.offset = 10 ** 6                     # past the end: the last page
         assert grid.window["offset"] == len(view) - grid.page_size
         assert _grid_ids(jb)[-1] == view[-1]
+    finally:
+        jb.close()
+
+
+def test_first_render_shows_the_newest_then_loads_the_rest(h, monkeypatch):
+    ids = [submit(h, test_jobspec("0s")) for _ in range(12)]
+    for jobid in ids:
+        result(h, jobid)
+    asked = []
+    real = JobBrowser._load
+    monkeypatch.setattr(JobBrowser, "_load", lambda self, hh, n=None: (asked.append(n), real(self, hh, n)))
+    monkeypatch.setattr(JobBrowser, "FIRST_PAGE", 5)
+    jb = JobBrowser(handle=h)
+    try:
+        assert asked[0] == 5                      # the first render waited for 5 records only
+        wait_for(lambda: jb.loaded, what="the rest of the jobs")
+        assert asked[1] is None                   # then all of them, from the event thread
+        assert {int(i) for i in ids} <= set(jb.jobs)
+        assert jb.table.window["total"] == len(jb.jobs) >= 12
+        assert "loading" not in jb.summary.value
     finally:
         jb.close()
 
