@@ -176,6 +176,30 @@ def test_second_interrupt_detaches(ip, cell):
     ip.run_line_magic("flux", f"-q cancel {jobid}")
 
 
+def test_interrupt_during_job_attach_cancels(ip, cell):
+    jobid = ip.run_line_magic("flux", "-q submit sleep 60").stdout.strip()
+    ip.run_line_magic("flux", f"-q job wait-event -t 10 {jobid} start")
+    timer = threading.Timer(1.0, _thread.interrupt_main)
+    timer.start()
+    rec, result, took = cell(f"%flux job attach {jobid}")
+    timer.join()
+    assert took < 3.0
+    assert f"{jobid}: interrupted: canceling the job" in rec.text("stderr")
+    assert JobHandle(jobid).wait()["result"] == "CANCELED"
+
+
+def test_wait_event_timeout_works_off_the_main_thread(ip, cell):
+    """The command runs in a worker thread, where SIGALRM cannot reach: -t still ends it."""
+    jobid = ip.run_line_magic("flux", "-q submit sleep 30").stdout.strip()
+    try:
+        rec, result, took = cell(f"%flux job wait-event -t 0.5 {jobid} clean")
+        assert took < 2.5
+        assert "wait-event timeout on event 'clean'" in rec.text("stderr")
+        assert result.result.returncode == 1
+    finally:
+        ip.run_line_magic("flux", f"-q cancel {jobid}")
+
+
 def test_cell_run_streams_and_interrupts_too(cell):
     rec, result, _ = cell("%%flux run\necho from the cell body\n")
     assert rec.text("stdout") == "from the cell body\n"
