@@ -121,7 +121,7 @@ def rich_result(argv: list[str], stream: bool = True):
     The table is the command's stdout; its stderr goes into the cell as it comes
     (``stream``). A failed command is its :class:`CommandOutput`, shown already.
     """
-    from .flux import run_cli, run_cli_output
+    from .flux import run_cli
     if argv[0] == "jobs" and not {"--json", "--stats-only", "-h", "--help"} & set(argv):
         plain = "-n" in argv or "--suppress-header" in argv
     elif argv[:2] == ["resource", "list"] and not {"-h", "--help"} & set(argv):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import pathlib
 import pwd
-import time
 from typing import Callable
 
 import anywidget
@@ -133,7 +132,3 @@ class JobGrid(anywidget.AnyWidget):
             raise traitlets.TraitError(f"JobGrid: cannot sort by {key!r}; columns are "
                                        + ", ".join(SORT_KEYS))
         return key
-
-
-def now() -> float:
-    return time.time()
