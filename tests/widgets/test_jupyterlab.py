@@ -227,7 +227,9 @@ def run_notebook(page, lab: Lab, name: str, expect) -> None:
     # the ResourceBrowser's plotly sunburst is drawn
     plot = page.locator(".fluxnb-resourcebrowser .js-plotly-plot")
     expect(plot.first).to_be_visible(timeout=90_000)
-    expect(page.locator(".fluxnb-resourcebrowser .sunburstlayer path").first).to_be_attached()
+    # JupyterLab draws only the cells in view; Run All has scrolled on to the last one
+    plot.first.scroll_into_view_if_needed()
+    expect(page.locator(".fluxnb-resourcebrowser .sunburstlayer path").first).to_be_attached(timeout=30_000)
     expect(page.locator(".fluxnb-resourcebrowser")).to_contain_text(re.compile(r"\d+ free"))
     # nothing raised in any cell
     assert page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
