@@ -75,11 +75,15 @@ class FluxMagics(Magics):
     # -- entry point ---------------------------------------------------------------
     @line_cell_magic
     def flux(self, line: str, cell: str | None = None):
-        """``%flux start|stop|status|<any flux command>``; ``%%flux submit|batch [opts]``."""
+        """``%flux [-e] [-q] start|stop|status|<any flux command>``; ``%%flux submit|run|batch``.
+
+        ``-e`` raises :class:`FluxCommandFailed` on a nonzero exit; ``-q`` shows
+        nothing while the command runs (see the module docstring).
+        """
         try:
             argv = shlex.split(line, comments=True)  # "# ..." ends the line, as in a shell
         except ValueError as exc:
-            return _error(f"%flux: cannot parse the line: {exc}")
+            return _show(_error(f"%flux: cannot parse the line: {exc}"), False)
         strict = quiet = False
         while argv[:1] and argv[0] in ("-e", "-q", "-eq", "-qe"):
             strict = strict or "e" in argv[0]
