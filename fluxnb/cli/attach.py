@@ -23,7 +23,16 @@ import time
 
 from .common import CommandError, command, parser
 
-__all__ = ["attach", "cmd_attach", "waitstatus_to_exitcode"]
+__all__ = ["attach", "cmd_attach", "running", "waitstatus_to_exitcode"]
+
+#: thread ident -> the attach it runs, for a host that catches interrupts itself
+#: (the notebook's %flux runs commands in a worker thread; see ``_Attach.interrupt``)
+_RUNNING: dict[int, "_Attach"] = {}
+
+
+def running(thread_ident: int) -> "_Attach | None":
+    """The attach that thread ``thread_ident`` is running, if any."""
+    return _RUNNING.get(thread_ident)
 
 
 def waitstatus_to_exitcode(status: int) -> tuple[int, str]:
@@ -218,7 +227,30 @@ class _Attach:
         except Exception as exc:  # the job may be gone already
             self.log(f"cancel: {exc}")
 
+    def interrupt(self) -> None:
+        """A host's interrupt (a notebook kernel's): cancel the job at once and say so.
+
+        A terminal's ctrl-C asks for a second one within 2s (``on_sigint``); a
+        kernel has no ctrl-Z, so there the first interrupt cancels and the host
+        detaches on the second.
+        """
+        from .. import Flux
+        from ..job import cancel
+        self.log(f"{self.jobid.f58}: interrupted: canceling the job (interrupt again to detach)")
+        try:
+            with Flux(self.uri) as h:
+                cancel(h, self.jobid, "interrupted by ctrl-C")
+        except Exception as exc:  # the job may be gone already
+            self.log(f"cancel: {exc}")
+
     def run(self, stdin: bool, read_only: bool) -> int:
+        _RUNNING[threading.get_ident()] = self
+        try:
+            return self._run(stdin, read_only)
+        finally:
+            _RUNNING.pop(threading.get_ident(), None)
+
+    def _run(self, stdin: bool, read_only: bool) -> int:
         from ..job import eventlog_entries
         self._thread(self.watch_events)
         if stdin and not read_only:

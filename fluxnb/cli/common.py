@@ -46,6 +46,18 @@ def command(fn: Callable) -> Callable:
     return run
 
 
+def raise_in_thread(thread_ident: int, exc_type: type[BaseException]) -> bool:
+    """Raise ``exc_type`` in another thread at its next Python instruction.
+
+    A handle's blocking receive wakes every second (``RCVTIMEO``), so a thread
+    waiting on a broker sees it within a second. Used where a signal cannot be:
+    signals reach only the main thread. Returns whether the thread was found.
+    """
+    import ctypes
+    return ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_ident),
+                                                      ctypes.py_object(exc_type)) == 1
+
+
 def parse_ranks(spec: str, size: int) -> list[int]:
     """Parse ``all`` or an RFC 22 idset of ranks, checking each is < size."""
     from ..runtime.util.idset import IDSet

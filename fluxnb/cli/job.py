@@ -11,6 +11,7 @@ import errno
 import json
 import signal
 import sys
+import threading
 
 from .common import CommandError, command, handle, parser
 
@@ -277,13 +278,21 @@ def _matches(ev, pairs: list[str]) -> bool:
 
 
 class _Alarm:
-    """Raise TimeoutError in the main thread after ``seconds`` (blocking reads included)."""
+    """Raise TimeoutError in this thread after ``seconds`` (blocking reads included)."""
 
     def __init__(self, seconds: float | None):
         self.seconds = seconds
 
     def __enter__(self):
-        if self.seconds is not None:
+        self.timer = None
+        if self.seconds is not None and threading.current_thread() is not threading.main_thread():
+            # a worker thread (the notebook's %flux) gets no signals: a timer raises it there
+            from .common import raise_in_thread
+            self.timer = threading.Timer(max(self.seconds, 0.001), raise_in_thread,
+                                         (threading.get_ident(), TimeoutError))
+            self.timer.daemon = True
+            self.timer.start()
+        elif self.seconds is not None:
             def fire(signo, frame):
                 raise TimeoutError()
             self.old = signal.signal(signal.SIGALRM, fire)
@@ -291,7 +300,9 @@ class _Alarm:
         return self
 
     def __exit__(self, *exc):
-        if self.seconds is not None:
+        if self.timer is not None:
+            self.timer.cancel()
+        elif self.seconds is not None:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, self.old)
 

@@ -42,7 +42,9 @@ class ProgressBar:
         self.before = before
         self.after = after
         self.stream = stream or sys.stdout
-        self.tty = self.stream.isatty() if tty is None else tty
+        # a notebook cell's stream redraws a line on \r too (``redraws``)
+        self.tty = (self.stream.isatty() or getattr(self.stream, "redraws", False)) \
+            if tty is None else tty
         self.counts = dict(counts)
         self.t0 = time.time()
         self._drawn = 0.0

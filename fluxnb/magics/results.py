@@ -17,15 +17,51 @@ class FluxUsageError(Exception):
         return [str(self)]
 
 
+class FluxCommandFailed(Exception):
+    """``%flux -e CMD`` exited nonzero: the cell stops here (its output is already shown).
+
+    ``output`` is the command's :class:`CommandOutput` and ``returncode`` its exit code.
+    """
+
+    def __init__(self, command: str, output: "CommandOutput"):
+        super().__init__(f"%flux {command}: exit code {output.returncode}")
+        self.output = output
+        self.returncode = output.returncode
+
+    def _render_traceback_(self):
+        return [str(self)]
+
+
+def _execution_count() -> int | None:
+    """The number of the cell running now (None outside IPython)."""
+    from IPython import get_ipython
+    shell = get_ipython()
+    return getattr(shell, "execution_count", None) if shell is not None else None
+
+
 class CommandOutput:
-    """The stdout/stderr of a command run in-process, shown as a terminal would."""
+    """The stdout/stderr of a command run in-process, shown as a terminal would.
+
+    ``%flux`` writes the text into the cell as the command runs; the object then
+    keeps it (``stdout``, ``stderr``) with the exit status (``returncode``) and is
+    not shown a second time as the same cell's result (a later cell shows it).
+    """
 
     def __init__(self, stdout: str, stderr: str, returncode: int = 0):
         self.stdout = stdout
         self.stderr = stderr
         self.returncode = returncode
+        self._shown_in: int | None = None
+        self.shown = False
+
+    def mark_shown(self) -> None:
+        """The text is in the cell already (streamed or written at once)."""
+        self.shown = True
+        self._shown_in = _execution_count()
 
     def _ipython_display_(self) -> None:
+        if self.shown and self._shown_in == _execution_count():
+            return
         if self.stdout:
             sys.stdout.write(self.stdout)
             sys.stdout.flush()
@@ -79,23 +115,34 @@ def _split_columns(text: str) -> tuple[list[str], list[list[str]]]:
     return headers, rows
 
 
-def rich_result(argv: list[str]):
-    """``%flux jobs`` and ``%flux resource list`` as tables; None for other commands."""
+def rich_result(argv: list[str], stream: bool = True):
+    """``%flux jobs`` and ``%flux resource list`` as tables; None for other commands.
+
+    The table is the command's stdout; its stderr goes into the cell as it comes
+    (``stream``). A failed command is its :class:`CommandOutput`, shown already.
+    """
     from .flux import run_cli
     if argv[0] == "jobs" and not {"--json", "--stats-only", "-h", "--help"} & set(argv):
-        code, out, err = run_cli(argv)
-        if code != 0:
-            return CommandOutput(out, err, code)
-        headers, rows = _split_columns(out) if "-n" not in argv and "--suppress-header" not in argv \
-            else ([], [])
-        return Table(headers, rows, out)
-    if argv[:2] == ["resource", "list"] and not {"-h", "--help"} & set(argv):
-        code, out, err = run_cli(argv)
-        if code != 0:
-            return CommandOutput(out, err, code)
-        headers, rows = _split_columns(out)
-        return Table(headers, rows, out)
-    return None
+        plain = "-n" in argv or "--suppress-header" in argv
+    elif argv[:2] == ["resource", "list"] and not {"-h", "--help"} & set(argv):
+        plain = False
+    else:
+        return None
+    code, out, err = run_cli(argv, stream=stream, stdout=False)
+    if code != 0:
+        return _failed(CommandOutput(out, err, code), stream)
+    headers, rows = ([], []) if plain else _split_columns(out)
+    return Table(headers, rows, out)
+
+
+def _failed(result: CommandOutput, stream: bool) -> CommandOutput:
+    """A failed rich command: its stderr was streamed, its stdout (if any) is shown now."""
+    if stream:
+        if result.stdout:
+            sys.stdout.write(result.stdout)
+            sys.stdout.flush()
+        result.mark_shown()
+    return result
 
 
 class JobHandle:

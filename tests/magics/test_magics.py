@@ -24,8 +24,9 @@ F58 = re.compile(r"^ƒ[1-9A-HJ-NP-Za-km-z]+$")
 
 @pytest.fixture(scope="module")
 def ip():
+    from IPython import get_ipython
     from IPython.testing.globalipapp import start_ipython
-    shell = start_ipython()
+    shell = start_ipython() or get_ipython()  # one shell per process, shared by test modules
     shell.run_line_magic("load_ext", "fluxnb")
     yield shell
 
@@ -163,13 +164,22 @@ def test_unknown_subcommand_is_one_message(started):
 
 
 def test_command_output_displays_as_a_terminal(started, capsys):
+    """Shown as the command runs, not again in the same cell; a later cell shows it."""
     out = started.run_line_magic("flux", "getattr size")
-    out._ipython_display_()
     assert capsys.readouterr().out == "4\n"
+    out._ipython_display_()
+    assert capsys.readouterr().out == ""
     err = started.run_line_magic("flux", "getattr no-such-attribute")
-    err._ipython_display_()
     captured = capsys.readouterr()
     assert captured.out == "" and "no-such-attribute" in captured.err
+    started.execution_count += 1  # the next cell
+    try:
+        out._ipython_display_()
+        err._ipython_display_()
+    finally:
+        started.execution_count -= 1
+    captured = capsys.readouterr()
+    assert captured.out == "4\n" and "no-such-attribute" in captured.err
 
 
 def test_jobs_is_a_table_with_flux_headers(started):

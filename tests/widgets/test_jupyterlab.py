@@ -7,8 +7,12 @@ starts an instance, submits jobs and shows a JobBrowser and a ResourceBrowser,
 runs all cells, waits for a row to reach CD and for the plotly figure, and saves
 ``test-artifacts/jupyterlab.png``.
 
-``FLUXNB_LAB_NOTEBOOK=path/to/notebook.ipynb`` runs another notebook instead of the
-generated one (e.g. ``tutorials/02-submitting-jobs.ipynb``); it must show both widgets.
+``FLUXNB_LAB_NOTEBOOK=path/to/notebook.ipynb`` runs another notebook instead of
+tutorial 02 (``generated``: the one made of ``CELLS``); it must show both widgets.
+
+``test_jobgrid_in_jupyterlab`` drives the JobBrowser's grid as a user does: sorts by
+a column, filters by state and by text, selects a job and reads its output; it saves
+``test-artifacts/jupyterlab-grid.png``.
 """
 
 from __future__ import annotations
@@ -163,13 +167,24 @@ def notebook(tmp_path) -> Path:
 
 
 def test_widgets_render_in_jupyterlab(notebook, tmp_path):
+    in_lab(notebook, tmp_path, "jupyterlab.png", run_notebook)
+
+
+def test_jobgrid_in_jupyterlab(tmp_path):
+    root = tmp_path / "lab"
+    root.mkdir()
+    in_lab(write_notebook(root / "widgets.ipynb"), tmp_path, "jupyterlab-grid.png", drive_grid)
+
+
+def in_lab(notebook: Path, tmp_path: Path, shot_name: str, drive) -> None:
+    """Start JupyterLab on ``notebook``, let ``drive(page, lab, name, expect)`` work, screenshot."""
     require_browser()
     from playwright.sync_api import expect, sync_playwright
 
     home = tmp_path / "home"
     home.mkdir()
     ARTIFACTS.mkdir(exist_ok=True)
-    shot = ARTIFACTS / "jupyterlab.png"
+    shot = ARTIFACTS / shot_name
     t0 = time.monotonic()
     lab = Lab(notebook.parent, home)
     try:
@@ -181,7 +196,7 @@ def test_widgets_render_in_jupyterlab(notebook, tmp_path):
             page = ctx.new_page()
             page.set_default_timeout(60_000)
             try:
-                run_notebook(page, lab, notebook.name, expect)
+                drive(page, lab, notebook.name, expect)
                 page.screenshot(path=str(shot))
             except BaseException:
                 page.screenshot(path=str(ARTIFACTS / "jupyterlab-failure.png"))
@@ -194,7 +209,7 @@ def test_widgets_render_in_jupyterlab(notebook, tmp_path):
     print(f"JupyterLab test took {time.monotonic() - t0:.1f}s; screenshot {shot}")
 
 
-def run_notebook(page, lab: Lab, name: str, expect) -> None:
+def run_all(page, lab: Lab, name: str) -> None:
     page.goto(f"{lab.url}/lab/tree/{name}?token={lab.token}")
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
     # the kernel must be up before Run All, or the first cells wait behind a dialog
@@ -202,13 +217,19 @@ def run_notebook(page, lab: Lab, name: str, expect) -> None:
     page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
     page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
 
+
+def run_notebook(page, lab: Lab, name: str, expect) -> None:
+    run_all(page, lab, name)
+
     # a JobBrowser row reaches CD (driven by the instance's events)
-    rows = page.locator(".fluxnb-jobtable select option")
-    expect(rows.filter(has_text=re.compile(r"\sCD\s"))).not_to_have_count(0, timeout=120_000)
+    rows = page.locator(".fluxnb-jobtable .fluxnb-grid-body .fluxnb-st-CD")
+    expect(rows).not_to_have_count(0, timeout=120_000)
     # the ResourceBrowser's plotly sunburst is drawn
     plot = page.locator(".fluxnb-resourcebrowser .js-plotly-plot")
     expect(plot.first).to_be_visible(timeout=90_000)
-    expect(page.locator(".fluxnb-resourcebrowser .sunburstlayer path").first).to_be_attached()
+    # JupyterLab draws only the cells in view; Run All has scrolled on to the last one
+    plot.first.scroll_into_view_if_needed()
+    expect(page.locator(".fluxnb-resourcebrowser .sunburstlayer path").first).to_be_attached(timeout=30_000)
     expect(page.locator(".fluxnb-resourcebrowser")).to_contain_text(re.compile(r"\d+ free"))
     # nothing raised in any cell
     assert page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
@@ -216,6 +237,48 @@ def run_notebook(page, lab: Lab, name: str, expect) -> None:
     # (selecting a job is tested headless: the tutorial stops its instance at the end)
     page.locator(".fluxnb-resourcebrowser").scroll_into_view_if_needed()
     page.wait_for_timeout(500)   # let plotly finish its transition before the screenshot
+
+
+def drive_grid(page, lab: Lab, name: str, expect) -> None:
+    """Sort, filter by state and text, select the ``hello`` job and read its output."""
+    run_all(page, lab, name)
+    browser = page.locator(".fluxnb-jobbrowser")
+    body = browser.locator(".fluxnb-grid-body")
+    names = body.locator(".fluxnb-col-name")
+    # the three jobs are listed, hello and short reach CD, long runs (test exec, 120s)
+    expect(body.locator(".fluxnb-st-CD")).to_have_count(2, timeout=120_000)
+    expect(body.locator(".fluxnb-st-R")).to_have_count(1)
+    expect(browser.locator(".fluxnb-grid-counts")).to_contain_text("CD 2")
+    # a busy kernel reads no widget messages: wait for every cell to have run
+    expect(page.locator(".jp-InputPrompt", has_text="[*]")).to_have_count(0, timeout=120_000)
+    wait_kernel_idle(lab, timeout=120)
+    # sort by NAME (ascending), then again (descending)
+    head = browser.locator(".fluxnb-grid-head [data-col=name]")
+    head.click()
+    expect(names).to_have_text(["hello", "long", "short"])
+    expect(head).to_contain_text("▲")
+    head.click()
+    expect(names).to_have_text(["short", "long", "hello"])
+    # the state filter: only the running job
+    browser.locator(".widget-dropdown select").select_option("running")
+    expect(names).to_have_text(["long"])
+    browser.locator(".widget-dropdown select").select_option("all")
+    expect(names).to_have_count(3)
+    # the text filter
+    search = browser.locator(".fluxnb-jobsearch input")
+    search.fill("sho")
+    expect(names).to_have_text(["short"])
+    search.fill("")
+    expect(names).to_have_count(3)
+    # select the hello job: its output shows in the output tab
+    body.locator(".fluxnb-grid-row", has_text="hello").click()
+    expect(body.locator(".fluxnb-grid-row.selected")).to_contain_text("hello")
+    browser.locator(".lm-TabBar-tab", has_text=re.compile(r"^output$")).click()
+    expect(browser.locator(".widget-tab-contents, .jp-widgets-tab-contents, .lm-TabPanel-stackedPanel"
+                           ).filter(has_text="0: hello").first).to_be_visible()
+    assert page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
+                        ).filter(has_text="Traceback").count() == 0
+    browser.scroll_into_view_if_needed()
 
 
 def wait_kernel_idle(lab: Lab, timeout: float = 60) -> None:

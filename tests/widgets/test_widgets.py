@@ -40,6 +40,8 @@ def real_jobspec(command) -> JobspecV1:
 @pytest.fixture
 def browser(h):
     jb = JobBrowser(handle=h)
+    # loaded, and the feed's first call (a catch-up reload) made
+    wait_for(lambda: jb.loaded and jb.subscription.calls >= 1, what="the browser's jobs loaded")
     yield jb
     jb.close()
 
@@ -59,9 +61,11 @@ def test_rows_appear_and_reach_cd_by_events(h, browser):
     assert all(JobID(i).f58 in texts for i in ids)
     assert browser.subscription is not None and browser.subscription.calls >= 1
     assert browser.subscription.error is None
-    # the Select widget shows one line per job, ST column included
-    lines = [label for label, _ in browser.table.options]
-    assert any(JobID(ids[0]).f58 in line and " CD " in line for line in lines)
+    # the grid's window has one row per job: id, columns, colour class
+    rows = {r[0]: r for r in browser.table.window["rows"]}
+    first = rows[JobID(ids[0]).f58]
+    assert first[4:6] == ["INACTIVE", "COMPLETED"] and first[-1] == "CD"
+    assert browser.table.counts["CD"] >= 3
 
 
 def test_filter(h, browser):
@@ -72,19 +76,25 @@ def test_filter(h, browser):
     wait_for(lambda: browser.status(done) == "CD", what="a job in CD")
     try:
         browser.filter.value = "running"
-        ids = [v for _, v in browser.table.options]
-        assert int(running) in ids and int(done) not in ids
+        ids = _grid_ids(browser)
+        assert running.f58 in ids and done.f58 not in ids
         browser.filter.value = "inactive"
-        ids = [v for _, v in browser.table.options]
-        assert int(done) in ids and int(running) not in ids
+        ids = _grid_ids(browser)
+        assert done.f58 in ids and running.f58 not in ids
         browser.filter.value = "completed"
         assert all(r[2] == "CD" for r in browser.rows())
+        assert all(r[-1] == "CD" for r in browser.table.window["rows"])
         browser.filter.value = "all"
-        ids = [v for _, v in browser.table.options]
-        assert {int(done), int(running)} <= set(ids)
+        ids = _grid_ids(browser)
+        assert {done.f58, running.f58} <= set(ids)
     finally:
         cancel(h, running)
         result(h, running)
+
+
+def _grid_ids(browser) -> list[str]:
+    """The F58 ids of the rows the grid was sent."""
+    return [r[0] for r in browser.table.window["rows"]]
 
 
 def test_unknown_filter_is_a_clear_error(h):
@@ -96,13 +106,15 @@ def test_select_shows_eventlog_R_and_output(h, browser):
     jobid = submit(h, real_jobspec(["sh", "-c", "echo hello-widgets; echo oops >&2"]))
     result(h, jobid)
     wait_for(lambda: browser.status(jobid) == "CD", what="the job to show CD")
-    browser.table.value = int(jobid)          # what a click on the row does
+    browser.table.selected = JobID(jobid).f58  # what a click on the row does
     assert browser.selected == jobid
     d = browser.details
     assert "submit" in d["eventlog"] and "clean" in d["eventlog"]
     assert '"R_lite"' in d["R"] and "node" in d["R"]
+    assert '"command"' in d["jobspec"] and "echo hello-widgets" in d["jobspec"]
     assert "0: hello-widgets" in d["output"] and "0! oops" in d["output"]
-    assert "hello-widgets" in browser.tabs.children[2].value
+    assert browser.tabs.titles == ("eventlog", "R", "jobspec", "output")
+    assert "hello-widgets" in browser.tabs.children[3].value
     assert browser.cancel_button.disabled     # nothing to cancel once inactive
 
 
@@ -117,6 +129,111 @@ def test_cancel_button_cancels_the_selected_running_job(h, browser):
     assert "canceled" in browser.message.value
     # the details follow the selected job by events too
     wait_for(lambda: "clean" in browser.details["eventlog"], what="the eventlog to reach clean")
+
+
+def test_grid_sorts_by_each_column(h, browser):
+    a = submit(h, test_jobspec(command=("true",)), )
+    b = submit(h, real_jobspec(["sh", "-c", "true"]))
+    for jobid in (a, b):
+        result(h, jobid)
+    wait_for(lambda: browser.status(b) == "CD", what="the jobs to show CD")
+    browser.table.sort_by = "name"               # a click on NAME
+    browser.table.descending = False
+    names = [r[3] for r in browser.table.window["rows"]]
+    assert names == sorted(names) and {"sh", "true"} <= set(names)
+    browser.table.descending = True              # a second click
+    names = [r[3] for r in browser.table.window["rows"]]
+    assert names == sorted(names, reverse=True)
+    browser.table.sort_by = "id"
+    ids = [int(i) for i in browser.view_ids()]
+    assert ids == sorted(ids, reverse=True)
+    with pytest.raises(Exception, match="cannot sort by 'bogus'"):
+        browser.table.sort_by = "bogus"
+    with pytest.raises(ValueError, match="cannot sort by 'bogus'"):
+        JobBrowser(handle=h, sort_by="bogus")
+
+
+def test_text_filter_and_counts(h, browser):
+    js = test_jobspec()
+    js.setattr("system.job.name", "needle-in-the-grid")
+    needle = submit(h, js)
+    other = submit(h, test_jobspec())
+    for jobid in (needle, other):
+        result(h, jobid)
+    wait_for(lambda: browser.status(other) == "CD", what="the jobs to show CD")
+    browser.search.value = "NEEDLE-in"            # case does not matter
+    assert _grid_ids(browser) == [JobID(needle).f58]
+    assert browser.table.window["total"] == 1
+    browser.search.value = JobID(other).f58
+    assert _grid_ids(browser) == [JobID(other).f58]
+    browser.search.value = ""
+    counts = browser.table.counts
+    assert set(counts) == {"PD", "R", "CD", "F", "CA", "TO"}
+    assert sum(counts.values()) == len(browser.jobs) and counts["CD"] >= 2
+
+
+def test_grid_sends_one_page_and_scrolls(h):
+    ids = [submit(h, test_jobspec("0s")) for _ in range(150)]
+    for jobid in ids:
+        result(h, jobid)
+    jb = JobBrowser(handle=h, sort_by="id")
+    try:
+        wait_for(lambda: jb.loaded, what="all jobs loaded")
+        grid = jb.table
+        assert grid.window["total"] >= 150
+        assert len(grid.window["rows"]) == grid.page_size < 150
+        view = [i.f58 for i in jb.view_ids()]
+        grid.offset = 70                          # what scrolling does
+        assert grid.window["offset"] == 70
+        assert _grid_ids(jb) == view[70:70 + grid.page_size]
+        grid.offset = 10 ** 6                     # past the end: the last page
+        assert grid.window["offset"] == len(view) - grid.page_size
+        assert _grid_ids(jb)[-1] == view[-1]
+    finally:
+        jb.close()
+
+
+def test_first_render_shows_the_newest_then_loads_the_rest(h, monkeypatch):
+    ids = [submit(h, test_jobspec("0s")) for _ in range(12)]
+    for jobid in ids:
+        result(h, jobid)
+    asked = []
+    real = JobBrowser._load
+    monkeypatch.setattr(JobBrowser, "_load", lambda self, hh, n=None: (asked.append(n), real(self, hh, n)))
+    monkeypatch.setattr(JobBrowser, "FIRST_PAGE", 5)
+    jb = JobBrowser(handle=h)
+    try:
+        assert asked[0] == 5                      # the first render waited for 5 records only
+        wait_for(lambda: jb.loaded, what="the rest of the jobs")
+        assert asked[1] is None                   # then all of them, from the event thread
+        assert {int(i) for i in ids} <= set(jb.jobs)
+        assert jb.table.window["total"] == len(jb.jobs) >= 12
+        assert "loading" not in jb.summary.value
+    finally:
+        jb.close()
+
+
+def test_events_fetch_only_the_jobs_they_name(h, browser, monkeypatch):
+    calls = []
+    real = browser._load
+    monkeypatch.setattr(browser, "_load", lambda hh: (calls.append(1), real(hh)))
+    jobid = submit(h, test_jobspec())
+    wait_for(lambda: browser.status(jobid) == "CD", what="the job to show CD")
+    assert calls == []                            # no whole-list reload for a few events
+
+
+def test_selected_running_job_output_is_live(h, browser):
+    jobid = submit(h, real_jobspec(["sh", "-c", "echo first-live; sleep 30"]))
+    wait_for(lambda: browser.status(jobid) == "R", what="the job to run")
+    browser.select(jobid)
+    try:
+        wait_for(lambda: "0: first-live" in browser.details["output"], timeout=10,
+                 what="the running job's output in the pane")
+        assert "first-live" in browser.tabs.children[3].value
+        assert browser.status(jobid) == "R"        # seen while it still runs
+    finally:
+        cancel(h, jobid)
+        result(h, jobid)
 
 
 def test_cancel_without_selection_says_so(h, browser):
