@@ -67,6 +67,38 @@ def _recv_frames(sock: zmq.Socket) -> list:
     return frames
 
 
+def _peer_uid(frame: zmq.Frame) -> int | None:
+    """The uid of the process that sent ``frame`` over ipc, or None (inproc).
+
+    For an ipc connection libzmq reads the peer's credentials (SO_PEERCRED) when
+    it accepts it and reports them in the message property ``Peer-Address`` as
+    ``host:uid:gid:pid``; inproc messages (clients in the broker's own process)
+    have no such property. A value that cannot be parsed counts as a stranger.
+    """
+    try:
+        addr = frame.get("Peer-Address")
+    except zmq.ZMQError:
+        return None
+    try:
+        return int(addr.rsplit(":", 3)[1])
+    except (ValueError, IndexError):
+        return -1
+
+
+def _recv_client_frames(sock: zmq.Socket) -> tuple[list, int | None]:
+    """:func:`_recv_frames` for the clients' socket, with the sender's uid."""
+    first = sock.recv(zmq.NOBLOCK, copy=False)
+    uid = _peer_uid(first)
+    frames = [first.bytes]
+    while sock.rcvmore:
+        if frames[-1][-1:] == b"\0":
+            frame = sock.recv(copy=False)
+            frames.append(frame.buffer if len(frame) > LARGE else frame.bytes)
+        else:
+            frames.append(sock.recv())
+    return frames, uid
+
+
 class _Stream:
     """An RPC issued by the broker itself (from one of its services)."""
 
@@ -122,6 +154,10 @@ class Broker:
         self._sockets: list[zmq.Socket] = []
         self.local = self.child = self.parent = None
         self.closed = False
+        #: the instance owner: the only uid whose requests are served (flux-core
+        #: gives other uids the guest role only with multi-user support)
+        self.owner = os.getuid()
+        self._strangers: set[int] = set()
 
     # -- start/stop -------------------------------------------------------------
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -237,8 +273,16 @@ class Broker:
         if self.closed:
             return
         try:
-            while sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
-                handler(_recv_frames(sock))
+            if sock is self.local:
+                while sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+                    frames, uid = _recv_client_frames(sock)
+                    if uid is None or uid == self.owner:
+                        handler(frames)
+                    else:
+                        self._refuse(frames, uid)
+            else:
+                while sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+                    handler(_recv_frames(sock))
         except zmq.Again:
             pass
         except zmq.ZMQError:
@@ -278,6 +322,23 @@ class Broker:
         elif msg.type == EVENT:
             self.rpc("event.pub", {"topic": msg.topic, "payload": msg.json}, nodeid=0,
                      flags=FLAG_NORESPONSE)
+
+    def _refuse(self, frames: list[bytes], uid: int) -> None:
+        """Answer a request from another uid with EPERM; run nothing for it."""
+        if uid not in self._strangers and len(self._strangers) < 64:
+            self._strangers.add(uid)
+            self.log("warning", f"refused a connection from uid {uid} (instance owner is "
+                                f"uid {self.owner})")
+        try:
+            msg = Message.from_frames(frames[1:])
+        except ProtocolError:
+            return
+        if msg.type == REQUEST and not msg.flags & FLAG_NORESPONSE:
+            err = msg.error_response(errno.EPERM, (
+                f"{msg.topic}: permission denied: uid {uid} is not the instance owner "
+                f"(uid {self.owner}) and this instance allows no guests"))
+            err.route = []
+            self._send(self.local, [frames[0], *err.frames()])
 
     def _on_child(self, frames: list[bytes]) -> None:
         ident = frames[0]

@@ -117,13 +117,39 @@ class JobManager(Service):
             if job.state == "INACTIVE":
                 self.inactive[job.id] = (job.result, job.t_run is not None)
             else:
-                # the instance that ran it is gone: its resources with it
+                # the instance that held its resources is gone, and them with it
                 job.has_resources = job.alloc_pending = job.exec_running = False
                 self.jobs[job.id] = job
-                self.broker.loop.call_soon(self.raise_exception, job, "restart", 0,
-                                           "instance restarted while the job was active")
+        for job in sorted((j for j in self._restored_jobs if j.state != "INACTIVE"),
+                          key=lambda j: j.id):
+            self.broker.loop.call_soon(self._resume, job)
         if restored:
             self.log("info", f"restart: restored {restored} jobs")
+
+    def _resume(self, job: Job) -> None:
+        """Take up a restored active job where the killed instance left it.
+
+        As flux-core's job manager restarts: a pending job goes back in the queue
+        with its urgency (a SCHED job by ``flux-restart``, back to PRIORITY, so its
+        priority is computed again and it is sent to the scheduler in id order); a
+        job that had resources gets a ``restart`` exception, as its tasks died with
+        the instance.
+        """
+        if job.state == "NEW":  # its submit is recorded, its validation not
+            self.post(job, "validate")
+        elif job.state == "DEPEND":
+            try:
+                job.pending_deps = parse_dependencies(job.jobspec or {})
+            except DependencyError:
+                job.pending_deps = ()
+            self._check_dependencies(job)
+        elif job.state == "PRIORITY":
+            self._enter(job)
+        elif job.state == "SCHED":
+            self.post(job, "flux-restart")
+        else:
+            self.raise_exception(job, "restart", 0, "instance restarted while the job was running")
+            self._cleanup(job)
 
     def add_listener(self, fn: Callable[[Job, dict], None]) -> None:
         """Called with (job, event) for every event (job-list keeps its view this way)."""
@@ -261,12 +287,15 @@ class JobManager(Service):
             desc = f"{scheme}={JobID(target).f58}"
             why = self._dependency_state(scheme, target)
             if why is True:
+                if desc in job.dependencies:  # met while the instance was down
+                    self.post(job, "dependency-remove", {"description": desc})
                 continue
             if isinstance(why, str):
                 self.post(job, "exception", {"type": "dependency", "severity": 0, "userid": job.userid,
                                              "note": f"dependency {desc}: {why}"})
                 return
-            self.post(job, "dependency-add", {"description": desc})
+            if desc not in job.dependencies:  # a restart finds it already added
+                self.post(job, "dependency-add", {"description": desc})
             self.dependents.setdefault(target, []).append((job.id, scheme))
         job.pending_deps = ()
         if job.state == "DEPEND" and not job.dependencies:
