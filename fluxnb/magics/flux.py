@@ -43,6 +43,10 @@ def _start_parser() -> argparse.ArgumentParser:
     return p
 
 
+#: submit/batch options after which the output is more than the new jobs' ids
+_PRINTS_MORE_THAN_IDS = {"--watch", "--wait", "--wait-event", "-v", "--verbose", "--progress"}
+
+
 @magics_class
 class FluxMagics(Magics):
     """The ``%flux`` line magic and ``%%flux`` cell magic."""
@@ -170,15 +174,24 @@ class FluxMagics(Magics):
         with os.fdopen(fd, "w") as f:
             f.write(body if body.startswith("#!") else "#!/bin/sh\n" + body)
         os.chmod(path, 0o755)
+        # --dry-run prints the jobspec (nothing runs the script); --watch and --wait
+        # print what the jobs print: show what a terminal would, not job handles
+        dry = "--dry-run" in argv
+        shown = dry or any(a.split("=", 1)[0] in _PRINTS_MORE_THAN_IDS for a in argv[1:])
         try:
             code, out, err = run_cli([verb, *argv[1:], path])
         finally:
-            if verb in ("batch", "run"):
+            if verb in ("batch", "run") or dry:
                 os.unlink(path)
-        if code != 0 or verb == "run":
+        if code != 0 or verb == "run" or shown:
             return CommandOutput(out, err, code)
         from ..job import JobID
-        ids = [JobID(tok) for tok in out.split()]
+        try:
+            ids = [JobID(tok) for tok in out.split()]
+        except ValueError:
+            return CommandOutput(out, err, code)
+        if not ids:
+            return CommandOutput(out, err, code)
         return JobHandle(ids[0]) if len(ids) == 1 else [JobHandle(i) for i in ids]
 
     def browse(self, argv: list[str]):

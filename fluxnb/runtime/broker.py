@@ -37,6 +37,8 @@ from .topology import Topology
 
 LOG_LEVELS = ["emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"]
 _SELF = "s"
+#: what a handler raises when a request's payload lacks a field or has the wrong type
+_MALFORMED = (KeyError, TypeError, ValueError, IndexError)
 _PARENT = "p"
 
 
@@ -446,6 +448,9 @@ class Broker:
         except ProtocolError as exc:
             self.respond_error(msg, errno.EPROTO, str(exc))
             return
+        except _MALFORMED as exc:
+            self._malformed(msg, exc)
+            return
         except Exception as exc:
             self._internal_error(msg, exc)
             return
@@ -467,8 +472,19 @@ class Broker:
             self.respond_error(msg, exc.errno, exc.errstr)
         elif isinstance(exc, ProtocolError):
             self.respond_error(msg, errno.EPROTO, str(exc))
+        elif isinstance(exc, _MALFORMED):
+            self._malformed(msg, exc)
         else:
             self._internal_error(msg, exc)
+
+    def _malformed(self, msg: Message, exc: BaseException) -> None:
+        # A handler that indexes or converts a payload field it was not given
+        # (or given as the wrong type) ends up here: the request was malformed.
+        # The traceback stays in dmesg in case it was the handler's fault.
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        self.log("debug", f"{msg.topic}: malformed request: {text}")
+        what = f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
+        self.respond_error(msg, errno.EPROTO, f"{msg.topic}: malformed request payload: {what}")
 
     def _internal_error(self, msg: Message, exc: BaseException) -> None:
         text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))

@@ -173,7 +173,11 @@ class Flux:
         tag = next(self._tags)
         self._responses[tag] = deque()
         msg = Message.request(topic, payload, nodeid=nodeid, matchtag=tag, flags=flags)
-        frames = msg.frames()
+        try:
+            frames = msg.frames()
+        except RecursionError:
+            del self._responses[tag]
+            raise FluxError(errno.EINVAL, f"{topic}: payload nested too deeply") from None
         self.sock.send_multipart(frames, copy=len(frames[-1]) <= LARGE)
         return RPC(self, tag, topic, bool(flags & FLAG_STREAMING))
 

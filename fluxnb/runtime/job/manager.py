@@ -23,9 +23,10 @@ from typing import Callable
 
 from ..kvs.writer import KVSWriter
 from ..message import FLAG_NORESPONSE, FLAG_STREAMING, FluxError, Message
-from ..service import DEFERRED, Service, payload_field, request_handler
+from ..service import DEFERRED, Service, payload_field, payload_jobid, request_handler
 from .jobid import FluidGenerator, JobID, id_parse, kvs_dir
 from .jobspec import JobspecError, validate
+from .jobspec_validate import MAX_BYTES
 from .states import (
     PRIORITY_MAX, URGENCY_DEFAULT, URGENCY_EXPEDITE, URGENCY_HOLD, IllegalTransition, Job,
     apply_event,
@@ -218,15 +219,23 @@ class JobManager(Service):
         if not self.queue["enabled"]:
             reason = self.queue["disable_reason"]
             raise FluxError(errno.EAGAIN, "job submission is disabled" + (f": {reason}" if reason else ""))
+        if len(msg.payload or b"") > MAX_BYTES:
+            raise FluxError(errno.EINVAL, f"jobspec: larger than the limit of "
+                                          f"{MAX_BYTES // (1024 * 1024)} MiB")
         jobspec = body.get("jobspec")
         if isinstance(jobspec, str):
             try:
                 jobspec = json.loads(jobspec)
             except ValueError as exc:
                 raise FluxError(errno.EINVAL, f"jobspec: not valid JSON: {exc}") from None
+            except RecursionError:
+                raise FluxError(errno.EINVAL, "jobspec: nested too deeply") from None
         try:
             validate(jobspec, version=1)
         except JobspecError as v1_error:
+            if isinstance(jobspec, dict) and jobspec.get("version") != 1:
+                # RFC 14 defines version 1 only; flux-core's ingest says so
+                raise FluxError(errno.EINVAL, str(v1_error)) from None
             # Not V1 (RFC 25). A canonical (RFC 14) jobspec may still be accepted,
             # as flux's validator can be configured to, if the scheduler says it can
             # match one (Fluxion can; sched-simple cannot): ask it.
@@ -254,7 +263,10 @@ class JobManager(Service):
         urgency = body.get("urgency", URGENCY_DEFAULT)
         if not isinstance(urgency, int) or not 0 <= urgency <= 31:
             raise FluxError(errno.EINVAL, f"urgency {urgency!r}: must be an integer from 0 to 31")
-        flags = int(body.get("flags", 0))
+        flags = body.get("flags", 0)
+        if not isinstance(flags, int) or isinstance(flags, bool) or flags < 0:
+            raise FluxError(errno.EPROTO, f"job-manager.submit: 'flags' {flags!r} must be a "
+                                          "non-negative integer")
         try:
             deps = parse_dependencies(jobspec)
         except DependencyError as exc:
@@ -512,7 +524,7 @@ class JobManager(Service):
                             nodeid=0, flags=FLAG_NORESPONSE)
 
     def _job(self, msg: Message) -> Job:
-        jobid = payload_field(msg, "id", int)
+        jobid = payload_jobid(msg)
         job = self.jobs.get(jobid)
         if job is None:
             if jobid in self.inactive:

@@ -372,8 +372,13 @@ class ContentStore:
                     upserts,
                 )
             db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
+        except BaseException as exc:
+            # SQLite has already rolled back after some errors (a full disk):
+            # a second ROLLBACK would hide the real error behind its own
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise _os_error(exc, self.statedir) from None
             raise
         self._dirty = {}
         self._dirty_bytes = 0
@@ -412,6 +417,18 @@ class ContentStore:
     def __repr__(self) -> str:
         where = str(self.statedir) if self.statedir else "memory"
         return f"<ContentStore {where} blobs={len(self._cache)} dirty={len(self._dirty)}>"
+
+
+def _os_error(exc: sqlite3.Error, statedir: Path | None) -> OSError:
+    """The OSError a failed SQLite write means (ENOSPC for a full disk, else EIO).
+
+    What was not written stays dirty in memory, so a later flush, once there is
+    room, writes it.
+    """
+    code = getattr(exc, "sqlite_errorcode", None)
+    full = code == getattr(sqlite3, "SQLITE_FULL", 13) or "full" in str(exc)
+    num = errno.ENOSPC if full else errno.EIO
+    return OSError(num, f"content store {statedir}/content.sqlite: {os.strerror(num)} ({exc})")
 
 
 def _digest(blobref: str) -> bytes:

@@ -27,7 +27,7 @@ from typing import Any
 from sortedcontainers import SortedList
 
 from ..message import FLAG_NORESPONSE, FLAG_STREAMING, FluxError, Message
-from ..service import DEFERRED, Service, payload_field, request_handler
+from ..service import DEFERRED, Service, payload_field, payload_jobid, request_handler
 from ..util.idset import IDSet
 from ..resource import acquire_update
 from ..util.rv1 import ResourceSet
@@ -136,7 +136,7 @@ class SchedulerBase(Service):
 
     @request_handler("free", topic="sched.free")
     def free(self, msg: Message) -> dict:
-        jobid = payload_field(msg, "id", int)
+        jobid = payload_jobid(msg)
         rs = self.allocated.pop(jobid, None)
         if rs is None:
             body_R = (msg.json or {}).get("R")
@@ -149,7 +149,7 @@ class SchedulerBase(Service):
 
     @request_handler("cancel", topic="sched.cancel")
     def cancel(self, msg: Message) -> dict:
-        jobid = payload_field(msg, "id", int)
+        jobid = payload_jobid(msg)
         job = self.by_id.pop(jobid, None)
         if job is not None:
             self.pending.discard(job)
