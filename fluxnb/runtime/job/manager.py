@@ -233,8 +233,9 @@ class JobManager(Service):
         try:
             validate(jobspec, version=1)
         except JobspecError as v1_error:
-            if isinstance(jobspec, dict) and jobspec.get("version") != 1:
-                # RFC 14 defines version 1 only; flux-core's ingest says so
+            if v1_error.path == "version" and _v1_but_version(jobspec):
+                # a version 1 jobspec in all but its number (version: 99): flux-core's
+                # ingest refuses it. Canonical ones (flux-sched's say 9999) go on.
                 raise FluxError(errno.EINVAL, str(v1_error)) from None
             # Not V1 (RFC 25). A canonical (RFC 14) jobspec may still be accepted,
             # as flux's validator can be configured to, if the scheduler says it can
@@ -730,6 +731,14 @@ def _strsignal(sig: int) -> str:
         return signal.strsignal(sig) or f"signal {sig}"
     except ValueError:
         return f"signal {sig}"
+
+
+def _v1_but_version(jobspec: dict) -> bool:
+    try:
+        validate({**jobspec, "version": 1}, version=1)
+    except JobspecError:
+        return False
+    return True
 
 
 def _fill_from_jobspec(job: Job) -> None:
