@@ -293,6 +293,14 @@ def eventlog_entries(flux_handle, jobid: int, eventlog: str = "eventlog",
     except FluxError as exc:
         if exc.errno != errno.ENOENT:
             raise
+        if not watch:  # no such eventlog yet is fine; no such job is not
+            try:
+                flux_handle.rpc("kvs.lookup", {"key": f"{jid.kvs}.eventlog", "flags": 0},
+                                nodeid=0).get()
+            except FluxError as exc2:
+                if exc2.errno == errno.ENOENT:
+                    raise FluxError(errno.ENOENT, f"job {jid.f58} not found") from None
+                raise
 
 
 def event_watch(flux_handle, jobid: int, eventlog: str = "eventlog") -> Iterator[EventLogEvent]:

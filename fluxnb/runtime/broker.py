@@ -38,7 +38,7 @@ from .topology import Topology
 LOG_LEVELS = ["emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"]
 _SELF = "s"
 #: what a handler raises when a request's payload lacks a field or has the wrong type
-_MALFORMED = (KeyError, TypeError, ValueError, IndexError)
+_MALFORMED = (KeyError, TypeError, ValueError, IndexError, AttributeError)
 _PARENT = "p"
 
 
@@ -480,9 +480,9 @@ class Broker:
     def _malformed(self, msg: Message, exc: BaseException) -> None:
         # A handler that indexes or converts a payload field it was not given
         # (or given as the wrong type) ends up here: the request was malformed.
-        # The traceback stays in dmesg in case it was the handler's fault.
+        # The traceback stays in dmesg (flux dmesg) in case it was the handler's fault.
         text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        self.log("debug", f"{msg.topic}: malformed request: {text}")
+        self.log("warning", f"{msg.topic}: malformed request: {text}")
         what = f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
         self.respond_error(msg, errno.EPROTO, f"{msg.topic}: malformed request payload: {what}")
 

@@ -59,6 +59,15 @@ def test_wait_event_on_unknown_id_is_enoent_at_once(env):
     assert time.monotonic() - t < 10
 
 
+@pytest.mark.parametrize("argv", [["eventlog"], ["eventlog", "-p", "exec"],
+                                  ["wait-event", "-p", "exec"], ["attach"], ["status"]])
+def test_other_job_commands_on_unknown_id_fail_at_once(env, argv):
+    extra = ["init"] if argv[0] == "wait-event" else []
+    r = fluxnb_cmd("job", *argv, "ƒ2", *extra, env=env, timeout=30)
+    text = _one_line_error(r)
+    assert "ƒ2" in text and ("not found" in text or "No such job" in text), text
+
+
 def test_api_event_wait_and_watch_on_unknown_id_raise_enoent(h):
     from fluxnb import job
     for call in (lambda: job.event_wait(h, 12345, "start"),
@@ -244,3 +253,29 @@ def test_full_disk_is_enospc_and_reads_go_on(tmp_path):
         if inst is not None:
             inst.stop()
         subprocess.run(["umount", str(mnt)], check=False)
+
+
+def test_no_handler_answers_a_malformed_payload_with_internal_error():
+    """Every topic of rank 0, sent payloads of the wrong shape: each answer is an errno
+    with a message (EPROTO, EINVAL, ENOENT...), never EIO "internal error", never silence."""
+    from fluxnb import Flux, Instance
+    skip = {"broker.shutdown", "broker.disconnect", "event.pub"}  # they act, on purpose
+    wrong = {k: 7 for k in ("id", "name", "key", "namespace", "jobspec", "ops", "R", "ranks",
+                            "targets", "cmd", "attrs", "max_entries", "states", "urgency",
+                            "signum", "flags", "payload", "topic", "rank")}
+    with Instance(test_size=2) as inst, Flux(inst.uri) as h:
+        topics = sorted(t for t in inst._set.brokers[0].topics
+                        if t not in skip and not t.startswith("module."))
+        assert len(topics) > 50
+        bad = []
+        for payload in ([1, 2], wrong, "text"):
+            for topic in topics:
+                try:
+                    h.rpc(topic, payload, nodeid=0).get(timeout=5)
+                except FluxError as exc:
+                    if exc.errno == errno.EIO or "internal error" in str(exc):
+                        bad.append((topic, payload, str(exc)))
+                except TimeoutError:
+                    bad.append((topic, payload, "no answer"))
+        assert bad == [], "\n".join(map(str, bad))
+        assert h.rpc("attr.get", {"name": "size"}).get(timeout=10)["value"] == "2"

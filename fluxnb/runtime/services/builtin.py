@@ -24,7 +24,11 @@ class BrokerControl(Service):
 
     @request_handler("online")
     def online(self, msg: Message) -> dict:
-        self.broker.mark_online(payload_field(msg, "rank", int))
+        rank = payload_field(msg, "rank", int)
+        if not 0 <= rank < self.broker.size:
+            raise FluxError(errno.EPROTO, f"broker.online: no rank {rank} in an instance "
+                                          f"of size {self.broker.size}")
+        self.broker.mark_online(rank)
         return {}
 
     @request_handler("wait-online")
