@@ -7,6 +7,15 @@ the sockets' file descriptors (no per-message futures):
 * ``child``  ROUTER bound to the TBON endpoint: this rank's children connect here;
 * ``parent`` DEALER (identity = rank) connected to the parent's ``child`` socket.
 
+Only the instance owner is served, as flux-core's connector-local does without
+multi-user support. The ``local`` socket lives in the run directory, mode 0700, so
+other uids cannot even connect; should they reach it anyway (a loosened directory),
+each message's sender uid comes from libzmq, which reads the ipc peer's
+credentials (``SO_PEERCRED``) when it accepts the connection and reports them as
+the ``Peer-Address`` property (``host:uid:gid:pid``). A request from another uid
+is answered EPERM and goes no further. (libzmq's ``ZMQ_IPC_FILTER_UID`` would drop
+such connections silently, leaving the client waiting; ZAP gives no uid for ipc.)
+
 A request names a destination ``nodeid``. The broker answers it from a local
 service, or forwards it down the tree towards the rank whose subtree holds the
 target, or up to its parent. Each hop pushes where the request came from onto its

@@ -233,6 +233,7 @@ def test_sigkill_restart_requeues_pending_jobs_in_order(tmp_path):
             r = _flux(uri, "submit", "-n2", *args)
             assert r.returncode == 0, r.stderr
             return id_parse(r.stdout.strip())
+        from fluxnb.runtime.job.jobid import JobID
         running = submit("sh", "-c", f"echo $$ > {pidfile}; exec sleep 300")
         wait_for(lambda: pidfile.exists() and pidfile.read_text().strip(), what="job to run")
         sleeper = int(pidfile.read_text())
@@ -240,6 +241,8 @@ def test_sigkill_restart_requeues_pending_jobs_in_order(tmp_path):
         c = submit("sleep", "300")
         d = submit("--urgency=20", "sleep", "300")
         held = submit("--urgency=0", "true")
+        after_ok = submit(f"--dependency=afterok:{JobID(running).f58}", "true")
+        after_b = submit(f"--dependency=afterany:{JobID(b).f58}", "true")
         assert _flux(uri, "kvs", "put", "reliab.a=1", "reliab.b.c=two").returncode == 0
         states = _jobs(uri)
         assert states[running]["state"] == 16 and states[d]["state"] == 8  # RUN, SCHED
@@ -272,6 +275,12 @@ def test_sigkill_restart_requeues_pending_jobs_in_order(tmp_path):
         assert [jobs[j]["urgency"] for j in (b, c, d, held)] == [16, 16, 20, 0]
         assert jobs[held]["priority"] == 0
         assert "flux-restart" in _eventlog(uri, b)
+        # dependencies are checked again: one can no longer be met, one still waits
+        wait_for(lambda: _jobs(uri)[after_ok]["state"] == 64, what="the afterok job to end")
+        r = _flux(uri, "job", "eventlog", str(after_ok))
+        assert "type=\"dependency\"" in r.stdout, r.stdout
+        assert _jobs(uri)[after_b]["state"] == 2  # DEPEND
+        assert _eventlog(uri, after_b).count("dependency-add") == 1
         # and in their order: b before c
         assert _flux(uri, "cancel", str(d)).returncode == 0
         wait_for(lambda: _jobs(uri)[b]["state"] == 16, what="the next job to run")
