@@ -13,8 +13,9 @@ other uids cannot even connect; should they reach it anyway (a loosened director
 each message's sender uid comes from libzmq, which reads the ipc peer's
 credentials (``SO_PEERCRED``) when it accepts the connection and reports them as
 the ``Peer-Address`` property (``host:uid:gid:pid``). A request from another uid
-is answered EPERM and goes no further. (libzmq's ``ZMQ_IPC_FILTER_UID`` would drop
-such connections silently, leaving the client waiting; ZAP gives no uid for ipc.)
+is answered EPERM and goes no further. (libzmq's deprecated ``ZMQ_IPC_FILTER_UID``
+would drop such connections silently, leaving the client waiting; a ZAP handler
+would need a thread of its own to tell the same thing.)
 
 A request names a destination ``nodeid``. The broker answers it from a local
 service, or forwards it down the tree towards the rank whose subtree holds the
