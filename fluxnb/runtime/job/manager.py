@@ -136,14 +136,15 @@ class JobManager(Service):
         job that had resources gets a ``restart`` exception, as its tasks died with
         the instance.
         """
-        if job.state == "NEW":  # its submit is recorded, its validation not
-            self.post(job, "validate")
-        elif job.state == "DEPEND":
+        if job.state in ("NEW", "DEPEND"):
             try:
                 job.pending_deps = parse_dependencies(job.jobspec or {})
             except DependencyError:
                 job.pending_deps = ()
-            self._check_dependencies(job)
+            if job.state == "NEW":  # its submit is recorded, its validation not
+                self.post(job, "validate")
+            else:
+                self._check_dependencies(job)
         elif job.state == "PRIORITY":
             self._enter(job)
         elif job.state == "SCHED":
