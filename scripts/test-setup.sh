@@ -6,3 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m pip install -q --disable-pip-version-check -e '.[test]'
 sh scripts/playwright-setup.sh
+# a second, unprivileged uid: tests/runtime/test_reliability.py checks that an
+# instance refuses a client of another user (needs root to create, and to setuid)
+if [ "$(id -u)" = 0 ]; then
+    id fluxnb-guest >/dev/null 2>&1 || useradd -M -s /usr/sbin/nologin fluxnb-guest
+fi

@@ -171,7 +171,11 @@ def do_submit(h, args):
             raise CommandError(f"unknown flag '{f}' (use {', '.join(SUBMIT_FLAGS)})")
     name = "stdin" if args.file == "-" else args.file
     try:
-        text = sys.stdin.read() if args.file == "-" else open(args.file, encoding="utf-8").read()
+        if args.file == "-":
+            text = sys.stdin.buffer.read()
+        else:
+            with open(args.file, "rb") as f:
+                text = f.read()
     except OSError as exc:
         raise CommandError(f"{name}: {exc.strerror}") from None
     try:

@@ -217,15 +217,21 @@ def parse_count(option: str, value: str | int | None, minimum: int = 1) -> int |
 
 def parse_time_limit(value: str) -> float:
     """``-t``: minutes when there are no units (as flux), else an RFC 23 FSD."""
+    import math
+
     from ..runtime.util.fsd import parse_fsd
     try:
-        return float(value) * 60
+        seconds = float(value) * 60
     except ValueError:
-        pass
-    try:
-        return parse_fsd(value)
-    except ValueError as exc:
-        raise CommandError(f"--time-limit: {exc}") from None
+        try:
+            seconds = parse_fsd(value)
+        except ValueError as exc:
+            raise CommandError(f"--time-limit: {exc}") from None
+    if seconds < 0:  # flux: "duration must not be negative"
+        raise CommandError(f"--time-limit={value}: duration must not be negative")
+    if not math.isfinite(seconds):
+        raise CommandError(f"--time-limit={value}: duration must be finite")
+    return seconds
 
 
 def parse_urgency(value: str | int) -> int:
@@ -253,7 +259,7 @@ def parse_flags(values: list[str] | None) -> dict[str, bool]:
     return flags
 
 
-def cc_list(args: argparse.Namespace) -> list[int | None]:
+def cc_list(args: argparse.Namespace) -> "list[None] | IDSet":
     """The copies ``--cc``/``--bcc`` ask for (``[None]``: just one job)."""
     if args.cc and args.bcc:
         raise CommandError("specify only one of --cc or --bcc")
@@ -261,10 +267,19 @@ def cc_list(args: argparse.Namespace) -> list[int | None]:
     if not spec:
         return [None]
     from ..runtime.util.idset import IDSet
+    opt = "cc" if args.cc else "bcc"
     try:
-        return list(IDSet(spec))
+        ids = IDSet(spec)
     except ValueError as exc:
-        raise CommandError(f"--{'cc' if args.cc else 'bcc'}={spec}: {exc}") from None
+        raise CommandError(f"--{opt}={spec}: {exc}") from None
+    if len(ids) > CC_MAX:
+        raise CommandError(f"--{opt}={spec}: {len(ids)} copies is more than the limit of "
+                           f"{CC_MAX}; submit them in several commands")
+    return ids  # iterated lazily: a large range is never a list
+
+
+#: most copies one ``--cc``/``--bcc`` may ask for
+CC_MAX = 100_000
 
 
 # -- the jobspec -------------------------------------------------------------------------

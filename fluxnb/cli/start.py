@@ -51,7 +51,7 @@ def cmd_start(name, argv, prog):
     args = p.parse_args(argv)
     attrs = _keyval(args.broker_opts, "--broker-opts") | _keyval(args.setattr, "--setattr")
     from ..runtime.instance import Instance, InstanceError
-    from ..runtime.kvs.content import StatedirBusyError
+    from ..runtime.kvs.content import StatedirError
     conf = None
     if args.config_path:
         from ..runtime.config import ConfigError, load
@@ -65,7 +65,7 @@ def cmd_start(name, argv, prog):
                         fanout=args.test_fanout, processes=args.processes, attrs=attrs,
                         test_hosts=args.test_hosts, conf=conf)
         inst.start()
-    except (InstanceError, StatedirBusyError, ValueError) as exc:
+    except (InstanceError, StatedirError, ValueError) as exc:
         raise CommandError(str(exc)) from None
     if args.verbose:
         print(f"{prog}-start: instance of size {inst.size} at {inst.uri}", file=sys.stderr)

@@ -201,7 +201,9 @@ class Submitter:
         args = self.args
         flags = parse_flags(args.flags)
         urgency = parse_urgency(args.urgency)
-        specs = list(self.jobspecs(commands))
+        # jobspecs are made as they are submitted: the first of a large --cc
+        # range goes out at once, and memory does not grow with the range
+        specs = self.jobspecs(commands)
         if args.dry_run:
             for _, jobspec in specs:
                 print(jobspec.dumps())
@@ -209,7 +211,8 @@ class Submitter:
         wait = "clean" if args.watch else args.wait
         from .submit_wait import ProgressBar, wait_jobs
         if args.progress and not wait:
-            self.progress = ProgressBar.for_submit(len(specs), jps=args.jps)
+            total = sum(len(cc_list(xargs)) for xargs, _ in commands)
+            self.progress = ProgressBar.for_submit(total, jps=args.jps)
         jobids = []
         with handle() as h:
             inflight: list = []

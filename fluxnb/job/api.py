@@ -43,11 +43,11 @@ def _jobspec_payload(jobspec: Any) -> dict:
     if isinstance(jobspec, Jobspec):
         return json.loads(jobspec.dumps())
     if isinstance(jobspec, (str, bytes)):
+        from ..runtime.job.jobspec_validate import load_yaml
         try:
             return json.loads(jobspec)
-        except ValueError:
-            import yaml
-            return yaml.safe_load(jobspec)
+        except (ValueError, RecursionError):
+            return load_yaml(jobspec)  # YAML, or a ValueError naming what is wrong
     if isinstance(jobspec, dict):
         return jobspec
     raise TypeError(f"jobspec must be a Jobspec, a dict or JSON/YAML text, not {type(jobspec).__name__}")
@@ -178,8 +178,10 @@ class JobException(Exception):
         super().__init__(f"job.exception type={self.type} severity={self.severity} {self.note}".strip())
 
 
-def _lines(flux_handle, key: str, namespace: str | None, watch: bool) -> Iterator[tuple[bytes, bool]]:
-    payload = {"key": key, "flags": (FLUX_KVS_WATCH_APPEND | FLUX_KVS_WAITCREATE) if watch else 0}
+def _lines(flux_handle, key: str, namespace: str | None, watch: bool,
+           waitcreate: bool = True) -> Iterator[tuple[bytes, bool]]:
+    flags = (FLUX_KVS_WATCH_APPEND | (FLUX_KVS_WAITCREATE if waitcreate else 0)) if watch else 0
+    payload = {"key": key, "flags": flags}
     if namespace:
         payload["namespace"] = namespace
     if not watch:
@@ -201,6 +203,34 @@ def _lines(flux_handle, key: str, namespace: str | None, watch: bool) -> Iterato
     finally:
         if not rpc.done:
             flux_handle.rpc("kvs-watch.cancel", {"matchtag": rpc.matchtag}, nodeid=0)
+
+
+def _primary_lines(flux_handle, jid: JobID) -> Iterator[tuple[bytes, bool]]:
+    """Watch a job's main eventlog; ENOENT at once for a job the instance never had.
+
+    The eventlog may not be in the KVS yet right after the submit (the job manager
+    commits in batches): then the job is known to job-list, and the watch waits
+    for the eventlog to be created. An id no one submitted ends the watch with
+    ENOENT instead of waiting forever, as flux-core's job-info does.
+    """
+    key = f"{jid.kvs}.eventlog"
+    got = False
+    try:
+        for item in _lines(flux_handle, key, None, True, waitcreate=False):
+            got = True
+            yield item
+        return
+    except FluxError as exc:
+        if got or exc.errno != errno.ENOENT:
+            raise
+    try:
+        flux_handle.rpc("job-list.list-id", {"id": int(jid), "attrs": []}, nodeid=0).get()
+    except FluxError as exc:
+        if exc.errno == errno.ENOENT:
+            raise FluxError(errno.ENOENT, f"job {jid.f58} not found") from None
+        if exc.errno != errno.ENOSYS:  # no job-list: wait as before
+            raise
+    yield from _lines(flux_handle, key, None, True)
 
 
 def _entries(chunks: Iterator[tuple[bytes, bool]], seen: set | None = None) -> Iterator[EventLogEvent]:
@@ -229,7 +259,9 @@ def eventlog_entries(flux_handle, jobid: int, eventlog: str = "eventlog",
     (the guest namespace while the job runs, its archive afterwards)."""
     jid = JobID(jobid)
     if eventlog == "eventlog":
-        for ev in _entries(_lines(flux_handle, f"{jid.kvs}.eventlog", None, watch)):
+        lines = _primary_lines(flux_handle, jid) if watch else \
+            _lines(flux_handle, f"{jid.kvs}.eventlog", None, False)
+        for ev in _entries(lines):
             yield ev
             if watch and ev.name == "clean":
                 return
@@ -261,6 +293,14 @@ def eventlog_entries(flux_handle, jobid: int, eventlog: str = "eventlog",
     except FluxError as exc:
         if exc.errno != errno.ENOENT:
             raise
+        if not watch:  # no such eventlog yet is fine; no such job is not
+            try:
+                flux_handle.rpc("kvs.lookup", {"key": f"{jid.kvs}.eventlog", "flags": 0},
+                                nodeid=0).get()
+            except FluxError as exc2:
+                if exc2.errno == errno.ENOENT:
+                    raise FluxError(errno.ENOENT, f"job {jid.f58} not found") from None
+                raise
 
 
 def event_watch(flux_handle, jobid: int, eventlog: str = "eventlog") -> Iterator[EventLogEvent]:

@@ -62,6 +62,10 @@ def _start_parser() -> argparse.ArgumentParser:
     return p
 
 
+#: submit/batch options after which the output is more than the new jobs' ids
+_PRINTS_MORE_THAN_IDS = {"--watch", "--wait", "--wait-event", "-v", "--verbose", "--progress"}
+
+
 @magics_class
 class FluxMagics(Magics):
     """The ``%flux`` line magic and ``%%flux`` cell magic."""
@@ -211,16 +215,25 @@ class FluxMagics(Magics):
         with os.fdopen(fd, "w") as f:
             f.write(body if body.startswith("#!") else "#!/bin/sh\n" + body)
         os.chmod(path, 0o755)
+        # --dry-run prints the jobspec (nothing runs the script); --watch and --wait
+        # print what the jobs print: show what a terminal would, not job handles
+        dry = "--dry-run" in argv
+        shown = dry or any(a.split("=", 1)[0] in _PRINTS_MORE_THAN_IDS for a in argv[1:])
         try:
             result = run_cli_output([verb, *argv[1:], path], stream=not self.quiet)
         finally:
-            if verb in ("batch", "run"):
+            if verb in ("batch", "run") or dry:
                 os.unlink(path)
-        if result.returncode != 0 or verb == "run":
+        if result.returncode != 0 or verb == "run" or shown:
             return result
         # the ids were printed as the command ran; the handles come in addition
         from ..job import JobID
-        ids = [JobID(tok) for tok in result.stdout.split()]
+        try:
+            ids = [JobID(tok) for tok in result.stdout.split()]
+        except ValueError:
+            return result
+        if not ids:
+            return result
         return JobHandle(ids[0]) if len(ids) == 1 else [JobHandle(i) for i in ids]
 
     def browse(self, argv: list[str]):

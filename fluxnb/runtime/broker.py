@@ -7,6 +7,16 @@ the sockets' file descriptors (no per-message futures):
 * ``child``  ROUTER bound to the TBON endpoint: this rank's children connect here;
 * ``parent`` DEALER (identity = rank) connected to the parent's ``child`` socket.
 
+Only the instance owner is served, as flux-core's connector-local does without
+multi-user support. The ``local`` socket lives in the run directory, mode 0700, so
+other uids cannot even connect; should they reach it anyway (a loosened directory),
+each message's sender uid comes from libzmq, which reads the ipc peer's
+credentials (``SO_PEERCRED``) when it accepts the connection and reports them as
+the ``Peer-Address`` property (``host:uid:gid:pid``). A request from another uid
+is answered EPERM and goes no further. (libzmq's deprecated ``ZMQ_IPC_FILTER_UID``
+would drop such connections silently, leaving the client waiting; a ZAP handler
+would need a thread of its own to tell the same thing.)
+
 A request names a destination ``nodeid``. The broker answers it from a local
 service, or forwards it down the tree towards the rank whose subtree holds the
 target, or up to its parent. Each hop pushes where the request came from onto its
@@ -37,6 +47,8 @@ from .topology import Topology
 
 LOG_LEVELS = ["emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"]
 _SELF = "s"
+#: what a handler raises when a request's payload lacks a field or has the wrong type
+_MALFORMED = (KeyError, TypeError, ValueError, IndexError, AttributeError)
 _PARENT = "p"
 
 
@@ -65,6 +77,38 @@ def _recv_frames(sock: zmq.Socket) -> list:
         else:
             frames.append(sock.recv())
     return frames
+
+
+def _peer_uid(frame: zmq.Frame) -> int | None:
+    """The uid of the process that sent ``frame`` over ipc, or None (inproc).
+
+    For an ipc connection libzmq reads the peer's credentials (SO_PEERCRED) when
+    it accepts it and reports them in the message property ``Peer-Address`` as
+    ``host:uid:gid:pid``; inproc messages (clients in the broker's own process)
+    have no such property. A value that cannot be parsed counts as a stranger.
+    """
+    try:
+        addr = frame.get("Peer-Address")
+    except zmq.ZMQError:
+        return None
+    try:
+        return int(addr.rsplit(":", 3)[1])
+    except (ValueError, IndexError):
+        return -1
+
+
+def _recv_client_frames(sock: zmq.Socket) -> tuple[list, int | None]:
+    """:func:`_recv_frames` for the clients' socket, with the sender's uid."""
+    first = sock.recv(zmq.NOBLOCK, copy=False)
+    uid = _peer_uid(first)
+    frames = [first.bytes]
+    while sock.rcvmore:
+        if frames[-1][-1:] == b"\0":
+            frame = sock.recv(copy=False)
+            frames.append(frame.buffer if len(frame) > LARGE else frame.bytes)
+        else:
+            frames.append(sock.recv())
+    return frames, uid
 
 
 class _Stream:
@@ -122,6 +166,10 @@ class Broker:
         self._sockets: list[zmq.Socket] = []
         self.local = self.child = self.parent = None
         self.closed = False
+        #: the instance owner: the only uid whose requests are served (flux-core
+        #: gives other uids the guest role only with multi-user support)
+        self.owner = os.getuid()
+        self._strangers: set[int] = set()
 
     # -- start/stop -------------------------------------------------------------
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -237,8 +285,16 @@ class Broker:
         if self.closed:
             return
         try:
-            while sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
-                handler(_recv_frames(sock))
+            if sock is self.local:
+                while sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+                    frames, uid = _recv_client_frames(sock)
+                    if uid is None or uid == self.owner:
+                        handler(frames)
+                    else:
+                        self._refuse(frames, uid)
+            else:
+                while sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+                    handler(_recv_frames(sock))
         except zmq.Again:
             pass
         except zmq.ZMQError:
@@ -278,6 +334,23 @@ class Broker:
         elif msg.type == EVENT:
             self.rpc("event.pub", {"topic": msg.topic, "payload": msg.json}, nodeid=0,
                      flags=FLAG_NORESPONSE)
+
+    def _refuse(self, frames: list[bytes], uid: int) -> None:
+        """Answer a request from another uid with EPERM; run nothing for it."""
+        if uid not in self._strangers and len(self._strangers) < 64:
+            self._strangers.add(uid)
+            self.log("warning", f"refused a connection from uid {uid} (instance owner is "
+                                f"uid {self.owner})")
+        try:
+            msg = Message.from_frames(frames[1:])
+        except ProtocolError:
+            return
+        if msg.type == REQUEST and not msg.flags & FLAG_NORESPONSE:
+            err = msg.error_response(errno.EPERM, (
+                f"{msg.topic}: permission denied: uid {uid} is not the instance owner "
+                f"(uid {self.owner}) and this instance allows no guests"))
+            err.route = []
+            self._send(self.local, [frames[0], *err.frames()])
 
     def _on_child(self, frames: list[bytes]) -> None:
         ident = frames[0]
@@ -385,6 +458,9 @@ class Broker:
         except ProtocolError as exc:
             self.respond_error(msg, errno.EPROTO, str(exc))
             return
+        except _MALFORMED as exc:
+            self._malformed(msg, exc)
+            return
         except Exception as exc:
             self._internal_error(msg, exc)
             return
@@ -406,8 +482,19 @@ class Broker:
             self.respond_error(msg, exc.errno, exc.errstr)
         elif isinstance(exc, ProtocolError):
             self.respond_error(msg, errno.EPROTO, str(exc))
+        elif isinstance(exc, _MALFORMED):
+            self._malformed(msg, exc)
         else:
             self._internal_error(msg, exc)
+
+    def _malformed(self, msg: Message, exc: BaseException) -> None:
+        # A handler that indexes or converts a payload field it was not given
+        # (or given as the wrong type) ends up here: the request was malformed.
+        # The traceback stays in dmesg (flux dmesg) in case it was the handler's fault.
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        self.log("warning", f"{msg.topic}: malformed request: {text}")
+        what = f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
+        self.respond_error(msg, errno.EPROTO, f"{msg.topic}: malformed request payload: {what}")
 
     def _internal_error(self, msg: Message, exc: BaseException) -> None:
         text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))

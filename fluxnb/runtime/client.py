@@ -61,9 +61,15 @@ def resolve_uri(uri: str | None) -> tuple[str, str]:
                     if topo.local_uri(rank) == uri:
                         return uri, topo.local_inproc(rank)
         path = uri[len("local://"):]
-        if not os.path.exists(path):
+        try:
+            os.stat(path)
+        except PermissionError:
+            # the run directory is 0700: only the instance owner may go in
+            raise FluxError(errno.EPERM, f"cannot connect to {uri}: permission denied "
+                            "(the instance belongs to another user)") from None
+        except OSError:
             raise FluxError(errno.ENOENT, f"cannot connect to {uri}: no broker socket there "
-                            "(is the instance running?)")
+                            "(is the instance running?)") from None
         return uri, "ipc://" + path
     if uri.startswith(("ipc://", "tcp://")):
         return uri, uri
@@ -167,7 +173,11 @@ class Flux:
         tag = next(self._tags)
         self._responses[tag] = deque()
         msg = Message.request(topic, payload, nodeid=nodeid, matchtag=tag, flags=flags)
-        frames = msg.frames()
+        try:
+            frames = msg.frames()
+        except RecursionError:
+            del self._responses[tag]
+            raise FluxError(errno.EINVAL, f"{topic}: payload nested too deeply") from None
         self.sock.send_multipart(frames, copy=len(frames[-1]) <= LARGE)
         return RPC(self, tag, topic, bool(flags & FLAG_STREAMING))
 

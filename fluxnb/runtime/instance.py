@@ -274,7 +274,13 @@ class Instance:
         if self.started:
             raise InstanceError("instance already started")
         if self.statedir:
-            os.makedirs(self.statedir, exist_ok=True)
+            from .kvs.content import StatedirError, prepare_statedir
+            try:
+                warning = prepare_statedir(self.statedir)
+            except StatedirError as exc:
+                raise InstanceError(str(exc)) from None
+            if warning:
+                print(f"fluxnb: warning: {warning}", file=sys.stderr)
         self.rundir = self._rundir_arg or tempfile.mkdtemp(prefix="fluxnb-")
         os.chmod(self.rundir, 0o700)
         write_flux_shim(self.bindir)

@@ -136,6 +136,8 @@ class Message:
             self.obj = _loads(self.raw if isinstance(self.raw, bytes) else bytes(self.raw))
         except ValueError as exc:
             raise ProtocolError(f"{self.topic}: payload is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise ProtocolError(f"{self.topic}: payload is nested too deeply") from None
         return self.obj
 
     @property

@@ -57,9 +57,15 @@ def event_handler(prefix: str) -> Callable:
     return mark
 
 
-def payload_field(msg: Message, key: str, kind: type | tuple = object, default: Any = ...) -> Any:
-    """Fetch ``key`` from a request payload, or raise EPROTO naming what is wrong."""
-    body = msg.json
+def payload_field(msg: Message, key: str, kind: type | tuple = object, default: Any = ...,
+                  body: Any = ...) -> Any:
+    """Fetch ``key`` from a request payload (or ``body``), or raise EPROTO naming what is wrong.
+
+    ``int`` does not accept a boolean, and ``float`` accepts an integer, as JSON
+    readers in flux-core's ``json_unpack`` do.
+    """
+    if body is ...:
+        body = msg.json
     if not isinstance(body, dict):
         raise FluxError(errno.EPROTO, f"{msg.topic}: payload must be a JSON object")
     if key not in body:
@@ -67,10 +73,24 @@ def payload_field(msg: Message, key: str, kind: type | tuple = object, default: 
             return default
         raise FluxError(errno.EPROTO, f"{msg.topic}: missing '{key}' in payload")
     value = body[key]
-    if kind is not object and not isinstance(value, kind):
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if kind is not object and (not isinstance(value, kind) or (
+            isinstance(value, bool) and bool not in kinds and int in kinds)):
         want = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
-        raise FluxError(errno.EPROTO, f"{msg.topic}: '{key}' must be of type {want}")
+        raise FluxError(errno.EPROTO, f"{msg.topic}: '{key}' must be of type {want}, "
+                                      f"not {type(value).__name__}")
     return value
+
+
+def payload_jobid(msg: Message, key: str = "id", body: Any = ...) -> int:
+    """A job id from a request payload: an integer from 0 to 2**64-1, else EPROTO."""
+    jobid = payload_field(msg, key, int, body=body)
+    if not 0 <= jobid < 1 << 64:
+        raise FluxError(errno.EPROTO, f"{msg.topic}: '{key}' {jobid} is not a job id "
+                                      "(an integer from 0 to 2**64-1)")
+    return jobid
 
 
 class Service:

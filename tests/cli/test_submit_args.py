@@ -58,7 +58,7 @@ def test_urgency_names():
 
 def test_cc_list():
     ns = argparse.Namespace(cc="1-3,5", bcc=None)
-    assert cc_list(ns) == [1, 2, 3, 5]
+    assert list(cc_list(ns)) == [1, 2, 3, 5]  # an IDSet, iterated lazily
     assert cc_list(argparse.Namespace(cc=None, bcc=None)) == [None]
     with pytest.raises(CommandError, match="only one of --cc or --bcc"):
         cc_list(argparse.Namespace(cc="1", bcc="2"))

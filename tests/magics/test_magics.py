@@ -244,6 +244,21 @@ def test_cell_run_failure_is_one_message(started):
     assert "3" in text
 
 
+def test_cell_submit_dry_run_prints_the_jobspec(started):
+    # as `flux submit --dry-run`: the jobspec is printed, nothing is submitted
+    out = started.run_cell_magic("flux", "submit --dry-run -n2", "echo never\n")
+    assert isinstance(out, CommandOutput) and out.returncode == 0, repr(out)
+    js = __import__("json").loads(out.stdout)
+    assert js["version"] == 1 and js["tasks"][0]["command"][0].endswith(".sh")
+    assert js["tasks"][0]["count"] == {"per_slot": 1} and js["resources"][0]["count"] == 2
+
+
+def test_cell_submit_watch_shows_what_the_job_prints(started):
+    out = started.run_cell_magic("flux", "submit --watch", "echo watched output\n")
+    assert isinstance(out, CommandOutput) and out.returncode == 0, repr(out)
+    assert "watched output" in out.stdout and "Traceback" not in out.stdout + out.stderr
+
+
 def test_cell_with_other_command_is_one_message(started):
     text = _one_message(started.run_cell_magic("flux", "jobs", "echo x\n"))
     assert "submit" in text and "batch" in text
@@ -276,3 +291,4 @@ def test_stop_restores_environment_and_bang_flux(started):
     assert "no fluxnb instance" in started.run_line_magic("flux", "status").stdout
     # and a second stop is an error, not a crash
     assert "no instance" in _one_message(started.run_line_magic("flux", "stop"))
+

@@ -18,7 +18,7 @@ import time
 from ..kvs.flags import FLUX_KVS_TREEOBJ
 from ..kvs.writer import KVSWriter
 from ..message import FLAG_NORESPONSE, FLAG_STREAMING, FluxError, Message
-from ..service import DEFERRED, Service, payload_field, request_handler
+from ..service import DEFERRED, Service, payload_field, payload_jobid, request_handler
 from ..util.eventlog import encode_event
 from ..util.fsd import parse_fsd
 from ..util.idset import IDSet
@@ -76,7 +76,7 @@ class JobExec(Service):
     def start_job(self, msg: Message):
         if not msg.flags & FLAG_STREAMING:
             raise FluxError(errno.EPROTO, "job-exec.start: needs a streaming RPC")
-        jobid = payload_field(msg, "id", int)
+        jobid = payload_jobid(msg)
         jobspec = payload_field(msg, "jobspec", dict)
         R_obj = payload_field(msg, "R", dict)
         ex = _Exec(jobid, msg)
@@ -241,7 +241,7 @@ class JobExec(Service):
 
     @request_handler("kill")
     def kill(self, msg: Message) -> dict:
-        jobid = payload_field(msg, "id", int)
+        jobid = payload_jobid(msg)
         ex = self.jobs.get(jobid)
         if ex is None:
             raise FluxError(errno.ENOENT, f"job {JobID(jobid).f58} is not running")

@@ -11,7 +11,7 @@ import errno
 import os
 
 from ..message import FluxError, Message
-from ..service import DEFERRED, Service, payload_field, request_handler
+from ..service import DEFERRED, Service, payload_field, payload_jobid, request_handler
 from ..util.rv1 import ResourceSet
 from .states import RESULT_BITS, STATE_BITS, Job
 
@@ -174,16 +174,24 @@ class JobList(Service):
 
     @request_handler("list")
     def list(self, msg: Message) -> dict:
-        body = msg.json or {}
-        max_entries = int(body.get("max_entries", 1000) or 0)
-        attrs = body.get("attrs") or ["all"]
-        userid = body.get("userid", os.getuid())
-        explicit_states = int(body.get("states", 0) or 0)
-        results = int(body.get("results", 0) or 0)
-        since = float(body.get("since", 0) or 0)
-        name = body.get("name")
-        queue = body.get("queue")
-        ids = body.get("ids")
+        body = msg.json
+        if body is None:
+            body = {}
+
+        def field(key, kind, default):
+            value = payload_field(msg, key, kind, default, body=body)
+            return default if value is None else value
+        max_entries = field("max_entries", int, 1000)
+        if max_entries < 0:
+            raise FluxError(errno.EPROTO, f"{msg.topic}: 'max_entries' must be >= 0")
+        attrs = field("attrs", list, None) or ["all"]
+        userid = field("userid", int, os.getuid())
+        explicit_states = field("states", int, 0)
+        results = field("results", int, 0)
+        since = field("since", float, 0.0)
+        name = field("name", str, None)
+        queue = field("queue", str, None)
+        ids = field("ids", list, None)
         pool = (self.info[i] for i in ids if i in self.info) if ids else self.info.values()
         sel = []
         for info in pool:
@@ -215,7 +223,7 @@ class JobList(Service):
 
     @request_handler("list-id")
     def list_id(self, msg: Message):
-        jobid = payload_field(msg, "id", int)
+        jobid = payload_jobid(msg)
         attrs = payload_field(msg, "attrs", list, ["all"])
         states = payload_field(msg, "state", int, 0)
         info = self.info.get(jobid)

@@ -352,9 +352,52 @@ def validate(jobspec: Any, version: int | None = None) -> None:
         jobspec = load_yaml(jobspec)
     if version not in (None, 1):
         raise ValueError(f"unsupported jobspec version {version!r} (use None or 1)")
-    _check_canonical(jobspec, v1=version == 1)
-    if version == 1:
-        _check_v1(jobspec)
+    _check_depth(jobspec)
+    try:
+        _check_canonical(jobspec, v1=version == 1)
+        if version == 1:
+            _check_v1(jobspec)
+    except RecursionError:
+        raise JobspecError("jobspec", f"nested more than {MAX_DEPTH} levels deep") from None
+
+
+#: the largest jobspec accepted, as text (flux-core's job-ingest has no smaller one)
+MAX_BYTES = 10 * 1024 * 1024
+#: deepest nesting of a jobspec's resources (``with``) and of its values
+MAX_DEPTH = 64
+#: most values YAML aliases may expand a jobspec to (a 577-byte "billion laughs"
+#: document expands to millions)
+MAX_ALIAS_EXPANSION = 100_000
+
+
+def _check_depth(jobspec: Any) -> None:
+    """Refuse a resource tree nested deeper than MAX_DEPTH (iteratively: no recursion)."""
+    if not isinstance(jobspec, Mapping):
+        return
+    level = jobspec.get("resources")
+    depth = 0
+    while isinstance(level, list) and level:
+        depth += 1
+        if depth > MAX_DEPTH:
+            raise JobspecError("resources", f"'with' nested more than {MAX_DEPTH} levels deep")
+        level = [w for r in level if isinstance(r, Mapping)
+                 for w in (r.get("with") if isinstance(r.get("with"), list) else ())]
+
+
+def _expanded_size(obj: Any, budget: int) -> int:
+    """Count the values of ``obj`` as if every shared reference were a copy; stop past ``budget``."""
+    count = 0
+    stack = [obj]
+    while stack:
+        item = stack.pop()
+        count += 1
+        if count > budget:
+            break
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return count
 
 
 def load_yaml(source: Any, name: str = "jobspec") -> Any:
@@ -369,10 +412,37 @@ def load_yaml(source: Any, name: str = "jobspec") -> Any:
     """
     import yaml  # only YAML input pays for it
 
+    if isinstance(source, (str, bytes)) and len(source) > MAX_BYTES:
+        raise ValueError(f"{name}: {len(source)} bytes is larger than the jobspec limit "
+                         f"of {MAX_BYTES // (1024 * 1024)} MiB")
+    if isinstance(source, bytes) and b"\0" in source:
+        raise ValueError(f"{name}: not a jobspec: binary data (a NUL byte)")
+
+    class Loader(yaml.SafeLoader):
+        aliases = 0
+
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.AliasEvent):
+                Loader.aliases += 1
+            return super().compose_node(parent, index)
+
     try:
-        return yaml.safe_load(source)
+        loader = Loader(source)
+        try:
+            obj = loader.get_single_data()
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
+        if "special characters are not allowed" in str(problem) or "unacceptable character" in str(exc):
+            problem = "binary data, not JSON or YAML text"
         raise ValueError(f"{name}: invalid YAML{where}: {problem}") from None
+    except RecursionError:
+        raise ValueError(f"{name}: nested too deeply (more than {MAX_DEPTH} levels allowed "
+                         "for resources)") from None
+    if Loader.aliases and _expanded_size(obj, MAX_ALIAS_EXPANSION) > MAX_ALIAS_EXPANSION:
+        raise ValueError(f"{name}: YAML aliases expand to more than {MAX_ALIAS_EXPANSION} "
+                         "values (an alias bomb?); write the jobspec out in full")
+    return obj

@@ -25,9 +25,12 @@ from typing import Callable
 
 from ..kvs.writer import KVSWriter
 from ..message import FLAG_NORESPONSE, FLAG_STREAMING, FluxError, Message
-from ..service import DEFERRED, Service, event_handler, payload_field, request_handler
+from ..service import (
+    DEFERRED, Service, event_handler, payload_field, payload_jobid, request_handler,
+)
 from .jobid import FluidGenerator, JobID, id_parse, kvs_dir
 from .jobspec import JobspecError, validate
+from .jobspec_validate import MAX_BYTES
 from .states import (
     PRIORITY_MAX, URGENCY_DEFAULT, URGENCY_EXPEDITE, URGENCY_HOLD, IllegalTransition, Job,
     apply_event,
@@ -127,13 +130,40 @@ class JobManager(Service):
             if job.state == "INACTIVE":
                 self.inactive[job.id] = (job.result, job.t_run is not None)
             else:
-                # the instance that ran it is gone: its resources with it
+                # the instance that held its resources is gone, and them with it
                 job.has_resources = job.alloc_pending = job.exec_running = False
                 self.jobs[job.id] = job
-                self.broker.loop.call_soon(self.raise_exception, job, "restart", 0,
-                                           "instance restarted while the job was active")
+        for job in sorted((j for j in self._restored_jobs if j.state != "INACTIVE"),
+                          key=lambda j: j.id):
+            self.broker.loop.call_soon(self._resume, job)
         if restored:
             self.log("info", f"restart: restored {restored} jobs")
+
+    def _resume(self, job: Job) -> None:
+        """Take up a restored active job where the killed instance left it.
+
+        As flux-core's job manager restarts: a pending job goes back in the queue
+        with its urgency (a SCHED job by ``flux-restart``, back to PRIORITY, so its
+        priority is computed again and it is sent to the scheduler in id order); a
+        job that had resources gets a ``restart`` exception, as its tasks died with
+        the instance.
+        """
+        if job.state in ("NEW", "DEPEND"):
+            try:
+                job.pending_deps = parse_dependencies(job.jobspec or {})
+            except DependencyError:
+                job.pending_deps = ()
+            if job.state == "NEW":  # its submit is recorded, its validation not
+                self.post(job, "validate")
+            else:
+                self._check_dependencies(job)
+        elif job.state == "PRIORITY":
+            self._enter(job)
+        elif job.state == "SCHED":
+            self.post(job, "flux-restart")
+        else:
+            self.raise_exception(job, "restart", 0, "instance restarted while the job was running")
+            self._cleanup(job)
 
     def add_listener(self, fn: Callable[[Job, dict], None]) -> None:
         """Called with (job, event) for every event (job-list keeps its view this way)."""
@@ -202,15 +232,24 @@ class JobManager(Service):
         if not self.queue["enabled"]:
             reason = self.queue["disable_reason"]
             raise FluxError(errno.EAGAIN, "job submission is disabled" + (f": {reason}" if reason else ""))
+        if len(msg.payload or b"") > MAX_BYTES:
+            raise FluxError(errno.EINVAL, f"jobspec: larger than the limit of "
+                                          f"{MAX_BYTES // (1024 * 1024)} MiB")
         jobspec = body.get("jobspec")
         if isinstance(jobspec, str):
             try:
                 jobspec = json.loads(jobspec)
             except ValueError as exc:
                 raise FluxError(errno.EINVAL, f"jobspec: not valid JSON: {exc}") from None
+            except RecursionError:
+                raise FluxError(errno.EINVAL, "jobspec: nested too deeply") from None
         try:
             validate(jobspec, version=1)
         except JobspecError as v1_error:
+            if v1_error.path == "version" and _v1_but_version(jobspec):
+                # a version 1 jobspec in all but its number (version: 99): flux-core's
+                # ingest refuses it. Canonical ones (flux-sched's say 9999) go on.
+                raise FluxError(errno.EINVAL, str(v1_error)) from None
             # Not V1 (RFC 25). A canonical (RFC 14) jobspec may still be accepted,
             # as flux's validator can be configured to, if the scheduler says it can
             # match one (Fluxion can; sched-simple cannot): ask it.
@@ -238,7 +277,10 @@ class JobManager(Service):
         urgency = body.get("urgency", URGENCY_DEFAULT)
         if not isinstance(urgency, int) or not 0 <= urgency <= 31:
             raise FluxError(errno.EINVAL, f"urgency {urgency!r}: must be an integer from 0 to 31")
-        flags = int(body.get("flags", 0))
+        flags = body.get("flags", 0)
+        if not isinstance(flags, int) or isinstance(flags, bool) or flags < 0:
+            raise FluxError(errno.EPROTO, f"job-manager.submit: 'flags' {flags!r} must be a "
+                                          "non-negative integer")
         try:
             deps = parse_dependencies(jobspec)
         except DependencyError as exc:
@@ -271,12 +313,15 @@ class JobManager(Service):
             desc = f"{scheme}={JobID(target).f58}"
             why = self._dependency_state(scheme, target)
             if why is True:
+                if desc in job.dependencies:  # met while the instance was down
+                    self.post(job, "dependency-remove", {"description": desc})
                 continue
             if isinstance(why, str):
                 self.post(job, "exception", {"type": "dependency", "severity": 0, "userid": job.userid,
                                              "note": f"dependency {desc}: {why}"})
                 return
-            self.post(job, "dependency-add", {"description": desc})
+            if desc not in job.dependencies:  # a restart finds it already added
+                self.post(job, "dependency-add", {"description": desc})
             self.dependents.setdefault(target, []).append((job.id, scheme))
         job.pending_deps = ()
         if job.state == "DEPEND" and not job.dependencies:
@@ -525,7 +570,7 @@ class JobManager(Service):
                             nodeid=0, flags=FLAG_NORESPONSE)
 
     def _job(self, msg: Message) -> Job:
-        jobid = payload_field(msg, "id", int)
+        jobid = payload_jobid(msg)
         job = self.jobs.get(jobid)
         if job is None:
             if jobid in self.inactive:
@@ -745,6 +790,14 @@ def _strsignal(sig: int) -> str:
         return signal.strsignal(sig) or f"signal {sig}"
     except ValueError:
         return f"signal {sig}"
+
+
+def _v1_but_version(jobspec: dict) -> bool:
+    try:
+        validate({**jobspec, "version": 1}, version=1)
+    except JobspecError:
+        return False
+    return True
 
 
 def _fill_from_jobspec(job: Job) -> None:

@@ -22,7 +22,7 @@ import signal
 from ..kvs.flags import FLUX_KVS_WAITCREATE, FLUX_KVS_WATCH_APPEND
 from ..kvs.writer import KVSWriter
 from ..message import FLAG_STREAMING, FluxError, Message
-from ..service import DEFERRED, Service, payload_field, request_handler
+from ..service import DEFERRED, Service, payload_field, payload_jobid, request_handler
 from ..util.eventlog import encode_event
 from ..util.rv1 import ResourceSet
 from .jobid import JobID
@@ -104,7 +104,7 @@ class JobShell(Service):
     def run(self, msg: Message):
         if not msg.flags & FLAG_STREAMING:
             raise FluxError(errno.EPROTO, "job-shell.run: needs a streaming RPC")
-        jobid = payload_field(msg, "id", int)
+        jobid = payload_jobid(msg)
         job = _ShellJob(jobid, msg)
         self.jobs[jobid] = job
         return self._run(job, msg.json)
@@ -323,7 +323,7 @@ class JobShell(Service):
 
     @request_handler("kill")
     def kill(self, msg: Message) -> dict:
-        jobid = payload_field(msg, "id", int)
+        jobid = payload_jobid(msg)
         signum = payload_field(msg, "signum", int, signal.SIGTERM)
         job = self.jobs.get(jobid)
         if job is None:

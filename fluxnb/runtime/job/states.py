@@ -207,6 +207,9 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], Callable[[Job, dict], None]]] = {
     "release": (("RUN", "CLEANUP"), _release),
     "free": (("RUN", "CLEANUP"), _free),
     "clean": (("CLEANUP",), _to("INACTIVE")),
+    # posted on restart to a job that was waiting for the scheduler: its priority
+    # is computed again and it is queued anew (flux-core's job manager does this)
+    "flux-restart": (("SCHED",), _to("PRIORITY")),
     "exception": (_ANY_ACTIVE, _exception),
     "memo": (_ANY_ACTIVE, _memo),
     "annotations": (_ANY_ACTIVE, _nothing),

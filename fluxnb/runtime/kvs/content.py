@@ -16,6 +16,10 @@ much as flux-core's ``content-sqlite`` module backs its content cache:
   namespace (flux-core keeps only the primary namespace's, in ``checkpt``).
 - An exclusive ``fcntl.flock`` on ``<statedir>/content.lock`` keeps a second
   instance from opening the same state directory.
+- Jobspecs in the store carry their submitter's environment, so the state
+  directory is the owner's alone (0700, files 0600, as flux-core's): one found
+  looser is tightened with a warning, and neither the lock nor the database is
+  opened through a symlink someone else planted there (``O_NOFOLLOW``).
 
 A `ContentStore` is not thread-safe: use it from one thread at a time (the
 broker's loop thread).
@@ -34,13 +38,15 @@ import errno
 import fcntl
 import os
 import sqlite3
+import stat
 import time
 from pathlib import Path
 from typing import Any
 
 from fluxnb.runtime.kvs.blobref import HASH_NAMES, blobref_hash, blobref_validate
 
-__all__ = ["BlobNotFoundError", "ContentStore", "StatedirBusyError"]
+__all__ = ["BlobNotFoundError", "ContentStore", "StatedirBusyError", "StatedirError",
+           "prepare_statedir"]
 
 #: Blobs kept in memory (beyond dirty ones) when a SQLite file backs the store.
 DEFAULT_CACHE_LIMIT = 100_000
@@ -72,8 +78,65 @@ class BlobNotFoundError(KeyError):
         return str(self.args[0]) if self.args else "blob not found"
 
 
-class StatedirBusyError(RuntimeError):
+class StatedirError(RuntimeError):
+    """The state directory cannot be used: not a directory, or unsafe."""
+
+    errno = errno.EINVAL
+
+
+class StatedirBusyError(StatedirError):
     """Another instance holds the state directory's lock."""
+
+    errno = errno.EBUSY
+
+
+def prepare_statedir(statedir: str | os.PathLike[str]) -> str | None:
+    """Create ``statedir`` mode 0700, or tighten an existing looser one.
+
+    Returns a one-line warning if an existing directory was tightened, else None.
+
+    Raises
+    ------
+    StatedirError
+        If ``statedir`` exists and is not a directory, or cannot be created.
+    """
+    path = os.fspath(statedir)
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+    except FileExistsError:
+        raise StatedirError(f"statedir {path}: exists and is not a directory") from None
+    except NotADirectoryError:
+        raise StatedirError(f"statedir {path}: a parent is not a directory") from None
+    except OSError as exc:
+        raise StatedirError(f"statedir {path}: cannot create: {exc.strerror}") from None
+    st = os.stat(path)
+    if st.st_uid != os.getuid():
+        raise StatedirError(f"statedir {path}: owned by uid {st.st_uid}, not by you "
+                            f"(uid {os.getuid()})")
+    mode = st.st_mode & 0o777
+    if mode & 0o077:
+        os.chmod(path, mode & 0o700)
+        return (f"statedir {path} was mode {mode:04o} (others could read the jobs "
+                f"in it): now {mode & 0o700:04o}")
+    return None
+
+
+def _open_private(path: Path, what: str, flags: int = os.O_RDWR) -> int:
+    """Open (creating it 0600) a file of the state directory, never through a symlink."""
+    try:
+        fd = os.open(path, flags | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise StatedirError(f"{what} {path} is a symlink: refusing to follow it "
+                                "(remove it if you did not make it)") from None
+        raise StatedirError(f"{what} {path}: {exc.strerror}") from None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise StatedirError(f"{what} {path} is not a regular file")
+    if st.st_mode & 0o077:
+        os.fchmod(fd, st.st_mode & 0o600)
+    return fd
 
 
 class ContentStore:
@@ -124,9 +187,8 @@ class ContentStore:
     # --- backing file --------------------------------------------------------
 
     def _open_backing(self, statedir: Path) -> None:
-        statedir.mkdir(parents=True, exist_ok=True)
-        lockpath = statedir / "content.lock"
-        fd = os.open(lockpath, os.O_RDWR | os.O_CREAT, 0o600)
+        prepare_statedir(statedir)
+        fd = _open_private(statedir / "content.lock", "lock file")
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -138,12 +200,22 @@ class ContentStore:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._lockfd = fd
+        dbpath = statedir / "content.sqlite"
+        try:
+            # the database and its journals (which SQLite creates with the
+            # database's mode) are the owner's; a planted symlink is refused
+            for suffix in ("", "-wal", "-shm"):
+                p = dbpath.with_name(dbpath.name + suffix)
+                if suffix and not os.path.lexists(p):
+                    continue
+                os.close(_open_private(p, "content store"))
+        except StatedirError:
+            self._release_lock()
+            raise
         try:
             # check_same_thread=False: the store may be built on one thread and
             # driven from the broker's loop thread; it is never used concurrently.
-            db = sqlite3.connect(
-                statedir / "content.sqlite", isolation_level=None, check_same_thread=False
-            )
+            db = sqlite3.connect(dbpath, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL" if self.durable else "PRAGMA synchronous=OFF")
             db.executescript(_SCHEMA)
@@ -153,9 +225,7 @@ class ContentStore:
                 self._checkpoints[row[0]] = _checkpoint_dict(*row)
         except sqlite3.Error as exc:
             self._release_lock()
-            raise RuntimeError(
-                f"cannot open content store {statedir / 'content.sqlite'}: {exc}"
-            ) from exc
+            raise StatedirError(f"cannot open content store {dbpath}: {exc}") from None
         self._db = db
 
     def _release_lock(self) -> None:
@@ -302,8 +372,13 @@ class ContentStore:
                     upserts,
                 )
             db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
+        except BaseException as exc:
+            # SQLite has already rolled back after some errors (a full disk):
+            # a second ROLLBACK would hide the real error behind its own
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise _os_error(exc, self.statedir) from None
             raise
         self._dirty = {}
         self._dirty_bytes = 0
@@ -342,6 +417,18 @@ class ContentStore:
     def __repr__(self) -> str:
         where = str(self.statedir) if self.statedir else "memory"
         return f"<ContentStore {where} blobs={len(self._cache)} dirty={len(self._dirty)}>"
+
+
+def _os_error(exc: sqlite3.Error, statedir: Path | None) -> OSError:
+    """The OSError a failed SQLite write means (ENOSPC for a full disk, else EIO).
+
+    What was not written stays dirty in memory, so a later flush, once there is
+    room, writes it.
+    """
+    code = getattr(exc, "sqlite_errorcode", None)
+    full = code == getattr(sqlite3, "SQLITE_FULL", 13) or "full" in str(exc)
+    num = errno.ENOSPC if full else errno.EIO
+    return OSError(num, f"content store {statedir}/content.sqlite: {os.strerror(num)} ({exc})")
 
 
 def _digest(blobref: str) -> bytes:

@@ -523,9 +523,15 @@ class KVS:
                     f"({os.strerror(exc.errnum)})", i, key) from None
         rootref = self._store_dir(root, blobs)
         self.content.store_blobs(blobs)
+        old = ns.rootref, ns.seq
         ns.rootref = rootref
         ns.seq += 1
-        self._checkpoint(ns)
+        try:
+            self._checkpoint(ns)
+        except OSError as exc:  # the backing file could not take it (ENOSPC...)
+            ns.rootref, ns.seq = old
+            self.content.checkpoint_put(ns.name, ns.rootref, ns.seq, ns.owner, ns.flags)
+            raise KVSCommitError(exc.errno or errno.EIO, exc.strerror or str(exc)) from None
         self._changed(ns.name)
         return CommitResult(ns.name, rootref, ns.seq, frozenset(keys))
 

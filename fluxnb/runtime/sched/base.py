@@ -28,7 +28,7 @@ from typing import Any
 from sortedcontainers import SortedList
 
 from ..message import FLAG_NORESPONSE, FLAG_STREAMING, FluxError, Message
-from ..service import DEFERRED, Service, payload_field, request_handler
+from ..service import DEFERRED, Service, payload_field, payload_jobid, request_handler
 from ..util.idset import IDSet
 from ..resource import acquire_change, acquire_update
 from ..util.rv1 import ResourceSet
@@ -159,7 +159,7 @@ class SchedulerBase(Service):
 
     @request_handler("free", topic="sched.free")
     def free(self, msg: Message) -> dict:
-        jobid = payload_field(msg, "id", int)
+        jobid = payload_jobid(msg)
         body = msg.json or {}
         final = body.get("final", True)
         if not isinstance(final, bool):
@@ -198,7 +198,7 @@ class SchedulerBase(Service):
 
     @request_handler("cancel", topic="sched.cancel")
     def cancel(self, msg: Message) -> dict:
-        jobid = payload_field(msg, "id", int)
+        jobid = payload_jobid(msg)
         job = self.by_id.pop(jobid, None)
         if job is not None:
             self.pending.discard(job)

@@ -24,7 +24,11 @@ class BrokerControl(Service):
 
     @request_handler("online")
     def online(self, msg: Message) -> dict:
-        self.broker.mark_online(payload_field(msg, "rank", int))
+        rank = payload_field(msg, "rank", int)
+        if not 0 <= rank < self.broker.size:
+            raise FluxError(errno.EPROTO, f"broker.online: no rank {rank} in an instance "
+                                          f"of size {self.broker.size}")
+        self.broker.mark_online(rank)
         return {}
 
     @request_handler("wait-online")
@@ -204,6 +208,14 @@ class ModuleService(Service):
     def load(self, msg: Message) -> dict:
         name = payload_field(msg, "name", str)
         args = payload_field(msg, "args", list, [])
+        owner = self.broker.service_names.get(name)
+        if owner is not None and owner.name != name:
+            # flux-core's kvs-watch is a module of its own; here the kvs serves it
+            raise FluxError(errno.EEXIST, f"load {name}: File exists (served by module "
+                                          f"{owner.name}, which is loaded)")
+        if name in PART_OF:
+            raise FluxError(errno.ENOENT, f"load {name}: part of module {PART_OF[name]} "
+                                          f"(flux module load {PART_OF[name]})")
         cls = resolve_module(name)
         self.broker.load(cls, [str(a) for a in args])
         self.broker.log("info", f"module {cls.name} loaded" + (f" {' '.join(map(str, args))}" if args else ""))
@@ -222,7 +234,6 @@ class ModuleService(Service):
 #: module name -> "package.module:Class" (``flux module load NAME``)
 MODULES: dict[str, str] = {
     "kvs": "fluxnb.runtime.kvs.service:KVSService",
-    "kvs-watch": "fluxnb.runtime.kvs.service:KVSWatchService",
     "rexec": "fluxnb.runtime.services.rexec:RexecService",
     "resource": "fluxnb.runtime.resource:ResourceService",
     "job-manager": "fluxnb.runtime.job.manager:JobManager",
@@ -234,6 +245,10 @@ MODULES: dict[str, str] = {
     "sched-fluxion-qmanager": "fluxnb.runtime.sched.qmanager:FluxionQmanager",
     "dyad": "fluxnb.runtime.dyad.service:DyadService",
 }
+
+
+#: flux-core module names that are part of one of ours
+PART_OF = {"kvs-watch": "kvs", "content": "kvs", "job-ingest": "job-manager"}
 
 
 def resolve_module(name: str) -> type[Service]:

@@ -52,6 +52,12 @@ class RexecService(Service):
         return env
 
     async def _run(self, msg: Message, cmd: list[str], env: dict | None, cwd: str | None):
+        note = None
+        if cwd is not None and not os.path.isdir(cwd):
+            # as flux-core's exec: say so, and run in /tmp rather than fail
+            why = "Not a directory" if os.path.exists(cwd) else "No such file or directory"
+            note = f"Could not change dir to {cwd}: {why}. Going to /tmp instead\n"
+            cwd = "/tmp"
         try:
             proc = await asyncio.create_subprocess_exec(
                 *cmd, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
@@ -64,6 +70,9 @@ class RexecService(Service):
             raise FluxError(errno.ENOENT, f"{cwd}: no such directory") from None
         self.procs[proc.pid] = (proc, msg)
         self.respond(msg, {"pid": proc.pid, "rank": self.rank})
+        if note:
+            self.respond(msg, {"stream": "stderr", "rank": self.rank,
+                               "data": base64.b64encode(note.encode()).decode()})
 
         async def pump(stream, name):
             while True:
