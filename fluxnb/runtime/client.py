@@ -18,6 +18,8 @@ from __future__ import annotations
 import errno
 import itertools
 import os
+import socket
+import time
 import uuid
 from collections import deque
 from typing import TYPE_CHECKING, Any, AsyncIterator, Iterator
@@ -68,6 +70,26 @@ def resolve_uri(uri: str | None) -> tuple[str, str]:
     if uri.startswith(("ipc://", "tcp://")):
         return uri, uri
     raise FluxError(errno.EINVAL, f"unsupported URI {uri!r} (expected local://PATH)")
+
+
+#: how often a waiting handle checks that its broker still listens (seconds)
+LIVENESS_INTERVAL = 0.5
+
+
+def broker_listening(path: str) -> bool:
+    """Whether a broker listens on the unix socket ``path`` (a dead one leaves the
+    file behind, but connecting to it is refused)."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.settimeout(1.0)
+        s.connect(path)
+        return True
+    except (ConnectionRefusedError, FileNotFoundError):
+        return False
+    except OSError:  # busy (EAGAIN, timeout): alive but slow
+        return True
+    finally:
+        s.close()
 
 
 def _socket_path(endpoint: str) -> str | None:
@@ -149,7 +171,7 @@ class Flux:
         self.sock = self.ctx.socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.IDENTITY, f"{os.getpid()}.{uuid.uuid4().hex[:10]}".encode())
-        self.sock.setsockopt(zmq.RCVTIMEO, 1000)
+        self.sock.setsockopt(zmq.RCVTIMEO, int(LIVENESS_INTERVAL * 1000))
         self.sock.connect(self.endpoint)
         self._tags = itertools.count(1)
         self._responses: dict[int, deque] = {}
@@ -180,20 +202,27 @@ class Flux:
         return queue.popleft()
 
     def _recv_one(self, timeout: float | None) -> None:
-        """Receive one message into the response queues or the event queue."""
-        if timeout is None:
-            # wake up now and then (RCVTIMEO) to notice a broker that went away
-            while True:
-                try:
+        """Receive one message into the response queues or the event queue.
+
+        Every ``LIVENESS_INTERVAL`` without a message the broker's socket is checked:
+        a broker that went away (even by ``kill -9``) gives ECONNRESET, not a hang.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            if deadline is None:
+                try:  # RCVTIMEO is LIVENESS_INTERVAL: one call when a message is there
                     frames = self.sock.recv_multipart(copy=True)
                     break
                 except zmq.Again:
-                    if self._path and not os.path.exists(self._path):
-                        raise FluxError(errno.ECONNRESET, f"lost connection to {self.uri}") from None
-        else:
-            if not self.sock.poll(int(timeout * 1000)):
+                    pass
+            elif self.sock.poll(int(1000 * min(LIVENESS_INTERVAL,
+                                               max(0.0, deadline - time.monotonic())))):
+                frames = self.sock.recv_multipart(copy=True)
+                break
+            if self._path and not broker_listening(self._path):
+                raise FluxError(errno.ECONNRESET, f"lost connection to {self.uri}")
+            if deadline is not None and time.monotonic() >= deadline:
                 raise TimeoutError(f"no message from {self.uri} within {timeout}s")
-            frames = self.sock.recv_multipart(copy=True)
         msg = Message.from_frames(frames)
         if msg.type == RESPONSE:
             q = self._responses.get(msg.matchtag)
