@@ -682,6 +682,10 @@ class Broker:
         now = time.time()
         for r in ranks:
             self.lost.setdefault(r, (now, why))
+        if self.shutdown_requested.is_set():  # brokers leaving at shutdown are not lost
+            for msg in list(self._tracked.pop(child, {}).values()):
+                self.respond_error(msg, errno.EHOSTUNREACH)
+            return
         others = len(ranks) - 1
         self.log("err", f"{self.hostname(child)} (rank {child}) {why}"
                         + (f" and severed contact with {others} other nodes" if others else ""))

@@ -139,6 +139,7 @@ class JobShell(Service):
             raise
         forward_stdin = shell_opts.get("stdin") == "forward"
         loop = self.broker.loop
+        own_process = self.broker.topo.transport != "inproc"
         try:
             for local_id, taskrank in enumerate(tasks):
                 tenv = dict(env, FLUX_TASK_RANK=str(taskrank), FLUX_TASK_LOCAL_ID=str(local_id))
@@ -148,8 +149,11 @@ class JobShell(Service):
                     # own process group (batch script, clients) down with it; it leads
                     # a session of its own, and whatever of that session outlives it
                     # (its tasks, if it was killed) is killed when it exits
+                    # A broker of its own process may be killed alone: its tasks die
+                    # with it (in one process, the instance's watchdog reaps them)
                     proc = TaskProcess(loop, cmd, tenv, cwd, sink, stdin_pipe=forward_stdin,
-                                       die_with_parent=nested, death_signal="TERM",
+                                       die_with_parent=nested or own_process,
+                                       death_signal="TERM" if nested else "KILL",
                                        new_session=nested)
                 except FileNotFoundError:
                     if cwd and not os.path.isdir(cwd):

@@ -1,0 +1,95 @@
+"""No orphans: end what an instance left running, and remove its run directory.
+
+Every process of an instance carries its URI (``FLUX_URI=local://<rundir>/...``)
+in its environment, and each broker process its run directory on its command
+line, so whatever is left of an instance can be found by scanning ``/proc``.
+:func:`reap` does that; the instance calls it when it stops, and so does a small
+watchdog process (this file run as a script, stdlib only, no ``fluxnb`` import)
+that waits on a pipe whose write end only the hosting process holds: when that
+process ends, however it ends (``kill -9`` too), the pipe reads end-of-file and
+the watchdog reaps the instance. An instance that stops normally writes one byte
+first: the watchdog then just exits.
+
+Run as ``python -S reaper.py FD RUNDIR [keep]``: wait for end of file on FD, then
+reap RUNDIR (``keep``: leave the directory itself, it was not ours to create).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sys
+
+
+def instance_pids(rundir: str) -> list[int]:
+    """Processes of the instance whose run directory is ``rundir`` (not this one)."""
+    uri = f"FLUX_URI=local://{rundir}/".encode()
+    mark = rundir.encode()
+    me = os.getpid()
+    pids = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == me:
+            continue
+        try:
+            with open(f"/proc/{name}/environ", "rb") as f:
+                env = f.read()
+            if uri in env:
+                pids.append(int(name))
+                continue
+            with open(f"/proc/{name}/cmdline", "rb") as f:
+                cmd = f.read()
+        except OSError:  # gone, or another user's
+            continue
+        if b"fluxnb.runtime.brokerd" in cmd and mark in cmd:
+            pids.append(int(name))
+    return pids
+
+
+def reap(rundir: str, remove: bool = True) -> int:
+    """SIGKILL every process of the instance at ``rundir``; remove the directory.
+
+    Returns how many processes were signalled.
+    """
+    n = 0
+    for _ in range(3):  # a fork racing the scan is caught by the next round
+        pids = instance_pids(rundir)
+        if not pids:
+            break
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                n += 1
+            except (ProcessLookupError, PermissionError):
+                pass
+    if remove:
+        shutil.rmtree(rundir, ignore_errors=True)
+    return n
+
+
+def watchdog_command(fd: int, rundir: str, remove: bool) -> list[str]:
+    """The command line of a watchdog for the instance at ``rundir``."""
+    cmd = [sys.executable, "-S", os.path.abspath(__file__), str(fd), rundir]
+    return cmd if remove else cmd + ["keep"]
+
+
+def _watch(argv: list[str]) -> int:
+    fd, rundir = int(argv[0]), argv[1]
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    while True:
+        try:
+            data = os.read(fd, 64)
+        except InterruptedError:
+            continue
+        except OSError:
+            data = b""
+        if data:  # the instance stopped and cleaned up itself
+            return 0
+        break
+    reap(rundir, remove=len(argv) < 3)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_watch(sys.argv[1:]))
