@@ -50,6 +50,10 @@ DEFAULT_MODULES: list[tuple[str, str]] = [
 ]
 
 
+#: heartbeat period and silence after which a broker's child is lost (tbon.torpid_min/max)
+TORPID_MIN, TORPID_MAX = "1s", "5s"
+
+
 class InstanceError(RuntimeError):
     """An instance could not start, or was used wrongly."""
 
@@ -279,6 +283,8 @@ class Instance:
             "broker.starttime": f"{time.time():.6f}",
             "log-level": "6", "log-stderr-level": "3", "log-forward-level": "7",
             "log-ring-size": "1024", "broker.hostname": self.hosts[rank],
+            # a child silent this long is lost (flux-core: 5s and 30s, for real networks)
+            "tbon.torpid_min": TORPID_MIN, "tbon.torpid_max": TORPID_MAX,
         }
         if self.statedir:
             attrs["statedir"] = self.statedir
