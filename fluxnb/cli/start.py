@@ -88,7 +88,8 @@ def spawn_initial_program(cmd: list[str], env: dict, who: str, **popen) -> "subp
 
 
 def _initial_program(inst, cmd: list[str], prog: str) -> int:
-    env = inst.environ(0)
+    from ..runtime.reaper import MARK
+    env = dict(inst.environ(0), **{MARK: inst.rundir})
     # Its own process group, so that what it leaves running is ended with the
     # instance; on a terminal it stays in the foreground group for job control.
     own_group = not os.isatty(0)

@@ -324,12 +324,14 @@ class Instance:
 
     def _start_watchdog(self) -> None:
         """A process that reaps this instance if the process hosting it dies."""
-        from .reaper import watchdog_command
+        from .reaper import MARK, watchdog_command
         rfd, self._alive_fd = os.pipe()
+        # not marked as the enclosing instance's: its reaper must leave it to do its work
+        env = {k: v for k, v in os.environ.items() if k != MARK}
         try:
             self._watchdog = subprocess.Popen(
                 watchdog_command(rfd, self.rundir, not self._rundir_arg), pass_fds=(rfd,),
-                stdin=subprocess.DEVNULL, start_new_session=True)
+                stdin=subprocess.DEVNULL, start_new_session=True, env=env)
         finally:
             os.close(rfd)
 

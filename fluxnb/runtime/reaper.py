@@ -1,8 +1,10 @@
 """No orphans: end what an instance left running, and remove its run directory.
 
-Every process of an instance carries its URI (``FLUX_URI=local://<rundir>/...``)
-in its environment, and each broker process its run directory on its command
-line, so whatever is left of an instance can be found by scanning ``/proc``.
+Every process an instance starts (tasks, ``flux exec`` commands, the initial
+program) carries ``FLUXNB_INSTANCE=<rundir>`` in its environment, and so do their
+children; each broker process has its run directory on its command line. So what
+is left of an instance can be found by scanning ``/proc``. (Not by ``FLUX_URI``:
+a client outside the instance, or a user's shell, may hold that too.)
 :func:`reap` does that; the instance calls it when it stops, and so does a small
 watchdog process (this file run as a script, stdlib only, no ``fluxnb`` import)
 that waits on a pipe whose write end only the hosting process holds: when that
@@ -22,9 +24,13 @@ import signal
 import sys
 
 
+#: environment variable naming the run directory of the instance a process belongs to
+MARK = "FLUXNB_INSTANCE"
+
+
 def instance_pids(rundir: str) -> list[int]:
     """Processes of the instance whose run directory is ``rundir`` (not this one)."""
-    uri = f"FLUX_URI=local://{rundir}/".encode()
+    uri = f"\0{MARK}={rundir}\0".encode()
     mark = rundir.encode()
     me = os.getpid()
     pids = []
@@ -34,7 +40,7 @@ def instance_pids(rundir: str) -> list[int]:
         try:
             with open(f"/proc/{name}/environ", "rb") as f:
                 env = f.read()
-            if uri in env:
+            if uri in b"\0" + env:
                 pids.append(int(name))
                 continue
             with open(f"/proc/{name}/cmdline", "rb") as f:

@@ -239,3 +239,16 @@ def test_a_killed_broker_takes_its_tasks_with_it():
         os.kill(_pid(h, 1), signal.SIGKILL)
         # rank 1's task dies with its broker; rank 0's is killed by the node failure
         wait_for(lambda: not _marked(marker), 5, "no task left")
+
+
+def test_a_client_outside_the_instance_is_not_reaped():
+    """Only what the instance started is ended with it, not a shell that set FLUX_URI."""
+    marker = f"outside-{os.getpid()}"
+    inst = Instance(test_size=1).start()
+    outsider = subprocess.Popen([sys.executable, "-c", SLEEPER, "30", marker], env=inst.environ(0))
+    try:
+        inst.stop()
+        assert alive(outsider.pid)
+    finally:
+        outsider.kill()
+        outsider.wait()

@@ -22,6 +22,7 @@ import signal
 from ..kvs.flags import FLUX_KVS_WAITCREATE, FLUX_KVS_WATCH_APPEND
 from ..kvs.writer import KVSWriter
 from ..message import FLAG_STREAMING, FluxError, Message
+from ..reaper import MARK
 from ..service import DEFERRED, Service, payload_field, request_handler
 from ..util.eventlog import encode_event
 from ..util.rv1 import ResourceSet
@@ -84,6 +85,7 @@ class JobShell(Service):
         os.makedirs(job.tmpdir, exist_ok=True)
         env.update({
             "FLUX_URI": self.broker.attrs["local-uri"],
+            MARK: self.broker.attrs["rundir"],  # how the instance finds what it leaves behind
             "FLUX_JOB_ID": JobID(job.id).f58,
             "FLUX_JOB_SIZE": str(body["ntasks"]),
             "FLUX_JOB_NNODES": str(body["nnodes"]),
