@@ -703,6 +703,11 @@ class Broker:
         for r in ranks:
             self.lost.setdefault(r, (now, why))
             self._online.discard(r)
+        if self.rank == 0 and ranks and self.topo.transport != "inproc":
+            # one host: what the lost brokers started (their tasks' children too) is
+            # ours to end, as a lost node's processes end with the node
+            from .reaper import reap
+            reap(self.topo.rundir, uris=[self.topo.local_uri(r) for r in ranks])
         for fn in list(self.lost_listeners):
             try:
                 fn(ranks, why)

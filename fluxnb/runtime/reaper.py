@@ -28,9 +28,11 @@ import sys
 MARK = "FLUXNB_INSTANCE"
 
 
-def instance_pids(rundir: str) -> list[int]:
-    """Processes of the instance whose run directory is ``rundir`` (not this one)."""
+def instance_pids(rundir: str, uris: list[str] | None = None) -> list[int]:
+    """Processes of the instance whose run directory is ``rundir`` (not this one);
+    with ``uris``, only those started by the brokers at these local URIs."""
     uri = f"\0{MARK}={rundir}\0".encode()
+    only = [f"\0FLUX_URI={u}\0".encode() for u in uris] if uris is not None else None
     mark = rundir.encode()
     me = os.getpid()
     pids = []
@@ -39,9 +41,12 @@ def instance_pids(rundir: str) -> list[int]:
             continue
         try:
             with open(f"/proc/{name}/environ", "rb") as f:
-                env = f.read()
-            if uri in b"\0" + env:
-                pids.append(int(name))
+                env = b"\0" + f.read()
+            if uri in env:
+                if only is None or any(u in env for u in only):
+                    pids.append(int(name))
+                continue
+            if only is not None:
                 continue
             with open(f"/proc/{name}/cmdline", "rb") as f:
                 cmd = f.read()
@@ -52,14 +57,15 @@ def instance_pids(rundir: str) -> list[int]:
     return pids
 
 
-def reap(rundir: str, remove: bool = True) -> int:
+def reap(rundir: str, remove: bool = True, uris: list[str] | None = None) -> int:
     """SIGKILL every process of the instance at ``rundir``; remove the directory.
 
-    Returns how many processes were signalled.
+    With ``uris``, only the processes started by those brokers, and the directory
+    stays. Returns how many processes were signalled.
     """
     n = 0
     for _ in range(3):  # a fork racing the scan is caught by the next round
-        pids = instance_pids(rundir)
+        pids = instance_pids(rundir, uris)
         if not pids:
             break
         for pid in pids:
@@ -68,7 +74,7 @@ def reap(rundir: str, remove: bool = True) -> int:
                 n += 1
             except (ProcessLookupError, PermissionError):
                 pass
-    if remove:
+    if remove and uris is None:
         shutil.rmtree(rundir, ignore_errors=True)
     return n
 
