@@ -317,20 +317,37 @@ class AsyncFlux:
         self._queues: dict[int, asyncio.Queue] = {}
         self._events: asyncio.Queue = asyncio.Queue()
         self._reader: asyncio.Task | None = None
+        self._dead: FluxError | None = None
 
     def _ensure_reader(self) -> None:
         if self._reader is None:
             self._reader = self._aio.get_running_loop().create_task(self._read())
 
     async def _read(self) -> None:
+        path = _socket_path(self.endpoint)
         while True:
+            if not await self.sock.poll(int(LIVENESS_INTERVAL * 1000)):
+                if path and not broker_listening(path):
+                    self._lost()
+                    return
+                continue
             msg = Message.from_frames(await self.sock.recv_multipart())
             if msg.type == RESPONSE and msg.matchtag in self._queues:
                 self._queues[msg.matchtag].put_nowait(msg)
             elif msg.type == EVENT:
                 self._events.put_nowait(msg)
 
+    def _lost(self) -> None:
+        """The broker went away: every waiter gets ECONNRESET (and later RPCs too)."""
+        self._dead = FluxError(errno.ECONNRESET, f"lost connection to {self.uri}")
+        for tag, q in self._queues.items():
+            q.put_nowait(Message(RESPONSE, "", b"", tag, NODEID_ANY, 0, errno.ECONNRESET,
+                                 self._dead.errstr))
+        self._events.put_nowait(None)
+
     def _send(self, topic: str, payload: Any, nodeid: int, flags: int) -> int:
+        if self._dead is not None:
+            raise self._dead
         self._ensure_reader()
         tag = next(self._tags)
         self._queues[tag] = self._aio.Queue()
@@ -369,8 +386,13 @@ class AsyncFlux:
         await self.rpc("event.pub", {"topic": topic, "payload": payload})
 
     async def event_recv(self) -> Message:
+        if self._dead is not None:
+            raise self._dead
         self._ensure_reader()
-        return await self._events.get()
+        ev = await self._events.get()
+        if ev is None:
+            raise self._dead
+        return ev
 
     async def attr_get(self, name: str) -> str:
         return (await self.rpc("attr.get", {"name": name}))["value"]

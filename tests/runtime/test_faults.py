@@ -251,3 +251,29 @@ def test_a_client_outside_the_instance_is_not_reaped():
     finally:
         outsider.kill()
         outsider.wait()
+
+
+def test_an_async_client_of_a_dead_broker_gets_econnreset():
+    import asyncio
+
+    from fluxnb.runtime.client import AsyncFlux
+    inst = Instance(test_size=1, processes=True).start()
+    try:
+        async def main():
+            async with AsyncFlux(inst.uri) as h:
+                assert (await h.attr_get("size")) == "1"
+                from fluxnb.runtime.kvs.flags import FLUX_KVS_WAITCREATE
+                stream = h.rpc_stream("kvs-watch.lookup", {"key": "never", "flags": FLUX_KVS_WAITCREATE})
+                waiter = asyncio.ensure_future(stream.__anext__())
+                events = asyncio.ensure_future(h.event_recv())
+                await asyncio.sleep(0.1)
+                os.kill(inst._procs[0].pid, signal.SIGKILL)
+                t = time.monotonic()
+                for fut in (waiter, events):
+                    with pytest.raises(FluxError) as exc:
+                        await asyncio.wait_for(fut, 5)
+                    assert exc.value.errno == errno.ECONNRESET
+                assert time.monotonic() - t < 1.5
+        asyncio.run(main())
+    finally:
+        inst.stop()
