@@ -45,7 +45,7 @@ __all__ = ["BlobNotFoundError", "ContentStore", "StatedirBusyError"]
 #: Blobs kept in memory (beyond dirty ones) when a SQLite file backs the store.
 DEFAULT_CACHE_LIMIT = 100_000
 #: ... and their bytes (flux-core's content cache aims at 16 MiB: ``content.purge-target-size``)
-DEFAULT_CACHE_BYTES = 8 * 1024 * 1024
+DEFAULT_CACHE_BYTES = 6 * 1024 * 1024
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (

@@ -77,7 +77,7 @@ SYMLINK_CYCLE_LIMIT = 10
 VAL_INLINE_MAX = 72
 #: Decoded directories kept in memory, by blobref. Every commit adds a version of each
 #: directory on its paths; old versions are dropped oldest first past this many.
-DIR_CACHE_LIMIT = 4_000
+DIR_CACHE_LIMIT = 3_000
 
 _quote = json.encoder.encode_basestring  # type: ignore[attr-defined]
 _HASHERS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256}
