@@ -54,9 +54,8 @@ def run_jobs(h: Flux, n: int, window: int = 500) -> float:
     return n / (time.perf_counter() - t)
 
 
-def settle(h: Flux, pid: int) -> int:
+def settle(pid: int) -> int:
     """RSS once the broker is idle (the purge timer has run, the KVS written out)."""
-    h.rpc("job-manager.idle", {}, nodeid=0).get(timeout=60) if False else None
     time.sleep(2.5)
     return rss_kib(pid)
 
@@ -74,11 +73,11 @@ def main() -> None:
         start = rss_kib(pid)
         print(f"rank 0 RSS at start                 {start / 1024:7.1f} MiB")
         rate = run_jobs(h, args.first)
-        first = settle(h, pid)
+        first = settle(pid)
         print(f"rank 0 RSS after {args.first:>6,} jobs         {first / 1024:7.1f} MiB "
               f"({rate:.0f} jobs/s)")
         rate = run_jobs(h, args.second - args.first)
-        second = settle(h, pid)
+        second = settle(pid)
         stats = h.rpc("job-manager.stats-get", {}, nodeid=0).get()
         print(f"rank 0 RSS after {args.second:>6,} jobs         {second / 1024:7.1f} MiB "
               f"({rate:.0f} jobs/s; {stats['inactive_jobs']} inactive jobs kept, "
