@@ -213,7 +213,10 @@ def cmd_ping(name, argv, prog):
     with handle() as h:
         for seq in range(count):
             t = time.perf_counter()
-            resp = h.rpc(f"{target}.ping", {"seq": seq, "pad": "x" * args.pad}, nodeid=nodeid).get()
+            try:
+                resp = h.rpc(f"{target}.ping", {"seq": seq, "pad": "x" * args.pad}, nodeid=nodeid).get()
+            except FluxError as exc:  # as flux-core: "flux-ping: 2!broker.ping: No route to host"
+                raise CommandError(f"{prefix}{target}.ping: {exc.errstr}") from None
             ms = (time.perf_counter() - t) * 1000
             print(f"{prefix}{target}.ping pad={args.pad} seq={seq} time={ms:0.3f} ms ({resp.get('route', '')})",
                   flush=True)

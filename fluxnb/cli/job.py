@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 
+from ..runtime.message import FluxError
 from .common import CommandError, command, handle, parser
 
 URGENCY_NAMES = {"hold": 0, "default": 16, "expedite": 31}
@@ -103,6 +104,16 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
     s = sub.add_parser("last", help="print the most recently submitted job ids")
     s.add_argument("slice", nargs="?", default=None, metavar="N|SLICE")
+
+    s = sub.add_parser("purge", help="purge inactive jobs (or the given ones) from the instance")
+    s.add_argument("--age-limit", default=None, metavar="FSD",
+                   help="purge jobs that became inactive beyond age-limit")
+    s.add_argument("--num-limit", default=None, metavar="COUNT",
+                   help="purge oldest inactive jobs until COUNT are left")
+    s.add_argument("-f", "--force", action="store_true", help="perform the irreversible purge")
+    s.add_argument("--batch", default="50", metavar="COUNT",
+                   help="limit number of jobs per request (default 50)")
+    s.add_argument("ids", nargs="*", metavar="id")
 
     for cmd in ("killall", "cancelall"):
         s = sub.add_parser(cmd, help=f"{cmd[:-3]} all of your active jobs")
@@ -215,6 +226,53 @@ def do_last(h, args):
     from ..job import JobID
     for i in ids:
         print(JobID(i).f58)
+
+
+def _count(text: str | None, what: str) -> int:
+    if text is None:
+        return -1
+    try:
+        return int(text)
+    except ValueError:
+        raise CommandError(f"--{what}: {text!r} is not an integer") from None
+
+
+def do_purge(h, args):
+    """As flux-core's ``flux job purge``: say what would go, or with --force purge it."""
+    total = 0  # given ids, the limits are not used (as flux-core)
+    if args.ids:
+        ids = [jobid(a) for a in args.ids]
+        futures = [h.rpc("job-manager.purge-id", {"id": int(i), "force": args.force}, nodeid=0)
+                   for i in ids]
+        for f in futures:
+            try:
+                total += f.get()["count"]
+            except FluxError as exc:
+                raise CommandError(f"purge: {exc.errstr}") from None
+    else:
+        age = -1.0
+        if args.age_limit is not None:
+            from ..runtime.util.fsd import parse_fsd
+            try:
+                age = parse_fsd(args.age_limit)
+            except ValueError as exc:
+                raise CommandError(f"--age-limit: {exc}") from None
+        payload = {"age_limit": age, "num_limit": _count(args.num_limit, "num-limit"),
+                   "batch": _count(args.batch, "batch"), "force": args.force}
+        while True:
+            try:
+                count = h.rpc("job-manager.purge", payload, nodeid=0).get()["count"]
+            except FluxError as exc:
+                raise CommandError(f"purge: {exc.errstr}") from None
+            total += count
+            if not args.force or count != payload["batch"]:
+                break
+    left = h.rpc("job-manager.stats-get", {}, nodeid=0).get()["inactive_jobs"]
+    if args.force:
+        print(f"purged {total} inactive jobs, {left} remaining")
+    else:
+        print(f"use --force to purge {total} of {left} inactive jobs")
+    return 0
 
 
 # -- KVS data and eventlogs -----------------------------------------------------------------

@@ -31,6 +31,7 @@ class Node:
     status: str = "offline"
     duration: float | None = None
     rtt: float | None = None
+    error: str = ""
     children: list["Node"] = field(default_factory=list)
 
 
@@ -54,7 +55,7 @@ def _walk(h, rank: int, hosts: list[str], children_of, timeout: float) -> Node:
     t0 = time.perf_counter()
     try:
         info = h.rpc("overlay.health", {}, nodeid=rank).get(timeout=timeout or None)
-    except TimeoutError:
+    except (TimeoutError, FluxError):
         node.status = "lost"
         node.children = [_ghost(c, hosts, children_of, "lost") for c in children_of(rank)]
         return node
@@ -64,8 +65,10 @@ def _walk(h, rank: int, hosts: list[str], children_of, timeout: float) -> Node:
         if child["status"] == "online":
             sub = _walk(h, child["rank"], hosts, children_of, timeout)
         else:
-            sub = _ghost(child["rank"], hosts, children_of, "offline")
+            status = "lost" if child["status"] == "lost" else "offline"
+            sub = _ghost(child["rank"], hosts, children_of, status)
             sub.duration = child.get("duration")
+            sub.error = child.get("error", "")
         node.children.append(sub)
     node.status = subtree_status(True, [c.status for c in node.children])
     return node
@@ -79,6 +82,8 @@ def _ghost(rank: int, hosts, children_of, status: str) -> Node:
 
 def _lines(node: Node, args, prefix: str = "", last: bool = True, top: bool = True) -> list[str]:
     text = f"{node.rank} {node.host}: {node.status}"
+    if node.error:
+        text += f" {node.error}"
     if args.verbose >= 1 and node.duration is not None:
         text += f" for {format_fsd(round(node.duration, 5))}"
     if args.verbose >= 2 and node.rtt is not None:

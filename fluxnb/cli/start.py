@@ -78,6 +78,8 @@ def cmd_start(name, argv, prog):
                 signal.signal(signal.SIGTERM, old)
         return _initial_program(inst, args.command, prog)
     finally:
+        # a second SIGTERM (timeout(1), a job being cancelled) must not cut the clean-up short
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         inst.stop()
 
 
@@ -95,19 +97,34 @@ def spawn_initial_program(cmd: list[str], env: dict, who: str, **popen) -> "subp
 
 
 def _initial_program(inst, cmd: list[str], prog: str) -> int:
-    env = inst.environ(0)
+    from ..runtime.reaper import MARK
+    env = dict(inst.environ(0), **{MARK: inst.rundir})
     # Its own process group, so that what it leaves running is ended with the
     # instance; on a terminal it stays in the foreground group for job control.
     own_group = not os.isatty(0)
     proc = spawn_initial_program(cmd, env, f"{prog}-start", process_group=0 if own_group else None)
     if isinstance(proc, int):
         return proc
-    while True:
+
+    def terminate(signum, frame):  # SIGTERM: the initial program goes first, then the instance
         try:
-            rc = proc.wait()
-            break
-        except KeyboardInterrupt:
-            proc.send_signal(signal.SIGINT)
+            if own_group:
+                os.killpg(proc.pid, signal.SIGTERM)
+            else:
+                proc.send_signal(signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+
+    old = signal.signal(signal.SIGTERM, terminate)
+    try:
+        while True:
+            try:
+                rc = proc.wait()
+                break
+            except KeyboardInterrupt:
+                proc.send_signal(signal.SIGINT)
+    finally:
+        signal.signal(signal.SIGTERM, old)
     if own_group:
         _kill_group(proc.pid)
     return 128 - rc if rc < 0 else rc

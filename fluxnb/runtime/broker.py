@@ -39,7 +39,7 @@ from typing import Any, Callable
 import zmq
 
 from .message import (
-    CONTROL, EVENT, FLAG_NORESPONSE, NODEID_ANY, NODEID_UPSTREAM, REQUEST, RESPONSE,
+    CONTROL, EVENT, FLAG_NORESPONSE, FLAG_STREAMING, NODEID_ANY, NODEID_UPSTREAM, REQUEST, RESPONSE,
     LARGE, FluxError, Message, ProtocolError,
 )
 from .service import DEFERRED, Service
@@ -156,6 +156,16 @@ class Broker:
         self._online: set[int] = {rank}
         #: child identity (its rank, as bytes) -> when first heard from on the child socket
         self.children_seen: dict[bytes, float] = {}
+        #: child rank -> when last heard from (monotonic), for the torpid timeout
+        self.child_lastseen: dict[int, float] = {}
+        #: ranks known lost (a child, or anything behind it) -> (time, reason)
+        self.lost: dict[int, tuple[float, str]] = {}
+        self.lost_listeners: list[Callable[[list[int], str], None]] = []
+        #: child rank -> requests forwarded to it awaiting a final response, so that
+        #: they fail with EHOSTUNREACH if it is lost (flux-core's rpc tracking)
+        self._tracked: dict[int, dict[tuple, Message]] = {}
+        self._parent_sent = 0.0
+        self._monitors: list[zmq.Socket] = []
         self.online_waiters: list[asyncio.Future] = []
         self.online_listeners: list[Callable[[int], None]] = []
         self.dmesg_listeners: list[Callable[[dict], None]] = []
@@ -182,6 +192,8 @@ class Broker:
             self.local.bind(self.topo.local_inproc(self.rank))
         if self.topo.children(self.rank):
             self.child = self._socket(zmq.ROUTER, self.topo.tbon_endpoint(self.rank), bind=True)
+            # a send to a child that went away fails (EHOSTUNREACH) instead of vanishing
+            self.child.setsockopt(zmq.ROUTER_MANDATORY, 1)
         if self.rank > 0:
             self.parent = self._socket(zmq.DEALER, self.topo.tbon_endpoint(self.topo.parent(self.rank)),
                                        bind=False, identity=str(self.rank).encode())
@@ -190,6 +202,7 @@ class Broker:
             if sock is not None:
                 loop.add_reader(sock.getsockopt(zmq.FD), self._drain, sock, fn)
                 loop.call_soon(self._drain, sock, fn)
+        self._start_liveness()
         self.log("info", f"broker rank {self.rank} of {self.size} online")
         if self.rank > 0:
             self.rpc("broker.online", {"rank": self.rank}, nodeid=0, flags=FLAG_NORESPONSE)
@@ -227,6 +240,15 @@ class Broker:
             if stream.future is not None and not stream.future.done():
                 stream.future.cancel()
         self._pending.clear()
+        if getattr(self, "_tick_handle", None) is not None:
+            self._tick_handle.cancel()
+        for mon in self._monitors:
+            try:
+                self.loop.remove_reader(mon.getsockopt(zmq.FD))
+            except Exception:
+                pass
+            mon.close(0)
+        self._monitors.clear()
         for sock in self._sockets:
             try:
                 self.loop.remove_reader(sock.getsockopt(zmq.FD))
@@ -354,8 +376,17 @@ class Broker:
 
     def _on_child(self, frames: list[bytes]) -> None:
         ident = frames[0]
+        try:
+            child = int(ident)
+        except ValueError:
+            return
+        if child in self.lost:
+            # declared lost: it must not come back half-way (its jobs are gone)
+            self._send_child(child, Message(CONTROL, "overlay.lost").frames())
+            return
         if ident not in self.children_seen:
             self.children_seen[ident] = time.time()
+        self.child_lastseen[child] = time.monotonic()
         try:
             msg = Message.from_frames(frames[1:])
         except ProtocolError as exc:
@@ -365,6 +396,10 @@ class Broker:
             msg.route.append("r:" + ident.decode())
             self.route_request(msg)
         elif msg.type == RESPONSE:
+            if msg.errnum or not msg.flags & FLAG_STREAMING:
+                tracked = self._tracked.get(child)
+                if tracked:
+                    tracked.pop((tuple(msg.route), msg.matchtag), None)
             self.route_response(msg)
 
     def _on_parent(self, frames: list[bytes]) -> None:
@@ -380,14 +415,30 @@ class Broker:
             self.route_response(msg)
         elif msg.type == EVENT:
             self._distribute_event(msg)
+        elif msg.type == CONTROL and msg.topic == "overlay.lost":
+            self.log("err", "parent declared this broker lost: exiting")
+            self.request_shutdown(1)
 
-    def _send(self, sock: zmq.Socket, frames: list[bytes]) -> None:
+    def _send(self, sock: zmq.Socket, frames: list[bytes]) -> bool:
         try:
             # a large payload frame is handed to zmq without a copy
             sock.send_multipart(frames, zmq.NOBLOCK, copy=len(frames[-1]) <= LARGE)
+            ok = True
         except zmq.ZMQError as exc:  # peer gone: nothing to deliver to
             self.log("debug", f"send failed: {exc}")
+            ok = False
+        if sock is self.parent:
+            self._parent_sent = time.monotonic()
         self._kick(sock)
+        return ok
+
+    def _send_child(self, child: int, frames: list[bytes]) -> bool:
+        """Send to a child; a child once heard from that cannot be reached is lost."""
+        if self._send(self.child, [str(child).encode(), *frames]):
+            return True
+        if child in self.child_lastseen and child not in self.lost:
+            self.lose_child(child, "lost connection")
+        return False
 
     # -- routing ----------------------------------------------------------------
     def route_request(self, msg: Message) -> None:
@@ -405,10 +456,18 @@ class Broker:
                 self._send(self.parent, msg.frames())
         elif 0 <= target < self.size:
             child = self.topo.child_toward(self.rank, target)
-            if child is not None:
-                self._send(self.child, [str(child).encode(), *msg.frames()])
-            else:
+            if child is None:
                 self._send(self.parent, msg.frames())
+            elif child in self.lost or target in self.lost:
+                self.respond_error(msg, errno.EHOSTUNREACH)
+            else:
+                track = not msg.flags & FLAG_NORESPONSE
+                if track:
+                    key = (tuple(msg.route), msg.matchtag)
+                    self._tracked.setdefault(child, {})[key] = msg
+                if not self._send_child(child, msg.frames()):
+                    if track and self._tracked.get(child, {}).pop(key, None) is not None:
+                        self.respond_error(msg, errno.EHOSTUNREACH)
         else:
             self.respond_error(msg, errno.EHOSTUNREACH,
                                f"{msg.topic}: no rank {target} in an instance of size {self.size}")
@@ -437,7 +496,7 @@ class Broker:
         elif hop.startswith("c:"):
             self._send(self.local, [hop[2:].encode("latin-1"), *msg.frames()])
         elif hop.startswith("r:"):
-            self._send(self.child, [hop[2:].encode(), *msg.frames()])
+            self._send_child(int(hop[2:]), msg.frames())
 
     def _dispatch(self, msg: Message) -> None:
         entry = self.topics.get(msg.topic)
@@ -577,7 +636,8 @@ class Broker:
         if self.child is not None:
             frames = ev.frames()
             for child in self.topo.children(self.rank):
-                self._send(self.child, [str(child).encode(), *frames])
+                if child not in self.lost and str(child).encode() in self.children_seen:
+                    self._send_child(child, frames)
         else:
             frames = None
         for sender, prefixes in self.client_subs.items():
@@ -619,6 +679,131 @@ class Broker:
                                   flags=FLAG_NORESPONSE)
             msg.route = list(route)
             self._send(self.parent, msg.frames())
+
+    # -- liveness: heartbeats, the torpid timeout, lost ranks ----------------------------
+    def _fsd_attr(self, name: str, default: str) -> float:
+        from .util.fsd import parse_fsd
+        try:
+            return parse_fsd(self.attrs.get(name, default))
+        except ValueError:
+            self.log("err", f"{name}={self.attrs.get(name)!r}: not a duration, using {default}")
+            return parse_fsd(default)
+
+    def _start_liveness(self) -> None:
+        """Heartbeats to the parent, the torpid check on children, and (over ipc)
+        zmq's disconnect events, so that a dead peer is noticed at once."""
+        self.torpid_min = self._fsd_attr("tbon.torpid_min", "1s")
+        self.torpid_max = self._fsd_attr("tbon.torpid_max", "5s")
+        self.subscribe("overlay.lost", self._on_lost_event)
+        self._tick_handle = None
+        if self.topo.transport == "inproc":
+            return  # brokers sharing one loop are never silent one by one
+        if self.parent is not None or self.child is not None:
+            self._tick_interval = max(0.05, min(self.torpid_min, 1.0) / 2)
+            self._tick_handle = self.loop.call_later(self._tick_interval, self._tick)
+        for sock, fn in ((self.child, self._probe_children), (self.parent, self._parent_gone)):
+            if sock is None:
+                continue
+            mon = sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+            self._monitors.append(mon)
+            self.loop.add_reader(mon.getsockopt(zmq.FD), self._on_monitor, mon, fn)
+            self.loop.call_soon(self._on_monitor, mon, fn)  # arm zmq's edge-triggered FD
+
+    def _on_monitor(self, mon: zmq.Socket, fn: Callable[[], None]) -> None:
+        got = False
+        try:
+            while mon.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+                mon.recv_multipart(zmq.NOBLOCK)
+                got = True
+        except zmq.ZMQError:
+            return
+        if got and not self.closed:
+            fn()
+
+    def _probe_children(self, again: int = 3) -> None:
+        """A connection below went away: the child we can no longer send to is lost."""
+        if self.closed:
+            return
+        ping = Message(CONTROL, "overlay.ping").frames()
+        for child in self.topo.children(self.rank):
+            if child in self.child_lastseen and child not in self.lost:
+                self._send_child(child, ping)
+        if again:  # zmq may drop the peer's pipe a moment after the event
+            self.loop.call_later(0.05, self._probe_children, again - 1)
+
+    def _parent_gone(self) -> None:
+        if not self.closed and not self.shutdown_requested.is_set():
+            self.log("err", f"lost connection to parent (rank {self.topo.parent(self.rank)}): exiting")
+            self.request_shutdown(1)
+
+    def _tick(self) -> None:
+        if self.closed:
+            return
+        now = time.monotonic()
+        if self.parent is not None and now - self._parent_sent >= self.torpid_min:
+            self._send(self.parent, Message(CONTROL, "overlay.heartbeat").frames())
+        if self.child is not None and self.torpid_max > 0:
+            late = [c for c, t in self.child_lastseen.items()
+                    if c not in self.lost and now - t >= self.torpid_max]
+            if late:
+                self._drain(self.child, self._on_child)  # what waits in the socket counts
+                for c in late:
+                    silent = time.monotonic() - self.child_lastseen[c]
+                    if c not in self.lost and silent >= self.torpid_max:
+                        from .util.fsd import format_fsd
+                        self.lose_child(c, f"unresponsive for {format_fsd(round(silent, 1))}")
+        self._tick_handle = self.loop.call_later(self._tick_interval, self._tick)
+
+    def subtree(self, rank: int) -> list[int]:
+        """``rank`` and every rank below it in the tree."""
+        out, todo = [], [rank]
+        while todo:
+            r = todo.pop()
+            out.append(r)
+            todo.extend(self.topo.children(r))
+        return sorted(out)
+
+    def lose_child(self, child: int, why: str) -> None:
+        """Declare ``child`` (and its subtree) lost: fail what was sent its way, tell rank 0."""
+        ranks = self.subtree(child)
+        now = time.time()
+        for r in ranks:
+            self.lost.setdefault(r, (now, why))
+        if self.shutdown_requested.is_set():  # brokers leaving at shutdown are not lost
+            for msg in list(self._tracked.pop(child, {}).values()):
+                self.respond_error(msg, errno.EHOSTUNREACH)
+            return
+        others = len(ranks) - 1
+        self.log("err", f"{self.hostname(child)} (rank {child}) {why}"
+                        + (f" and severed contact with {others} other nodes" if others else ""))
+        for msg in list(self._tracked.pop(child, {}).values()):
+            self.respond_error(msg, errno.EHOSTUNREACH)
+        from .util.idset import IDSet
+        self.publish("overlay.lost", {"ranks": IDSet(ranks).encode(), "reason": why})
+
+    def _on_lost_event(self, ev: Message) -> None:
+        from .util.idset import IDSet
+        body = ev.json or {}
+        ranks = [r for r in IDSet(body.get("ranks", "")) if r != self.rank]
+        why = body.get("reason", "lost connection")
+        now = time.time()
+        for r in ranks:
+            self.lost.setdefault(r, (now, why))
+            self._online.discard(r)
+        if self.rank == 0 and ranks and self.topo.transport != "inproc":
+            # one host: what the lost brokers started (their tasks' children too) is
+            # ours to end, as a lost node's processes end with the node
+            from .reaper import reap
+            reap(self.topo.rundir, uris=[self.topo.local_uri(r) for r in ranks])
+        for fn in list(self.lost_listeners):
+            try:
+                fn(ranks, why)
+            except Exception as exc:
+                self.log("err", f"lost ranks listener failed: {exc!r}")
+
+    def hostname(self, rank: int) -> str:
+        hosts = self.config.get("hosts") or []
+        return hosts[rank] if rank < len(hosts) else f"rank{rank}"
 
     # -- online / shutdown -----------------------------------------------------------
     def mark_online(self, rank: int) -> None:

@@ -1,7 +1,8 @@
 """Entry point of one broker in its own process: ``python -m fluxnb.runtime.brokerd SPEC``.
 
 SPEC is JSON: ``{"rank", "topo": [size, fanout, rundir], "attrs", "config"}``.
-The process exits when the instance shuts down, or when its parent process dies.
+The process exits when the instance shuts down, or when the process that started it
+ends (its pipe ``alive_fd`` reads end of file).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     rank = spec["rank"]
     attrs = [dict() for _ in range(size)]
     attrs[rank] = dict(spec["attrs"], **{"broker.pid": str(os.getpid())})
-    bset = BrokerSet([rank], topo, attrs, spec["config"])
+    bset = BrokerSet([rank], topo, attrs, spec["config"], alive_fd=spec.get("alive_fd"))
     signal.signal(signal.SIGTERM, lambda *_: bset.stop())
     bset.run()
     if bset.error is not None:

@@ -18,6 +18,8 @@ from __future__ import annotations
 import errno
 import itertools
 import os
+import socket
+import time
 import uuid
 from collections import deque
 from typing import TYPE_CHECKING, Any, AsyncIterator, Iterator
@@ -74,6 +76,26 @@ def resolve_uri(uri: str | None) -> tuple[str, str]:
     if uri.startswith(("ipc://", "tcp://")):
         return uri, uri
     raise FluxError(errno.EINVAL, f"unsupported URI {uri!r} (expected local://PATH)")
+
+
+#: how often a waiting handle checks that its broker still listens (seconds)
+LIVENESS_INTERVAL = 0.5
+
+
+def broker_listening(path: str) -> bool:
+    """Whether a broker listens on the unix socket ``path`` (a dead one leaves the
+    file behind, but connecting to it is refused)."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.settimeout(1.0)
+        s.connect(path)
+        return True
+    except (ConnectionRefusedError, FileNotFoundError):
+        return False
+    except OSError:  # busy (EAGAIN, timeout): alive but slow
+        return True
+    finally:
+        s.close()
 
 
 def _socket_path(endpoint: str) -> str | None:
@@ -155,7 +177,7 @@ class Flux:
         self.sock = self.ctx.socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.IDENTITY, f"{os.getpid()}.{uuid.uuid4().hex[:10]}".encode())
-        self.sock.setsockopt(zmq.RCVTIMEO, 1000)
+        self.sock.setsockopt(zmq.RCVTIMEO, int(LIVENESS_INTERVAL * 1000))
         self.sock.connect(self.endpoint)
         self._tags = itertools.count(1)
         self._responses: dict[int, deque] = {}
@@ -190,20 +212,27 @@ class Flux:
         return queue.popleft()
 
     def _recv_one(self, timeout: float | None) -> None:
-        """Receive one message into the response queues or the event queue."""
-        if timeout is None:
-            # wake up now and then (RCVTIMEO) to notice a broker that went away
-            while True:
-                try:
+        """Receive one message into the response queues or the event queue.
+
+        Every ``LIVENESS_INTERVAL`` without a message the broker's socket is checked:
+        a broker that went away (even by ``kill -9``) gives ECONNRESET, not a hang.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            if deadline is None:
+                try:  # RCVTIMEO is LIVENESS_INTERVAL: one call when a message is there
                     frames = self.sock.recv_multipart(copy=True)
                     break
                 except zmq.Again:
-                    if self._path and not os.path.exists(self._path):
-                        raise FluxError(errno.ECONNRESET, f"lost connection to {self.uri}") from None
-        else:
-            if not self.sock.poll(int(timeout * 1000)):
+                    pass
+            elif self.sock.poll(int(1000 * min(LIVENESS_INTERVAL,
+                                               max(0.0, deadline - time.monotonic())))):
+                frames = self.sock.recv_multipart(copy=True)
+                break
+            if self._path and not broker_listening(self._path):
+                raise FluxError(errno.ECONNRESET, f"lost connection to {self.uri}")
+            if deadline is not None and time.monotonic() >= deadline:
                 raise TimeoutError(f"no message from {self.uri} within {timeout}s")
-            frames = self.sock.recv_multipart(copy=True)
         msg = Message.from_frames(frames)
         if msg.type == RESPONSE:
             q = self._responses.get(msg.matchtag)
@@ -298,20 +327,37 @@ class AsyncFlux:
         self._queues: dict[int, asyncio.Queue] = {}
         self._events: asyncio.Queue = asyncio.Queue()
         self._reader: asyncio.Task | None = None
+        self._dead: FluxError | None = None
 
     def _ensure_reader(self) -> None:
         if self._reader is None:
             self._reader = self._aio.get_running_loop().create_task(self._read())
 
     async def _read(self) -> None:
+        path = _socket_path(self.endpoint)
         while True:
+            if not await self.sock.poll(int(LIVENESS_INTERVAL * 1000)):
+                if path and not broker_listening(path):
+                    self._lost()
+                    return
+                continue
             msg = Message.from_frames(await self.sock.recv_multipart())
             if msg.type == RESPONSE and msg.matchtag in self._queues:
                 self._queues[msg.matchtag].put_nowait(msg)
             elif msg.type == EVENT:
                 self._events.put_nowait(msg)
 
+    def _lost(self) -> None:
+        """The broker went away: every waiter gets ECONNRESET (and later RPCs too)."""
+        self._dead = FluxError(errno.ECONNRESET, f"lost connection to {self.uri}")
+        for tag, q in self._queues.items():
+            q.put_nowait(Message(RESPONSE, "", b"", tag, NODEID_ANY, 0, errno.ECONNRESET,
+                                 self._dead.errstr))
+        self._events.put_nowait(None)
+
     def _send(self, topic: str, payload: Any, nodeid: int, flags: int) -> int:
+        if self._dead is not None:
+            raise self._dead
         self._ensure_reader()
         tag = next(self._tags)
         self._queues[tag] = self._aio.Queue()
@@ -350,8 +396,13 @@ class AsyncFlux:
         await self.rpc("event.pub", {"topic": topic, "payload": payload})
 
     async def event_recv(self) -> Message:
+        if self._dead is not None:
+            raise self._dead
         self._ensure_reader()
-        return await self._events.get()
+        ev = await self._events.get()
+        if ev is None:
+            raise self._dead
+        return ev
 
     async def attr_get(self, name: str) -> str:
         return (await self.rpc("attr.get", {"name": name}))["value"]

@@ -50,6 +50,10 @@ DEFAULT_MODULES: list[tuple[str, str]] = [
 ]
 
 
+#: heartbeat period and silence after which a broker's child is lost (tbon.torpid_min/max)
+TORPID_MIN, TORPID_MAX = "1s", "5s"
+
+
 class InstanceError(RuntimeError):
     """An instance could not start, or was used wrongly."""
 
@@ -82,7 +86,8 @@ class BrokerSet:
     """Some ranks of an instance, run on one asyncio loop in the calling thread."""
 
     def __init__(self, ranks: list[int], topo: Topology, attrs: list[dict[str, str]],
-                 config: dict[str, Any], ctx: zmq.Context | None = None):
+                 config: dict[str, Any], ctx: zmq.Context | None = None,
+                 alive_fd: int | None = None):
         self.ranks = ranks
         self.topo = topo
         self.attrs = attrs
@@ -93,6 +98,7 @@ class BrokerSet:
         self.ready = threading.Event()
         self.error: BaseException | None = None
         self.exit_code = 0
+        self.alive_fd = alive_fd
 
     def run(self) -> None:
         """Run the brokers until rank 0 asks for shutdown (or :meth:`stop`)."""
@@ -129,6 +135,8 @@ class BrokerSet:
             b.start(self.loop)
             b.subscribe("broker.shutdown", lambda ev, b=b: b.request_shutdown())
         self.stopping = asyncio.Event()
+        if self.alive_fd is not None:
+            self.loop.add_reader(self.alive_fd, self._starter_gone)
         if 0 in self.brokers:
             waiter = self.loop.create_task(self._wait_online(self.brokers[0]))
             await asyncio.wait_for(waiter, timeout=float(self.config.get("online-timeout", 30)))
@@ -144,6 +152,19 @@ class BrokerSet:
             await asyncio.sleep(0.01)  # let the event leave before sockets close
         for b in sorted(self.brokers.values(), key=lambda b: -b.rank):
             b.close()
+
+    def _starter_gone(self) -> None:
+        try:
+            if os.read(self.alive_fd, 64):
+                return
+        except BlockingIOError:
+            return
+        except OSError:
+            pass
+        self.loop.remove_reader(self.alive_fd)
+        for b in self.brokers.values():
+            b.log("err", "the process that started this broker is gone: exiting")
+        self.stopping.set()
 
     async def _wait_online(self, b: Broker) -> None:
         if b.all_online:
@@ -264,6 +285,8 @@ class Instance:
             "broker.starttime": f"{time.time():.6f}",
             "log-level": "6", "log-stderr-level": "3", "log-forward-level": "7",
             "log-ring-size": "1024", "broker.hostname": self.hosts[rank],
+            # a child silent this long is lost (flux-core: 5s and 30s, for real networks)
+            "tbon.torpid_min": TORPID_MIN, "tbon.torpid_max": TORPID_MAX,
         }
         if self.statedir:
             attrs["statedir"] = self.statedir
@@ -284,6 +307,7 @@ class Instance:
         self.rundir = self._rundir_arg or tempfile.mkdtemp(prefix="fluxnb-")
         os.chmod(self.rundir, 0o700)
         write_flux_shim(self.bindir)
+        self._start_watchdog()
         self.topo = Topology(self.size, self.fanout, self.rundir,
                              "ipc" if self.processes else "inproc")
         config = {"resource": self.resources, "hosts": self.hosts, "conf": self.conf}
@@ -306,6 +330,34 @@ class Instance:
         atexit.register(self.stop)
         return self
 
+    def _start_watchdog(self) -> None:
+        """A process that reaps this instance if the process hosting it dies."""
+        from .reaper import MARK, watchdog_command
+        rfd, self._alive_fd = os.pipe()
+        # not marked as the enclosing instance's: its reaper must leave it to do its work
+        env = {k: v for k, v in os.environ.items() if k != MARK}
+        try:
+            self._watchdog = subprocess.Popen(
+                watchdog_command(rfd, self.rundir, not self._rundir_arg), pass_fds=(rfd,),
+                stdin=subprocess.DEVNULL, start_new_session=True, env=env)
+        finally:
+            os.close(rfd)
+
+    def _stop_watchdog(self) -> None:
+        fd, self._alive_fd = getattr(self, "_alive_fd", None), None
+        if fd is None:
+            return
+        try:
+            os.write(fd, b"x")  # stopped cleanly: nothing for it to do
+        except OSError:
+            pass
+        os.close(fd)
+        try:
+            self._watchdog.wait(5)
+        except subprocess.TimeoutExpired:
+            self._watchdog.kill()
+            self._watchdog.wait()
+
     def _start_thread(self, config: dict) -> None:
         attrs = [self._attrs(r) for r in range(self.size)]
         # the process-wide context: clients of this process reach the brokers over inproc
@@ -320,12 +372,15 @@ class Instance:
             raise InstanceError(f"instance failed to start: {err}") from err
 
     def _start_processes(self, config: dict) -> None:
+        self._alive_r, self._alive_w = os.pipe()
         for rank in range(self.size):
             spec = {"rank": rank, "topo": [self.size, self.fanout, self.rundir],
                     "attrs": self._attrs(rank), "config": config}
+            # the broker stops when it reads end of file here: when this process ends
+            spec["alive_fd"] = self._alive_r
             self._procs.append(subprocess.Popen(
                 [sys.executable, "-m", "fluxnb.runtime.brokerd", json.dumps(spec)],
-                stdin=subprocess.DEVNULL, start_new_session=True))
+                stdin=subprocess.DEVNULL, start_new_session=True, pass_fds=(self._alive_r,)))
         from .client import Flux
         deadline = time.time() + 30
         while True:
@@ -374,8 +429,16 @@ class Instance:
         self._cleanup()
 
     def _cleanup(self) -> None:
-        if self.rundir and not self._rundir_arg:
-            shutil.rmtree(self.rundir, ignore_errors=True)
+        for name in ("_alive_r", "_alive_w"):
+            fd = getattr(self, name, None)
+            if fd is not None:
+                os.close(fd)
+                setattr(self, name, None)
+        if self.rundir:
+            # what outlived the brokers (a task's daemon, a killed broker's tasks) goes too
+            from .reaper import reap
+            reap(self.rundir, remove=not self._rundir_arg)
+        self._stop_watchdog()
 
     def __enter__(self) -> "Instance":
         return self.start() if not self.started else self

@@ -97,6 +97,7 @@ class ResourceService(Service):
             "err", f"resource: cannot write {what}: {exc}"))
         self._restore()
         self.broker.online_listeners.append(self._rank_online)
+        self.broker.lost_listeners.append(self._ranks_lost)
         self.writer.put_raw("resource.R", self.R.encode())
         self._post("resource-define", {"method": "job-info" if "R" in self.broker.config
                                        else "configuration"})
@@ -142,7 +143,18 @@ class ResourceService(Service):
         if rank in self.R.ranks and rank not in self.drained:
             self._notify({"up": str(rank)})
 
+    def _ranks_lost(self, ranks: list[int], why: str) -> None:
+        """Lost brokers' nodes go offline: the scheduler stops using them (flux-core
+        posts ``offline`` to resource.eventlog, as here)."""
+        gone = IDSet(sorted(r for r in ranks if r in self.R.ranks))
+        if not gone:
+            return
+        self._post("offline", {"idset": gone.encode()})
+        self._notify({"down": gone.encode()})
+
     def stop(self) -> None:
+        if self._ranks_lost in self.broker.lost_listeners:
+            self.broker.lost_listeners.remove(self._ranks_lost)
         if self._rank_online in self.broker.online_listeners:
             self.broker.online_listeners.remove(self._rank_online)
         for m in self.acquirers:

@@ -96,7 +96,7 @@ def test_a_child_never_heard_from_is_offline_and_its_parent_partial():
 
 
 def test_a_broker_that_stops_answering_is_lost_and_its_subtree_behind_it():
-    with Instance(test_size=7, fanout=2, processes=True) as inst:
+    with Instance(test_size=7, fanout=2, processes=True, attrs={"tbon.torpid_max": "60s"}) as inst:
         with Flux(inst.uri) as h:
             pid = int(h.rpc("attr.get", {"name": "broker.pid"}, nodeid=2).get()["value"])
         os.kill(pid, signal.SIGSTOP)

@@ -143,8 +143,10 @@ class JobExec(Service):
                 ex.exited[rank] = 1 << 8
                 if not ex.exception:
                     ex.exception = True
-                    self._reply(ex, "exception", {"type": "exec", "severity": 0,
-                                                  "note": msg.errstr or f"shell on rank {rank} failed"})
+                    note = msg.errstr or f"shell on rank {rank} failed"
+                    if msg.errnum == errno.EHOSTUNREACH:  # its broker is lost (flux-core's words)
+                        note = f"node failure on {self.broker.hostname(rank)} (rank {rank})"
+                    self._reply(ex, "exception", {"type": "exec", "severity": 0, "note": note})
                     self._signal(ex, signal.SIGKILL)
                 self._maybe_finish(ex)
             return

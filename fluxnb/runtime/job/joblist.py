@@ -11,7 +11,7 @@ import errno
 import os
 
 from ..message import FluxError, Message
-from ..service import DEFERRED, Service, payload_field, payload_jobid, request_handler
+from ..service import DEFERRED, Service, event_handler, payload_field, payload_jobid, request_handler
 from ..util.rv1 import ResourceSet
 from .states import RESULT_BITS, STATE_BITS, Job
 
@@ -77,6 +77,12 @@ class JobList(Service):
         jm = self.broker.services.get("job-manager")
         if jm is not None and self._on_event in jm.listeners:
             jm.listeners.remove(self._on_event)
+
+    @event_handler("job-purge-inactive")
+    def _on_purge(self, ev: Message) -> None:
+        """The job manager purged these inactive jobs: they leave the listing too."""
+        for jobid in (ev.json or {}).get("jobs", []):
+            self.info.pop(jobid, None)
 
     # -- keeping the view --------------------------------------------------------------
     def _on_event(self, job: Job, ev: dict) -> None:

@@ -35,6 +35,7 @@ from .states import (
     PRIORITY_MAX, URGENCY_DEFAULT, URGENCY_EXPEDITE, URGENCY_HOLD, IllegalTransition, Job,
     apply_event,
 )
+from . import purge
 from .dependencies import DependencyError, parse_dependencies, resolve_dependency
 from .housekeeping import Housekeeping, HousekeepingConfigError, kill_request
 
@@ -62,7 +63,8 @@ class JobManager(Service):
 
     def start(self) -> None:
         self.jobs: dict[int, Job] = {}
-        self.inactive: dict[int, tuple[str, bool]] = {}  # id -> (result, ever started)
+        #: id -> (result, ever started, t_inactive), in the order jobs became inactive
+        self.inactive: dict[int, tuple[str, bool, float]] = {}
         self.writer = KVSWriter(self.broker, self._kvs_error)
         self.fluid = FluidGenerator(gen_id=0, start_timestamp=0)
         self.listeners: list[Callable[[Job, dict], None]] = []
@@ -85,8 +87,15 @@ class JobManager(Service):
             self.log("err", f"{exc}; housekeeping disabled")
             self.housekeeping = Housekeeping(self, None)
         self._restore()
+        try:
+            age_limit, num_limit = purge.parse_limits(self.broker.attrs)
+        except ValueError as exc:
+            raise FluxError(errno.EINVAL, str(exc)) from None
+        self.purger = purge.Purger(self.broker.loop, age_limit, num_limit, self.inactive,
+                                   self._purge)
 
     def stop(self) -> None:
+        self.purger.stop()
         self.writer.flush()  # what is queued goes out before the KVS does
         for _, msg in self.wait_requests:
             self.respond_error(msg, errno.ENOSYS, "job-manager unloaded")
@@ -128,7 +137,8 @@ class JobManager(Service):
             _fill_from_jobspec(job)
             self._restored_jobs.append(job)
             if job.state == "INACTIVE":
-                self.inactive[job.id] = (job.result, job.t_run is not None)
+                self.inactive[job.id] = (job.result, job.t_run is not None,
+                                         job.t_inactive or job.t_submit)
             else:
                 # the instance that held its resources is gone, and them with it
                 job.has_resources = job.alloc_pending = job.exec_running = False
@@ -336,7 +346,7 @@ class JobManager(Service):
             return None
         if target not in self.inactive:
             return f"job {JobID(target).f58} not found"
-        result, started = self.inactive[target]
+        result, started, _ = self.inactive[target]
         if scheme == "afterany":
             return True
         if scheme == "afterok":
@@ -532,7 +542,7 @@ class JobManager(Service):
 
     def _inactive(self, job: Job) -> None:
         self.jobs.pop(job.id, None)
-        self.inactive[job.id] = (job.result, job.t_run is not None)
+        self.inactive[job.id] = (job.result, job.t_run is not None, job.t_inactive or time.time())
         self._release_dependents(job.id)
         if job.waitable:
             self.waitable_done[job.id] = job
@@ -744,6 +754,55 @@ class JobManager(Service):
             else:
                 keep.append((kind, msg))
         self.idle_waiters = keep
+
+    # -- purge (flux job purge) ------------------------------------------------------------
+    def _purge(self, ids: list[int]) -> None:
+        """Forget inactive jobs: here, in the KVS (their job directories), and in
+        job-list (the ``job-purge-inactive`` event), as flux-core's purge does."""
+        for jobid in ids:
+            del self.inactive[jobid]
+            self.waitable_done.pop(jobid, None)
+            self.writer.unlink(kvs_dir(jobid))
+        self.broker.publish("job-purge-inactive", {"jobs": ids})
+
+    @request_handler("purge")
+    def purge_(self, msg: Message):
+        age_limit = float(payload_field(msg, "age_limit", (int, float), purge.UNLIMITED))
+        num_limit = payload_field(msg, "num_limit", int, purge.UNLIMITED)
+        batch = payload_field(msg, "batch", int, 50)
+        force = payload_field(msg, "force", bool, False)
+        purge.check_request(age_limit, num_limit, batch)
+        if not force:  # only say how many would go
+            return {"count": len(purge.select(self.inactive, age_limit, num_limit))}
+        ids = purge.select(self.inactive, age_limit, num_limit, batch)
+        if not ids:
+            return {"count": 0}
+        self._purge(ids)
+        self.writer.after("primary", lambda: self.respond(msg, {"count": len(ids)}))
+        return DEFERRED
+
+    @request_handler("purge-id")
+    def purge_id(self, msg: Message):
+        jobid = payload_field(msg, "id", int)
+        force = payload_field(msg, "force", bool, False)
+        if jobid not in self.inactive:
+            if jobid in self.jobs:
+                raise FluxError(errno.EINVAL, "cannot purge active job")
+            raise FluxError(errno.ENOENT, "id not found")
+        if not force:
+            return {"count": 1}
+        self._purge([jobid])
+        self.writer.after("primary", lambda: self.respond(msg, {"count": 1}))
+        return DEFERRED
+
+    @request_handler("stats-get")
+    def stats_get(self, msg: Message) -> dict:
+        """As flux-core's ``job-manager.stats-get`` (plus the purge limits in force)."""
+        return {"journal": {"listeners": len(self.listeners)}, "active_jobs": len(self.jobs),
+                "inactive_jobs": len(self.inactive),
+                "max_jobid": max(self.history) if self.history else 0,
+                "inactive_num_limit": self.purger.num_limit,
+                "inactive_age_limit": self.purger.age_limit}
 
     # -- queries -----------------------------------------------------------------------------
     @request_handler("getinfo")

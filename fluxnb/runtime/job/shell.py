@@ -22,6 +22,7 @@ import signal
 from ..kvs.flags import FLUX_KVS_WAITCREATE, FLUX_KVS_WATCH_APPEND
 from ..kvs.writer import KVSWriter
 from ..message import FLAG_STREAMING, FluxError, Message
+from ..reaper import MARK
 from ..service import DEFERRED, Service, payload_field, payload_jobid, request_handler
 from ..util.eventlog import encode_event
 from ..util.rv1 import ResourceSet
@@ -121,6 +122,7 @@ class JobShell(Service):
         os.makedirs(job.tmpdir, exist_ok=True)
         env.update({
             "FLUX_URI": self.broker.attrs["local-uri"],
+            MARK: self.broker.attrs["rundir"],  # how the instance finds what it leaves behind
             "FLUX_JOB_ID": JobID(job.id).f58,
             "FLUX_JOB_SIZE": str(body["ntasks"]),
             "FLUX_JOB_NNODES": str(body["nnodes"]),
@@ -176,6 +178,7 @@ class JobShell(Service):
             raise
         forward_stdin = shell_opts.get("stdin") == "forward"
         loop = self.broker.loop
+        own_process = self.broker.topo.transport != "inproc"
         try:
             for local_id, taskrank in enumerate(tasks):
                 tenv = dict(env, FLUX_TASK_RANK=str(taskrank), FLUX_TASK_LOCAL_ID=str(local_id))
@@ -185,8 +188,11 @@ class JobShell(Service):
                     # own process group (batch script, clients) down with it; it leads
                     # a session of its own, and whatever of that session outlives it
                     # (its tasks, if it was killed) is killed when it exits
+                    # A broker of its own process may be killed alone: its tasks die
+                    # with it (in one process, the instance's watchdog reaps them)
                     proc = TaskProcess(loop, cmd, tenv, cwd, sink, stdin_pipe=forward_stdin,
-                                       die_with_parent=nested, death_signal="TERM",
+                                       die_with_parent=nested or own_process,
+                                       death_signal="TERM" if nested else "KILL",
                                        new_session=nested)
                 except FileNotFoundError:
                     if cwd and not os.path.isdir(cwd):

@@ -50,6 +50,8 @@ __all__ = ["BlobNotFoundError", "ContentStore", "StatedirBusyError", "StatedirEr
 
 #: Blobs kept in memory (beyond dirty ones) when a SQLite file backs the store.
 DEFAULT_CACHE_LIMIT = 100_000
+#: ... and their bytes (flux-core's content cache aims at 16 MiB: ``content.purge-target-size``)
+DEFAULT_CACHE_BYTES = 6 * 1024 * 1024
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (
@@ -164,6 +166,7 @@ class ContentStore:
         *,
         hash_name: str = "sha1",
         cache_limit: int = DEFAULT_CACHE_LIMIT,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
         durable: bool = True,
     ) -> None:
         if hash_name not in HASH_NAMES:
@@ -171,7 +174,9 @@ class ContentStore:
         self.hash_name = hash_name
         self.statedir: Path | None = Path(statedir) if statedir is not None else None
         self.cache_limit = cache_limit
+        self.cache_bytes = cache_bytes
         self._cache: dict[str, bytes] = {}
+        self._cache_size = 0  # bytes in _cache (counted only with a backing file)
         self._dirty: dict[str, bytes] = {}
         self._dirty_bytes = 0
         self._checkpoints: dict[str, dict[str, Any]] = {}
@@ -247,6 +252,7 @@ class ContentStore:
             self._cache[ref] = data
             if self._db is not None:
                 self._dirty[ref] = data
+                self._cache_size += len(data)
         return ref
 
     def store_blobs(self, blobs: dict[str, bytes]) -> None:
@@ -265,6 +271,7 @@ class ContentStore:
                 cache[ref] = data
                 dirty[ref] = data
                 self._dirty_bytes += len(data)
+                self._cache_size += len(data)
 
     def load(self, blobref: str) -> bytes:
         """Return the blob named by ``blobref``.
@@ -284,6 +291,7 @@ class ContentStore:
             if row is not None:
                 data = bytes(row[0])
                 self._cache[blobref] = data
+                self._cache_size += len(data)
                 return data
         blobref_validate(blobref)
         raise BlobNotFoundError(f"content store has no blob {blobref}")
@@ -383,16 +391,23 @@ class ContentStore:
         self._dirty = {}
         self._dirty_bytes = 0
         self._checkpoints_dirty = {}
-        if len(self._cache) > self.cache_limit:
+        if len(self._cache) > self.cache_limit or self._cache_size > self.cache_bytes:
             self._evict()
         return count
 
     def _evict(self) -> None:
-        # Everything is clean right after a flush; drop the oldest half of the
-        # excess at once so eviction is amortized rather than per blob.
-        excess = len(self._cache) - self.cache_limit // 2
-        for ref in list(self._cache)[:excess]:
-            del self._cache[ref]
+        # Everything is clean right after a flush; drop the oldest blobs down to half
+        # the limits at once, so that eviction is amortized rather than per blob.
+        keep_n, keep_bytes = self.cache_limit // 2, self.cache_bytes // 2
+        cache = self._cache
+        gone = []
+        for ref, data in cache.items():
+            if len(cache) - len(gone) <= keep_n and self._cache_size <= keep_bytes:
+                break
+            gone.append(ref)
+            self._cache_size -= len(data)
+        for ref in gone:
+            del cache[ref]
 
     def close(self) -> None:
         """Flush, close the SQLite file and release the state directory."""

@@ -39,7 +39,7 @@ _LOOKUP_FLAGS = FLUX_KVS_READDIR | FLUX_KVS_READLINK | FLUX_KVS_TREEOBJ
 #: never write (flushing every half second cost 6-7% of job throughput), and no
 #: single flush grows large enough to stall the loop for long
 FLUSH_INTERVAL = 0.5
-SCRATCH_DIRTY_LIMIT = 16 << 20
+SCRATCH_DIRTY_LIMIT = 2 << 20
 
 
 class _Watch:

@@ -75,8 +75,9 @@ SYMLINK_CYCLE_LIMIT = 10
 #: A val whose base64 text is longer than this is stored as a valref
 #: (flux-core uses BLOBREF_MAX_STRING_SIZE, 72).
 VAL_INLINE_MAX = 72
-#: Decoded directories kept in memory, by blobref.
-DIR_CACHE_LIMIT = 50_000
+#: Decoded directories kept in memory, by blobref. Every commit adds a version of each
+#: directory on its paths; old versions are dropped oldest first past this many.
+DIR_CACHE_LIMIT = 3_000
 
 _quote = json.encoder.encode_basestring  # type: ignore[attr-defined]
 _HASHERS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256}
@@ -440,11 +441,16 @@ class KVS:
         if obj["type"] != "dir":
             raise KVSError(errno.EPROTO, f"{ref} is a {obj['type']}, not a dir")
         if len(self._dirs) >= DIR_CACHE_LIMIT:
-            for old in list(self._dirs)[: DIR_CACHE_LIMIT // 2]:
-                del self._dirs[old]
+            self._trim_dirs()
         entries = {name: _internal(e) for name, e in obj["data"].items()}
         self._dirs[ref] = (entries, None)
         return entries
+
+    def _trim_dirs(self) -> None:
+        # the oldest half at once, so that trimming is amortized; the newest
+        # versions (the current roots' paths) stay
+        for old in list(self._dirs)[: len(self._dirs) - DIR_CACHE_LIMIT // 2]:
+            del self._dirs[old]
 
     def _dir_copy(self, ref: str) -> _Dir:
         entries = self._dir_entries(ref)
@@ -523,6 +529,8 @@ class KVS:
                     f"({os.strerror(exc.errnum)})", i, key) from None
         rootref = self._store_dir(root, blobs)
         self.content.store_blobs(blobs)
+        if len(self._dirs) > DIR_CACHE_LIMIT:
+            self._trim_dirs()
         old = ns.rootref, ns.seq
         ns.rootref = rootref
         ns.seq += 1

@@ -47,6 +47,9 @@ class KVSWriter:
     def append(self, key: str, data: bytes | str, namespace: str = "primary") -> None:
         self._queue(namespace, {"key": key, "flags": FLUX_KVS_APPEND, "dirent": val(data)})
 
+    def unlink(self, key: str, namespace: str = "primary") -> None:
+        self._queue(namespace, {"key": key, "flags": 0, "dirent": None})
+
     def put_treeobj(self, key: str, obj: dict, namespace: str = "primary") -> None:
         self._queue(namespace, {"key": key, "flags": 0, "dirent": obj})
 

@@ -278,12 +278,19 @@ class OverlayService(Service):
     def health(self, msg: Message) -> dict:
         """This broker and its children as it sees them (RFC 3's TBON, flux-overlay(1)).
 
-        A child is ``online`` once this broker has heard from it on its child socket.
+        A child is ``online`` once this broker has heard from it on its child socket,
+        ``lost`` once it went away or stayed silent past ``tbon.torpid_max`` (with the
+        reason as ``error``, as flux-core's overlay reports it).
         """
         b, now = self.broker, time.time()
         children = []
         for child in b.topo.children(b.rank):
             seen = b.children_seen.get(str(child).encode())
+            if child in b.lost:
+                when, why = b.lost[child]
+                children.append({"rank": child, "status": "lost", "duration": now - when,
+                                 "error": why})
+                continue
             children.append({"rank": child, "status": "online" if seen else "offline",
                              "duration": now - (seen or b.started_at)})
         return {"rank": b.rank, "status": "online", "duration": now - b.started_at,

@@ -8,6 +8,7 @@ import errno
 import os
 
 from ..message import FLAG_STREAMING, FluxError, Message
+from ..reaper import MARK
 from ..service import DEFERRED, Service, payload_field, request_handler
 
 
@@ -45,6 +46,7 @@ class RexecService(Service):
     def environment(self, base: dict | None) -> dict[str, str]:
         env = dict(os.environ if base is None else base)
         env["FLUX_URI"] = self.broker.attrs["local-uri"]
+        env[MARK] = self.broker.attrs["rundir"]
         bindir = os.path.join(self.broker.attrs["rundir"], "bin")
         path = env.get("PATH", "")
         if not path.startswith(bindir):

@@ -12,7 +12,9 @@ def test_ten_thousand_jobs_none_lost_memory_bounded():
     js.setattr("system.exec.test.run_duration", "0s")
     payload = {"jobspec": json.loads(js.dumps()), "urgency": 16, "flags": 0}
     n = 10_000
-    with Instance(test_size=4) as inst, Flux(inst.uri) as h:
+    # every job kept, so that all can be listed (by default the oldest are purged)
+    with Instance(test_size=4, attrs={"job-manager.inactive-num-limit": "-1"}) as inst, \
+            Flux(inst.uri) as h:
         h.event_subscribe("job-state")
         rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         ids = set()
