@@ -211,6 +211,30 @@ class JobManager(Service):
             return self._submit_canonical(body, jobspec, str(v1_error))
         return self._accept(body, jobspec)
 
+    @request_handler("submit", topic="job-ingest.submit")
+    def ingest_submit(self, msg: Message):
+        """flux-core's ``job-ingest.submit``: ``J`` is the (signed) jobspec."""
+        body = msg.json
+        if not isinstance(body, dict) or "J" not in body:
+            raise FluxError(errno.EPROTO, "job-ingest.submit: payload must have J")
+        urgency = body.get("urgency", URGENCY_DEFAULT)
+        if not isinstance(urgency, int) or not 0 <= urgency <= 31:
+            raise FluxError(errno.EINVAL, "urgency range is [0-31]")
+        J = body["J"]
+        if not isinstance(J, str) or not J:
+            raise FluxError(errno.EINVAL, "job-ingest.submit: J must be a non-empty string")
+        try:
+            jobspec = json.loads(J)
+        except ValueError:  # HEADER.PAYLOAD.SIGNATURE, as flux_sign_wrap() makes it
+            import base64
+            parts = J.split(".")
+            try:
+                jobspec = json.loads(base64.b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+            except (IndexError, ValueError) as exc:
+                raise FluxError(errno.EINVAL, f"job-ingest.submit: cannot decode J: {exc}") from None
+        msg.obj = {"jobspec": jobspec, "urgency": urgency, "flags": body.get("flags", 0)}
+        return self.submit(msg)
+
     async def _submit_canonical(self, body: dict, jobspec: dict, v1_error: str) -> dict:
         try:
             features = await self.broker.rpc("sched.features", {}, nodeid=0)
