@@ -80,6 +80,7 @@ class Flux(_FluxnbFlux):
         self._signals = []
         self._stop = None
         self._cached_config = None
+        self.aux_txn = None  # flux.kvs: the handle's implicit transaction
         self._native = _Native(self)
 
     # -- messages in ----------------------------------------------------------------
