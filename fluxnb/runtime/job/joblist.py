@@ -234,13 +234,14 @@ class JobList(Service):
 
     @request_handler("list-attrs")
     def list_attrs(self, msg: Message) -> dict:
-        return {"attrs": ["userid", "urgency", "priority", "t_submit", "t_depend", "t_run",
-                          "t_cleanup", "t_inactive", "state", "name", "cwd", "queue", "ntasks",
-                          "ncores", "duration", "nnodes", "ranks", "nodelist", "success",
-                          "exception_occurred", "exception_type", "exception_severity",
-                          "exception_note", "result", "expiration", "annotations", "waitstatus",
-                          "returncode", "dependencies"]}
+        return {"attrs": ["userid", "urgency", "priority", "t_submit", "t_depend", "t_priority",
+                          "t_sched", "t_run", "t_cleanup", "t_inactive", "state", "name", "cwd",
+                          "queue", "project", "bank", "ntasks", "ncores", "duration", "nnodes",
+                          "ranks", "nodelist", "success", "exception_occurred", "exception_type",
+                          "exception_severity", "exception_note", "result", "expiration",
+                          "annotations", "waitstatus", "dependencies", "all"]}
 
+    @request_handler("job-stats")  # flux-core's name
     @request_handler("stats")
     def stats(self, msg: Message) -> dict:
         counts = {s: 0 for s in STATE_BITS}
