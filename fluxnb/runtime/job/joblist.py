@@ -184,6 +184,9 @@ class JobList(Service):
         name = body.get("name")
         queue = body.get("queue")
         ids = body.get("ids")
+        constraint = body.get("constraint")
+        if constraint is not None and not isinstance(constraint, dict):
+            raise FluxError(errno.EPROTO, "job-list.list: constraint must be a JSON object")
         pool = (self.info[i] for i in ids if i in self.info) if ids else self.info.values()
         sel = []
         for info in pool:
@@ -206,6 +209,8 @@ class JobList(Service):
             if name and info.get("name") != name:
                 continue
             if queue and info.get("queue") != queue:
+                continue
+            if constraint and not _matches(constraint, info):
                 continue
             sel.append(info)
         sel.sort(key=_order)
@@ -263,6 +268,35 @@ class JobList(Service):
             self.waiters[jobid] = [w for w in self.waiters[jobid] if w[1].route[:n] != route]
             if not self.waiters[jobid]:
                 del self.waiters[jobid]
+
+
+def _matches(constraint: dict, info: dict) -> bool:
+    """RFC 43 job-list constraint (and/or/not, userid, name, queue, states, results)."""
+    for op, args in constraint.items():
+        if not isinstance(args, list):
+            raise FluxError(errno.EPROTO, f"job-list: constraint {op!r}: arguments must be a list")
+        if op == "and":
+            ok = all(_matches(c, info) for c in args)
+        elif op == "or":
+            ok = any(_matches(c, info) for c in args)
+        elif op == "not":
+            ok = not any(_matches(c, info) for c in args)
+        elif op in ("name", "queue"):
+            ok = info.get(op) in args
+        elif op == "userid":
+            ok = info.get("userid") in args or any(a in (-1, 0xFFFFFFFF) for a in args)
+        elif op in ("states", "results"):
+            key = "state" if op == "states" else "result"
+            names = STATE_BITS if op == "states" else RESULT_BITS
+            mask = 0
+            for a in args:
+                mask |= a if isinstance(a, int) else names.get(str(a).upper(), 0)
+            ok = bool(info.get(key, 0) & mask)
+        else:
+            raise FluxError(errno.EINVAL, f"job-list: unknown constraint operator {op!r}")
+        if not ok:
+            return False
+    return True
 
 
 def _order(info: dict) -> tuple:

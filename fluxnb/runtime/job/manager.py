@@ -687,6 +687,19 @@ class JobManager(Service):
         return {"max_jobid": max(self.history) if self.history else 0,
                 "active": len(self.jobs), "inactive": len(self.inactive)}
 
+    @request_handler("getattr")
+    def getattr_(self, msg: Message) -> dict:
+        """flux-core's ``job-manager.getattr``: ENOENT for a job it never had."""
+        jobid = payload_field(msg, "id", int)
+        job = self.jobs.get(jobid)
+        if job is None and jobid not in self.inactive:
+            raise FluxError(errno.ENOENT, f"job {JobID(jobid).f58}: unknown job id")
+        out: dict = {"id": jobid}
+        for attr in payload_field(msg, "attrs", list, []):
+            if job is not None and attr in ("state", "urgency", "userid", "t_submit", "flags"):
+                out[attr] = getattr(job, attr, None)
+        return out
+
     @request_handler("history")
     def history_(self, msg: Message) -> dict:
         n = payload_field(msg, "max", int, 1)

@@ -89,6 +89,9 @@ class _EventlogStream(Future):
         self.rpc = None
         self.waitcreate = waitcreate
         self.phase = "wait-start" if self.guest else "primary"
+        # the eventlog may not be in the KVS yet: ask the job manager whether the job exists
+        # and wait for its eventlog to be created
+        self.check = RPC(flux_handle, "job-manager.getattr", {"id": int(self.jobid), "attrs": []}, 0)
         self._cancelled = False
 
     # -- RPCs ----------------------------------------------------------------------
@@ -131,6 +134,17 @@ class _EventlogStream(Future):
         primary = f"{self.jobid.kvs}.eventlog"
         if self.phase == "end":
             return False
+        if self.check is not None:
+            if not self.check.is_ready():
+                return False
+            try:
+                self.check.get()
+                self.waitcreate = True
+            except OSError as exc:
+                self.check = None
+                self._end((exc.errno, exc.strerror))
+                return True
+            self.check = None
         if self.rpc is None:
             if self.phase == "archive":
                 try:

@@ -52,9 +52,10 @@ def job_list(flux_handle, max_entries=1000, attrs=["all"], userid=os.getuid(), s
 
 
 def job_list_inactive(flux_handle, since=0.0, max_entries=1000, attrs=["all"], name=None,
-                      queue=None):
-    return job_list(flux_handle, max_entries=max_entries, attrs=attrs, states=_c.FLUX_JOB_STATE_INACTIVE,
-                    since=since, name=name, queue=queue)
+                      queue=None, constraint=None):
+    return job_list(flux_handle, max_entries=max_entries, attrs=attrs,
+                    states=_c.FLUX_JOB_STATE_INACTIVE, since=since, name=name, queue=queue,
+                    constraint=constraint)
 
 
 class JobListIdRPC(RPC):

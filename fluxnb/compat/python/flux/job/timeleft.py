@@ -6,6 +6,7 @@ import os
 import time
 
 import flux
+import flux.kvs
 
 
 def timeleft(flux_handle=None):
@@ -20,10 +21,10 @@ def timeleft(flux_handle=None):
             raise OSError(errno.EPERM, "not running in a Flux job") from None
         exp = (R.get("execution") or {}).get("expiration", 0) if isinstance(R, dict) else 0
     else:
-        import flux.job
+        from flux.job.list import job_list_id
         h = flux_handle or flux.Flux()
         try:
-            exp = flux.job.job_list_id(h, jobid, ["expiration"]).get_job().get("expiration", 0)
+            exp = job_list_id(h, jobid, ["expiration"]).get_job().get("expiration", 0)
         except OSError as exc:
             raise OSError(exc.errno, f"timeleft: {exc.strerror}") from None
     if not exp:
