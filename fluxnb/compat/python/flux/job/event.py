@@ -110,14 +110,15 @@ class _EventlogStream(Future):
                                  _c.FLUX_RPC_NORESPONSE)
             rpc.flux_handle._responses.pop(rpc.matchtag, None)
 
-    def _lines(self, val):
+    def _lines(self, val, seen=None):
         data = base64.b64decode(val["data"]) if val.get("data") else b""
         self.buf += data
         *lines, self.buf = self.buf.split(b"\n")
         out = []
+        seen = self.seen if seen is None else seen
         for line in lines:
-            if line and line not in self.seen:
-                self.seen.add(line)
+            if line and line not in seen:
+                seen.add(line)
                 out.append(EventLogEvent(json.loads(line)))
         return out
 
@@ -147,16 +148,9 @@ class _EventlogStream(Future):
             self.check = None
         if self.rpc is None:
             if self.phase == "archive":
-                try:
-                    val = self.flux_handle.rpc("kvs.lookup", {"key": f"{self.jobid.kvs}.guest.{self.key}"},
-                                               0).get()["val"]
-                    self.buf = b""
-                    self.events.extend(self._lines(val))
-                except OSError as exc:
-                    if exc.errno != errno.ENOENT:
-                        self._end((exc.errno, exc.strerror))
-                        return True
-                self._end()
+                self.buf = b""
+                self.rpc = RPC(self.flux_handle, "kvs.lookup",
+                               {"key": f"{self.jobid.kvs}.guest.{self.key}"}, 0)
                 return True
             if self.phase == "guest":
                 self._watch(self.key, f"job-{int(self.jobid)}", waitcreate=True)
@@ -166,6 +160,16 @@ class _EventlogStream(Future):
                 self._watch(primary, waitcreate=self.waitcreate)
         if not self.rpc.is_ready():
             return False
+        if self.phase == "archive":
+            try:
+                self.events.extend(self._lines(self.rpc.get()["val"]))
+            except OSError as exc:
+                if exc.errno != errno.ENOENT:
+                    self._end((exc.errno, exc.strerror))
+                    return True
+            self.rpc = None
+            self._end()
+            return True
         try:
             resp = self.rpc.get()
             self.rpc.reset()
@@ -178,7 +182,7 @@ class _EventlogStream(Future):
             else:
                 self._end((exc.errno, exc.strerror))
             return True
-        new = self._lines(resp["val"])
+        new = self._lines(resp["val"], set() if self.phase.startswith("wait-") else None)
         if self.phase == "primary":
             for ev in new:
                 self.events.append(ev)
@@ -186,7 +190,6 @@ class _EventlogStream(Future):
                     self._end()
                     break
         elif self.phase in ("wait-start", "wait-clean"):
-            self.seen.clear()
             for ev in new:
                 if ev.name == "start" and self.phase == "wait-start":
                     self._cancel_rpc()
@@ -201,9 +204,15 @@ class _EventlogStream(Future):
         return True
 
     def _poll(self):
-        while not self.events and not self.ended:
-            if not self._advance():
-                break
+        if getattr(self, "_polling", False):  # a callback reached us from inside _advance
+            return bool(self.events) or self.ended
+        self._polling = True
+        try:
+            while not self.events and not self.ended:
+                if not self._advance():
+                    break
+        finally:
+            self._polling = False
         return bool(self.events) or self.ended
 
     def _multi(self):

@@ -61,24 +61,35 @@ def _ranks(rank):
 class JobOutputEventWatch(_EventlogStream):
     """``output_event_watch_async()``: ``get_event()`` gives each output event, then None."""
 
-    def __init__(self, flux_handle, jobid, labelio=False, nowait=False, tasks=None):
+    def __init__(self, flux_handle, jobid, labelio=False, nowait=False, tasks=None,
+                 log_stderr_level=LOG_TRACE):
         super().__init__(flux_handle, jobid, "guest.output")
         self.labelio = labelio
         self.tasks = _tasks(tasks)
         self.nowait = nowait
-        self._checked = False
 
-    def _check_job(self):
-        # a job that does not exist is ENOENT; one that never started ends the stream
-        if not self._checked:
-            self._checked = True
+    def _snapshot(self):
+        """nowait: the output written so far (FileNotFoundError if the job has not started)."""
+        ns = f"job-{int(self.jobid)}"
+        for payload in ({"key": "output", "namespace": ns},
+                        {"key": f"{self.jobid.kvs}.guest.output"}):
             try:
-                self.flux_handle.rpc("kvs.lookup", {"key": f"{self.jobid.kvs}.eventlog"}, 0).get()
+                val = self.flux_handle.rpc("kvs.lookup", payload, 0).get()["val"]
             except OSError as exc:
-                raise FileNotFoundError(exc.errno, f"job {self.jobid} not found") from None
+                if exc.errno in (errno.ENOENT, errno.ENOTSUP):
+                    continue
+                raise
+            self.buf = b""
+            self.events.extend(self._lines(val))
+            self._end()
+            return
+        self._end()
+        raise FileNotFoundError(errno.ENOENT, f"job {self.jobid} has no output yet")
 
     def get_event(self, autoreset=True):
-        self._check_job()
+        if self.nowait and not self.ended:
+            self.check = None
+            self._snapshot()
         while True:
             ev = self.next_event(autoreset)
             if ev is None:
@@ -92,11 +103,13 @@ class JobOutputEventWatch(_EventlogStream):
                 self.reset()
 
 
-def output_event_watch_async(flux_handle, jobid, labelio=False, nowait=False, tasks=None):
+def output_event_watch_async(flux_handle, jobid, labelio=False, nowait=False, tasks=None,
+                 log_stderr_level=LOG_TRACE):
     return JobOutputEventWatch(flux_handle, jobid, labelio=labelio, nowait=nowait, tasks=tasks)
 
 
-def output_event_watch(flux_handle, jobid, labelio=False, nowait=False, tasks=None):
+def output_event_watch(flux_handle, jobid, labelio=False, nowait=False, tasks=None,
+                 log_stderr_level=LOG_TRACE):
     """Yield each output event of the job."""
     watcher = output_event_watch_async(flux_handle, jobid, labelio, nowait, tasks)
     while True:
@@ -106,7 +119,8 @@ def output_event_watch(flux_handle, jobid, labelio=False, nowait=False, tasks=No
         yield ev
 
 
-def output_watch(flux_handle, jobid, labelio=False, nowait=False, tasks=None):
+def output_watch(flux_handle, jobid, labelio=False, nowait=False, tasks=None,
+                 log_stderr_level=LOG_TRACE):
     """Yield ``(stream, data)`` for each piece of the job's output."""
     for ev in output_event_watch(flux_handle, jobid, labelio, nowait, tasks):
         if isinstance(ev, OutputEvent) and ev.data:
@@ -114,7 +128,7 @@ def output_watch(flux_handle, jobid, labelio=False, nowait=False, tasks=None):
 
 
 def output_watch_lines(flux_handle, jobid, labelio=False, nowait=False, tasks=None,
-                       keepends=False):
+                       keepends=False, log_stderr_level=LOG_TRACE):
     """Yield ``(stream, line)`` for each line of the job's output."""
     for stream, data in output_watch(flux_handle, jobid, labelio, nowait, tasks):
         for line in data.splitlines(keepends=keepends):
@@ -145,11 +159,13 @@ class JobOutputWatch(JobOutputEventWatch):
                 return ev.stream, ev.render()
 
 
-def output_watch_async(flux_handle, jobid, labelio=False, nowait=False, tasks=None):
+def output_watch_async(flux_handle, jobid, labelio=False, nowait=False, tasks=None,
+                 log_stderr_level=LOG_TRACE):
     return JobOutputWatch(flux_handle, jobid, labelio=labelio, nowait=nowait, tasks=tasks)
 
 
-def output_watch_lines_async(flux_handle, jobid, labelio=False, nowait=False, tasks=None):
+def output_watch_lines_async(flux_handle, jobid, labelio=False, nowait=False, tasks=None,
+                 log_stderr_level=LOG_TRACE):
     return JobOutputWatch(flux_handle, jobid, labelio=labelio, nowait=nowait, tasks=tasks)
 
 
