@@ -136,3 +136,79 @@ class BatchConfig:
 
 
 __all__ = ["decode_signal", "decode_duration", "BatchConfig"]
+
+
+def parse_signal_option(arg):
+    """``--signal=[SIG][@TIME]``: ``{"signum", "timeleft"}`` (SIGUSR1 and 60s by default)."""
+    signo, tleft = signal.SIGUSR1, 60
+    if arg is not None:
+        sig, _, when = str(arg).partition("@")
+        tleft = when or tleft
+        signo = sig or signo
+    try:
+        signum = decode_signal(signo)
+        if signum <= 0:
+            raise ValueError("signal must be > 0")
+        timeleft = decode_duration(tleft)
+    except ValueError as exc:
+        raise ValueError(f"--signal={arg}: {exc}") from None
+    return {"signum": signum, "timeleft": timeleft}
+
+
+def list_split(opts):
+    if isinstance(opts, str):
+        opts = [opts]
+    return [x for opt in (opts or []) for x in opt.split(",")]
+
+
+def get_rlimits(name="*"):
+    """Current soft limits matching ``name`` (``{"nofile": 1024, ...}``)."""
+    import fnmatch
+    import resource
+    out = {}
+    for limit in fnmatch.filter(dir(resource), f"RLIMIT_{name}".upper()):
+        out[limit[7:].lower()] = resource.getrlimit(getattr(resource, limit))[0]
+    if not out:
+        raise ValueError(f'No corresponding rlimit matching "{name}"')
+    return out
+
+
+def get_filtered_rlimits(user_rules=None):
+    """The rlimits a job gets: all but flux's excluded defaults, then ``user_rules``."""
+    import fnmatch
+    import resource
+    rules = ["-memlock", "-ofile", "-msgqueue", "-nice", "-rtprio", "-rttime", "-sigpending"]
+    rules += list_split(user_rules)
+    rlimits = get_rlimits()
+    for rule in rules:
+        if rule.startswith("-"):
+            rlimits = {k: v for k, v in rlimits.items() if not fnmatch.fnmatch(k, rule[1:].lower())}
+            continue
+        name, *rest = rule.split("=", 1)
+        if not rest:
+            rlimits.update(get_rlimits(name.lower()))
+            continue
+        if not hasattr(resource, f"RLIMIT_{name}".upper()):
+            raise ValueError(f'Invalid rlimit "{name}"')
+        if rest[0] in ("unlimited", "infinity", "inf"):
+            value = resource.RLIM_INFINITY
+        else:
+            try:
+                value = int(rest[0])
+            except ValueError:
+                raise ValueError(f"Invalid value in {name}={rest[0]}") from None
+        rlimits[name.lower()] = value
+    return rlimits
+
+
+def constraint_parse(text):
+    """RFC 35 constraint of ``--requires`` (bare words are properties; host:, rank:)."""
+    from flux.constraint.parser import ConstraintParser
+
+    class MiniConstraintParser(ConstraintParser):
+        operator_map = {None: "properties", "host": "hostlist", "hosts": "hostlist",
+                        "rank": "ranks"}
+        split_values = {"properties": ","}
+        combined_terms = {"properties"}
+
+    return MiniConstraintParser().parse(text)
