@@ -24,3 +24,4 @@ from flux.job.timeleft import timeleft
 from flux.job.wait import result, result_async, wait, wait_async, wait_get_status
 from flux.job.executor import FluxExecutor, FluxExecutorFuture
 
+from flux.job.watcher import JobWatcher
