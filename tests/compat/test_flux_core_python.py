@@ -41,7 +41,7 @@ NOT_APPLICABLE = {
 FLOORS: dict[str, int] = {}
 
 #: seconds one file may take before it counts as hung
-FILE_TIMEOUT = 45
+FILE_TIMEOUT = 30
 
 SIZE = re.compile(r"def __flux_size\(\):\s*\n\s*return (\d+)")
 SUMMARY = re.compile(r"^Ran (\d+) tests? in ", re.M)

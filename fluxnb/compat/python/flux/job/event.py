@@ -222,7 +222,10 @@ class _EventlogStream(Future):
     def reset(self):
         if self.events:
             self.events.popleft()
-        self._epoch += 1
+            self._epoch += 1
+        elif not self.ended:
+            self._epoch += 1
+        # an ended stream is fulfilled once with its end; resetting it brings no new result
 
     def next_event(self, autoreset=True):
         self.wait_for()

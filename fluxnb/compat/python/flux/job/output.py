@@ -150,13 +150,33 @@ def job_output(flux_handle, jobid, labelio=False, tasks=None, nowait=False,
 
 
 class JobOutputWatch(JobOutputEventWatch):
+    """``output_watch_async()``: ``get_output()`` gives ``(stream, data)``, ``getline()``
+    ``(stream, line)``; ``(None, None)`` once the output has ended."""
+
+    def __init__(self, *args, keepends=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.keepends = keepends
+        self._lines_left = []
+
     def get_output(self):
         while True:
             ev = self.get_event()
             if ev is None:
-                return None
+                return None, None
             if isinstance(ev, OutputEvent) and ev.data:
                 return ev.stream, ev.render()
+
+    def getline(self):
+        if not self._lines_left:
+            stream, data = self.get_output()
+            if stream is None:
+                return None, None
+            self._lines_left = [(stream, line) for line in data.splitlines(keepends=self.keepends)]
+        self._epoch += 1  # each line is a fulfillment of its own for then() callbacks
+        return self._lines_left.pop(0)
+
+    def _poll(self):
+        return bool(self._lines_left) or super()._poll()
 
 
 def output_watch_async(flux_handle, jobid, labelio=False, nowait=False, tasks=None,
@@ -165,8 +185,9 @@ def output_watch_async(flux_handle, jobid, labelio=False, nowait=False, tasks=No
 
 
 def output_watch_lines_async(flux_handle, jobid, labelio=False, nowait=False, tasks=None,
-                 log_stderr_level=LOG_TRACE):
-    return JobOutputWatch(flux_handle, jobid, labelio=labelio, nowait=nowait, tasks=tasks)
+                             log_stderr_level=LOG_TRACE, keepends=False):
+    return JobOutputWatch(flux_handle, jobid, labelio=labelio, nowait=nowait, tasks=tasks,
+                          keepends=keepends)
 
 
 __all__ = ["LOG_QUIET", "LOG_TRACE", "JobOutput", "OutputEvent", "job_output",
