@@ -37,8 +37,16 @@ NOT_APPLICABLE = {
                               "resource-update-expiration.so ($FLUX_BUILD_DIR)",
 }
 
-#: per-file floor of passing tests (what fluxnb passes today)
-FLOORS: dict[str, int] = {}
+#: per-file floor of passing tests (what fluxnb passes today). t0010 and t0016 read
+#: ``flux version`` in setUpClass; t0015 and t1000 still hang in one test each (their
+#: floors count the tests that passed before it)
+FLOORS: dict[str, int] = {
+    "t0001-handle.py": 12, "t0004-event.py": 3, "t0005-kvs.py": 86, "t0006-request.py": 2,
+    "t0007-watchers.py": 16, "t0008-message.py": 4, "t0010-job.py": 31, "t0012-futures.py": 16,
+    "t0013-job-list.py": 21, "t0015-job-output.py": 8, "t0016-job-validate.py": 1,
+    "t0017-job-utils.py": 15, "t0018-jobspec.py": 93, "t0023-executor.py": 12,
+    "t0046-job-watcher.py": 13, "t1000-service-add-remove.py": 10,
+}
 
 #: seconds one file may take before it counts as hung
 FILE_TIMEOUT = 30
@@ -86,6 +94,9 @@ def parse(name: str, out: str, timed_out: bool) -> Result:
         r.errors = words.count("ERROR")
         r.skipped = words.count("skipped")
         r.note = f"hung: killed after {FILE_TIMEOUT}s" if timed_out else "no unittest summary"
+    skip = re.search(r"^1\.\.0 # skip (.*)$", out, re.M)
+    if skip and not r.run:
+        r.note = "skipped by the file itself: " + skip.group(1)
     if r.run == 1 and r.errors == 1 and re.search(r"(ImportError|ModuleNotFoundError|"
                                                   r"AttributeError): ", out):
         r.note = r.note or "import: " + re.findall(
