@@ -178,7 +178,7 @@ def id_parse(s: str) -> int:
         return _f58_decode(s, p[len(_F58_PREFIX) :])
     if p.startswith(_F58_ASCII_PREFIX):
         return _f58_decode(s, p[len(_F58_ASCII_PREFIX) :])
-    if p[0] >= "\U0001F000":  # emoji: all 576 digits are U+1F3xx..U+1F6xx
+    if p[:1] >= "\U0001F000":  # emoji: all 576 digits are U+1F3xx..U+1F6xx
         return _emoji_decode(s, p)
     if _HEX_RE.match(p):
         value = int(p, 16)
