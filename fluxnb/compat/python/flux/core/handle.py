@@ -12,7 +12,6 @@ import errno
 import json
 import os
 import socket as _socket
-import syslog
 import time
 from collections import deque
 
@@ -454,4 +453,3 @@ class Flux(_FluxnbFlux):
 
 
 __all__ = ["Flux"]
-syslog = syslog

@@ -5,7 +5,6 @@ import fnmatch
 import signal as _signal
 import time
 
-import flux.constants as _c
 
 
 class Watcher:
@@ -186,4 +185,3 @@ class MessageWatcher(Watcher):
 
 __all__ = ["Watcher", "TimerWatcher", "FDWatcher", "SignalWatcher", "PrepareWatcher",
            "CheckWatcher", "IdleWatcher", "MessageWatcher"]
-_c = _c

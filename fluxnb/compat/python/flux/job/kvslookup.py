@@ -1,6 +1,5 @@
 """``flux.job.kvslookup``: look up keys of a job's KVS directory (jobspec, R, eventlog...)."""
 
-import errno
 import json
 
 from flux.future import WaitAllFuture
@@ -112,4 +111,4 @@ class JobKVSLookup:
         return out
 
 
-__all__ = ["JobInfoLookupRPC", "job_info_lookup", "job_kvs_lookup", "JobKVSLookup", "errno"]
+__all__ = ["JobInfoLookupRPC", "job_info_lookup", "job_kvs_lookup", "JobKVSLookup"]

@@ -193,4 +193,4 @@ def output_watch_lines_async(flux_handle, jobid, labelio=False, nowait=False, ta
 __all__ = ["LOG_QUIET", "LOG_TRACE", "JobOutput", "OutputEvent", "job_output",
            "output_event_watch", "output_event_watch_async", "output_watch",
            "output_watch_async", "output_watch_lines", "output_watch_lines_async",
-           "JobOutputEventWatch", "JobOutputWatch", "JobException", "event_wait", "errno"]
+           "JobOutputEventWatch", "JobOutputWatch", "JobException", "event_wait"]
