@@ -249,6 +249,8 @@ def cmd_proxy(name, argv, prog):
     if uri.startswith("local://"):  # the child's own flux shim lives beside its socket
         bindir = os.path.join(os.path.dirname(uri[len("local://"):]), "bin")
         env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
+    from ..compat import add_to_environ
+    add_to_environ(env)
     cmd = args.command or [os.environ.get("SHELL", "/bin/sh")]
     try:
         return subprocess.run(cmd, env=env).returncode

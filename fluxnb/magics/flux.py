@@ -154,6 +154,8 @@ class FluxMagics(Magics):
         for key in ("FLUX_URI", "PATH"):
             self._saved_env[key] = os.environ.get(key)
             os.environ[key] = env[key]
+        from ..compat import add_to_sys_path
+        add_to_sys_path()  # `import flux` in the kernel gives fluxnb's package
         took = time.perf_counter() - t
         return CommandOutput(f"fluxnb instance of size {inst.size} started in {took:.2f}s: {inst.uri}\n", "")
 

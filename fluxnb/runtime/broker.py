@@ -150,6 +150,11 @@ class Broker:
         self.service_names: dict[str, Service] = {}
         self.event_subs: list[tuple[str, Callable[[Message], None]]] = []
         self.client_subs: dict[str, list[str]] = {}
+        #: services registered by clients (``service.add``): name -> the client's route hop
+        self.client_services: dict[str, str] = {}
+        #: the instance configuration as ``config.get`` answers it (``config.load`` replaces it);
+        #: it starts as the instance was given it (``Instance(conf=)``, ``fluxnb start -c``)
+        self.conf: dict[str, Any] = dict(self.config.get("conf") or {})
         self.event_seq = 0
         self._tag = 0
         self._pending: dict[int, _Stream] = {}
@@ -350,6 +355,8 @@ class Broker:
         if msg.type == REQUEST:
             msg.route.append(sender)
             self.route_request(msg)
+        elif msg.type == RESPONSE:  # from a client that registered a service
+            self.route_response(msg)
         elif msg.type == CONTROL:
             if msg.topic == "disconnect":
                 self._disconnect(sender)
@@ -445,7 +452,8 @@ class Broker:
         """Deliver a request to a local handler, or forward it along the tree."""
         target = msg.nodeid
         if target == self.rank or (target == NODEID_ANY and (
-                msg.topic.split(".", 1)[0] in self.service_names or self.rank == 0)):
+                msg.topic.split(".", 1)[0] in self.service_names or self.rank == 0
+                or msg.topic.split(".", 1)[0] in self.client_services)):
             self._dispatch(msg)
         elif target == NODEID_UPSTREAM or target == NODEID_ANY:
             if self.parent is None:
@@ -502,6 +510,10 @@ class Broker:
         entry = self.topics.get(msg.topic)
         if entry is None:
             svc = msg.topic.split(".", 1)[0]
+            client = self.client_services.get(svc)
+            if client is not None:  # a service a client registered: it answers
+                self._send(self.local, [client[2:].encode("latin-1"), *msg.frames()])
+                return
             if svc in self.service_names:
                 text = f"{msg.topic}: unknown method of service '{svc}'"
             else:
@@ -664,6 +676,8 @@ class Broker:
 
     def _disconnect(self, sender: str) -> None:
         self.client_subs.pop(sender, None)
+        for name in [n for n, s in self.client_services.items() if s == sender]:
+            del self.client_services[name]
         self.disconnect_route([sender])
 
     def disconnect_route(self, route: list[str]) -> None:

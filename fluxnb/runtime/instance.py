@@ -271,7 +271,8 @@ class Instance:
         env["FLUX_URI"] = self.rank_uri(rank)
         path = env.get("PATH", "")
         env["PATH"] = self.bindir + (os.pathsep + path if path else "")
-        return env
+        from ..compat import add_to_environ  # `import flux` gives fluxnb's package
+        return add_to_environ(env)
 
     # -- life ------------------------------------------------------------------
     def _attrs(self, rank: int) -> dict[str, str]:

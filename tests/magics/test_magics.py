@@ -113,6 +113,13 @@ def test_start_reports_size_and_uri_and_sets_environment(started):
     assert flux is not None and flux.startswith(os.path.dirname(inst.uri.removeprefix("local://")))
 
 
+def test_import_flux_after_start_gives_fluxnbs_package_on_the_instance(started):
+    import fluxnb.compat
+    started.run_cell("import flux\n_h = flux.Flux()\n_size = _h.attr_get('size')\n_h.close()")
+    assert started.user_ns["flux"].__file__.startswith(fluxnb.compat.PATH)
+    assert started.user_ns["_size"] == "4"
+
+
 def test_start_twice_is_a_clear_error_and_keeps_the_instance(started):
     inst = _magics(started).instance
     text = _one_message(started.run_line_magic("flux", "start --test-size=2"))

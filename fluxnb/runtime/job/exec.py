@@ -140,7 +140,10 @@ class JobExec(Service):
             if msg.errnum == errno.ENODATA:
                 return
             if rank not in ex.exited:
-                ex.exited[rank] = 1 << 8
+                # a task that could not start exits 127 (not found) or 126, as in flux's shell
+                failed_start = "start failed" in (msg.errstr or "")
+                ex.exited[rank] = (127 if msg.errnum == errno.ENOENT else 126) << 8 \
+                    if failed_start else 1 << 8
                 if not ex.exception:
                     ex.exception = True
                     note = msg.errstr or f"shell on rank {rank} failed"
@@ -159,6 +162,9 @@ class JobExec(Service):
         if body.get("type") == "start":
             ex.started.add(rank)
             if len(ex.started) == len(ex.ranks):
+                # flux-core's shells post shell.init (all shells up) before shell.start
+                self._exec_event(ex, "shell.init", {"leader-rank": min(ex.ranks),
+                                                    "size": len(ex.ranks)})
                 self._exec_event(ex, "shell.start", {"task-count": sum(len(t) for t in ex.layout.values())})
                 self._reply(ex, "start")
         elif body.get("type") == "exit":

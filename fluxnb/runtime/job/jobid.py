@@ -55,7 +55,7 @@ _DOTHEX_RE = re.compile(r"^[0-9a-fA-F]{1,4}(?:\.[0-9a-fA-F]{1,4}){3}$")
 _HEX_RE = re.compile(r"^0[xX][0-9a-fA-F]+$")
 _DEC_RE = re.compile(r"^[0-9]+$")
 
-ENCODINGS = ("dec", "hex", "dothex", "kvs", "words", "f58", "f58plain")
+ENCODINGS = ("dec", "hex", "dothex", "kvs", "words", "f58", "f58plain", "emoji")
 
 
 def _use_ascii_prefix() -> bool:
@@ -178,6 +178,8 @@ def id_parse(s: str) -> int:
         return _f58_decode(s, p[len(_F58_PREFIX) :])
     if p.startswith(_F58_ASCII_PREFIX):
         return _f58_decode(s, p[len(_F58_ASCII_PREFIX) :])
+    if p[:1] >= "\U0001F000":  # emoji: all 576 digits are U+1F3xx..U+1F6xx
+        return _emoji_decode(s, p)
     if _HEX_RE.match(p):
         value = int(p, 16)
     elif _DEC_RE.match(p):
@@ -200,6 +202,29 @@ def kvs_dir(value: int) -> str:
     return "job." + kvs_dothex(value)
 
 
+def _emoji_encode(value: int) -> str:
+    from ._basemoji import EMOJI
+    digits = []
+    while True:
+        value, rem = divmod(value, 576)
+        digits.append(EMOJI[rem])
+        if not value:
+            return "".join(reversed(digits))
+
+
+def _emoji_decode(orig: str, s: str) -> int:
+    from ._basemoji import EMOJI
+    value = 0
+    for ch in s:
+        i = EMOJI.find(ch)
+        if i < 0:
+            raise _invalid(orig, f"{ch!r} is not one of the 576 emoji digits")
+        value = value * 576 + i
+    if value > MAX_ID:
+        raise _invalid(orig, "value does not fit in 64 bits")
+    return value
+
+
 def id_encode(jobid: int, encoding: str = "f58") -> str:
     """Encode integer ``jobid`` as one of :data:`ENCODINGS`.
 
@@ -220,6 +245,8 @@ def id_encode(jobid: int, encoding: str = "f58") -> str:
         return kvs_dothex(value) if enc == "dothex" else kvs_dir(value)
     if enc == "words":
         return _words_encode(value)
+    if enc == "emoji":
+        return _emoji_encode(value)
     if enc == "f58plain":
         return _F58_ASCII_PREFIX + _f58_digits(value)
     if enc == "f58":
@@ -302,6 +329,11 @@ class JobID(int):
     def words(self) -> str:
         """Mnemonic form, six words."""
         return self.encode("words")
+
+    @property
+    def emoji(self) -> str:
+        """Emoji form (base 576, RFC 19)."""
+        return self.encode("emoji")
 
     @property
     def orig(self) -> str:

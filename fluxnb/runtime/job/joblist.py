@@ -198,6 +198,7 @@ class JobList(Service):
         name = field("name", str, None)
         queue = field("queue", str, None)
         ids = field("ids", list, None)
+        constraint = field("constraint", dict, None)
         pool = (self.info[i] for i in ids if i in self.info) if ids else self.info.values()
         sel = []
         for info in pool:
@@ -220,6 +221,8 @@ class JobList(Service):
             if name and info.get("name") != name:
                 continue
             if queue and info.get("queue") != queue:
+                continue
+            if constraint and not _matches(constraint, info):
                 continue
             sel.append(info)
         sel.sort(key=_order)
@@ -248,13 +251,14 @@ class JobList(Service):
 
     @request_handler("list-attrs")
     def list_attrs(self, msg: Message) -> dict:
-        return {"attrs": ["userid", "urgency", "priority", "t_submit", "t_depend", "t_run",
-                          "t_cleanup", "t_inactive", "state", "name", "cwd", "queue", "ntasks",
-                          "ncores", "duration", "nnodes", "ranks", "nodelist", "success",
-                          "exception_occurred", "exception_type", "exception_severity",
-                          "exception_note", "result", "expiration", "annotations", "waitstatus",
-                          "returncode", "dependencies"]}
+        return {"attrs": ["userid", "urgency", "priority", "t_submit", "t_depend", "t_priority",
+                          "t_sched", "t_run", "t_cleanup", "t_inactive", "state", "name", "cwd",
+                          "queue", "project", "bank", "ntasks", "ncores", "duration", "nnodes",
+                          "ranks", "nodelist", "success", "exception_occurred", "exception_type",
+                          "exception_severity", "exception_note", "result", "expiration",
+                          "annotations", "waitstatus", "dependencies", "all"]}
 
+    @request_handler("job-stats")  # flux-core's name
     @request_handler("stats")
     def stats(self, msg: Message) -> dict:
         counts = {s: 0 for s in STATE_BITS}
@@ -276,6 +280,35 @@ class JobList(Service):
             self.waiters[jobid] = [w for w in self.waiters[jobid] if w[1].route[:n] != route]
             if not self.waiters[jobid]:
                 del self.waiters[jobid]
+
+
+def _matches(constraint: dict, info: dict) -> bool:
+    """RFC 43 job-list constraint (and/or/not, userid, name, queue, states, results)."""
+    for op, args in constraint.items():
+        if not isinstance(args, list):
+            raise FluxError(errno.EPROTO, f"job-list: constraint {op!r}: arguments must be a list")
+        if op == "and":
+            ok = all(_matches(c, info) for c in args)
+        elif op == "or":
+            ok = any(_matches(c, info) for c in args)
+        elif op == "not":
+            ok = not any(_matches(c, info) for c in args)
+        elif op in ("name", "queue"):
+            ok = info.get(op) in args
+        elif op == "userid":
+            ok = info.get("userid") in args or any(a in (-1, 0xFFFFFFFF) for a in args)
+        elif op in ("states", "results"):
+            key = "state" if op == "states" else "result"
+            names = STATE_BITS if op == "states" else RESULT_BITS
+            mask = 0
+            for a in args:
+                mask |= a if isinstance(a, int) else names.get(str(a).upper(), 0)
+            ok = bool(info.get(key, 0) & mask)
+        else:
+            raise FluxError(errno.EINVAL, f"job-list: unknown constraint operator {op!r}")
+        if not ok:
+            return False
+    return True
 
 
 def _order(info: dict) -> tuple:

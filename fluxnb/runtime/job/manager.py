@@ -270,6 +270,30 @@ class JobManager(Service):
             return self._submit_canonical(body, jobspec, str(v1_error))
         return self._accept(body, jobspec)
 
+    @request_handler("submit", topic="job-ingest.submit")
+    def ingest_submit(self, msg: Message):
+        """flux-core's ``job-ingest.submit``: ``J`` is the (signed) jobspec."""
+        body = msg.json
+        if not isinstance(body, dict) or "J" not in body:
+            raise FluxError(errno.EPROTO, "job-ingest.submit: payload must have J")
+        urgency = body.get("urgency", URGENCY_DEFAULT)
+        if not isinstance(urgency, int) or not 0 <= urgency <= 31:
+            raise FluxError(errno.EINVAL, "urgency range is [0-31]")
+        J = body["J"]
+        if not isinstance(J, str) or not J:
+            raise FluxError(errno.EINVAL, "job-ingest.submit: J must be a non-empty string")
+        try:
+            jobspec = json.loads(J)
+        except ValueError:  # HEADER.PAYLOAD.SIGNATURE, as flux_sign_wrap() makes it
+            import base64
+            parts = J.split(".")
+            try:
+                jobspec = json.loads(base64.b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+            except (IndexError, ValueError) as exc:
+                raise FluxError(errno.EINVAL, f"job-ingest.submit: cannot decode J: {exc}") from None
+        msg.obj = {"jobspec": jobspec, "urgency": urgency, "flags": body.get("flags", 0)}
+        return self.submit(msg)
+
     async def _submit_canonical(self, body: dict, jobspec: dict, v1_error: str) -> dict:
         try:
             features = await self.broker.rpc("sched.features", {}, nodeid=0)
@@ -802,7 +826,8 @@ class JobManager(Service):
                 "inactive_jobs": len(self.inactive),
                 "max_jobid": max(self.history) if self.history else 0,
                 "inactive_num_limit": self.purger.num_limit,
-                "inactive_age_limit": self.purger.age_limit}
+                "inactive_age_limit": self.purger.age_limit,
+                "housekeeping": self.housekeeping.stats()}
 
     # -- queries -----------------------------------------------------------------------------
     @request_handler("getinfo")
@@ -810,18 +835,25 @@ class JobManager(Service):
         return {"max_jobid": max(self.history) if self.history else 0,
                 "active": len(self.jobs), "inactive": len(self.inactive)}
 
-    @request_handler("stats-get")
-    def stats_get(self, msg: Message) -> dict:
-        """``flux module stats job-manager``: counts and housekeeping (flux-core's keys)."""
-        return {"active_jobs": len(self.jobs), "inactive_jobs": len(self.inactive),
-                "housekeeping": self.housekeeping.stats()}
-
     @request_handler("housekeeping-kill")
     def housekeeping_kill(self, msg: Message) -> dict:
         body = msg.json
         if body is not None and not isinstance(body, dict):
             raise FluxError(errno.EPROTO, "housekeeping-kill: payload must be an object")
         return kill_request(self.housekeeping, body or {})
+
+    @request_handler("getattr")
+    def getattr_(self, msg: Message) -> dict:
+        """flux-core's ``job-manager.getattr``: ENOENT for a job it never had."""
+        jobid = payload_field(msg, "id", int)
+        job = self.jobs.get(jobid)
+        if job is None and jobid not in self.inactive:
+            raise FluxError(errno.ENOENT, f"job {JobID(jobid).f58}: unknown job id")
+        out: dict = {"id": jobid}
+        for attr in payload_field(msg, "attrs", list, []):
+            if job is not None and attr in ("state", "urgency", "userid", "t_submit", "flags"):
+                out[attr] = getattr(job, attr, None)
+        return out
 
     @request_handler("history")
     def history_(self, msg: Message) -> dict:

@@ -19,6 +19,7 @@ import os
 import shutil
 import signal
 
+from ...compat import add_to_environ
 from ..kvs.flags import FLUX_KVS_WAITCREATE, FLUX_KVS_WATCH_APPEND
 from ..kvs.writer import KVSWriter
 from ..message import FLAG_STREAMING, FluxError, Message
@@ -118,6 +119,7 @@ class JobShell(Service):
         path = env.get("PATH", os.defpath)
         if bindir not in path.split(os.pathsep):
             env["PATH"] = bindir + os.pathsep + path
+        add_to_environ(env)  # `import flux` gives fluxnb's package, as `flux` gives its CLI
         job.tmpdir = os.path.join(self.broker.attrs["rundir"], f"jobtmp-{self.rank}-{JobID(job.id).f58plain}")
         os.makedirs(job.tmpdir, exist_ok=True)
         env.update({

@@ -64,7 +64,7 @@ class KVSService(Service):
     """The key-value store of an instance (rank 0)."""
 
     name = "kvs"
-    also_serves = ("kvs-watch", "content")
+    also_serves = ("kvs-watch", "content", "content-backing")
 
     def start(self) -> None:
         # Like flux-core's content-sqlite, the content store is always backed: by
@@ -168,6 +168,19 @@ class KVSService(Service):
             raise FluxError(errno.ENOENT, f"content.load: {exc}") from None
         except ValueError as exc:
             raise FluxError(errno.EINVAL, f"content.load: {ref!r}: {exc}") from None
+
+    @request_handler("checkpoint-get", topic="content.checkpoint-get")
+    def checkpoint_get(self, msg: Message) -> dict:
+        """The primary namespace's last checkpoint, as flux-core's content service gives it."""
+        cp = self.kvs.content.checkpoint_get(KVS_PRIMARY_NAMESPACE)
+        if cp is None:
+            raise FluxError(errno.ENOENT, f"{msg.topic}: no checkpoint")
+        return {"value": [{"version": 1, "rootref": cp["rootref"], "sequence": cp["sequence"],
+                           "timestamp": cp["timestamp"]}]}
+
+    @request_handler("checkpoint-get", topic="content-backing.checkpoint-get")
+    def backing_checkpoint_get(self, msg: Message) -> dict:
+        return self.checkpoint_get(msg)
 
     @request_handler("wait-version")
     def wait_version(self, msg: Message):

@@ -80,7 +80,10 @@ class EventService(Service):
 
     @request_handler("unsubscribe")
     def unsubscribe(self, msg: Message) -> dict:
-        self.broker.client_unsubscribe(self._sender(msg), payload_field(msg, "topic", str))
+        sender, topic = self._sender(msg), payload_field(msg, "topic", str)
+        if topic not in self.broker.client_subs.get(sender, []):
+            raise FluxError(errno.ENOENT, f"event.unsubscribe: {topic}: No such file or directory")
+        self.broker.client_unsubscribe(sender, topic)
         return {}
 
     def _sender(self, msg: Message) -> str:
@@ -123,21 +126,20 @@ class AttrService(Service):
             self.broker.attrs.pop(name, None)
         else:
             self.broker.attrs[name] = value
-        return {}
+        return None  # flux-core answers attr.set with no payload
+
+    @request_handler("rm")
+    def rm(self, msg: Message) -> None:
+        name = payload_field(msg, "name", str)
+        if name in IMMUTABLE_ATTRS:
+            raise FluxError(errno.EPERM, f"{name}: attribute is immutable")
+        if name not in self.broker.attrs:
+            raise FluxError(errno.ENOENT, f"{name}: no such attribute")
+        del self.broker.attrs[name]
 
     @request_handler("list")
     def list(self, msg: Message) -> dict:
         return {"names": sorted(self.broker.attrs)}
-
-
-class ConfigService(Service):
-    """``config.get``: the instance's configuration (flux-config(5) tables), as ``flux config get``."""
-
-    name = "config"
-
-    @request_handler("get")
-    def get(self, msg: Message) -> dict:
-        return dict(self.broker.config.get("conf") or {})
 
 
 class LogService(Service):
@@ -297,5 +299,46 @@ class OverlayService(Service):
                 "parent": b.topo.parent(b.rank), "children": children}
 
 
-BUILTIN = (BrokerControl, EventService, AttrService, ConfigService, LogService, ModuleService,
-           OverlayService)
+class ServiceRegistry(Service):
+    """``service.*``: a client registers a service name; requests to it go to that client."""
+
+    name = "service"
+
+    @request_handler("add")
+    def add(self, msg: Message) -> None:
+        name = payload_field(msg, "service", str)
+        if not name or "." in name:
+            raise FluxError(errno.EINVAL, f"service.add: invalid service name {name!r}")
+        if name in self.broker.service_names or name in self.broker.client_services:
+            raise FluxError(errno.EEXIST, f"service.add: service {name} is already registered")
+        if len(msg.route) != 1 or not msg.route[0].startswith("c:"):
+            raise FluxError(errno.EPROTO, "service.add: only a local client can register a service")
+        self.broker.client_services[name] = msg.route[0]
+
+    @request_handler("remove")
+    def remove(self, msg: Message) -> None:
+        name = payload_field(msg, "service", str)
+        if self.broker.client_services.get(name) != (msg.route[0] if msg.route else None):
+            raise FluxError(errno.ENOENT, f"service.remove: {name}: no service registered by this client")
+        del self.broker.client_services[name]
+
+
+class ConfigService(Service):
+    """``config.*``: the instance configuration (``flux config get``, ``conf_get()``)."""
+
+    name = "config"
+
+    @request_handler("get")
+    def get(self, msg: Message) -> dict:
+        return self.broker.conf
+
+    @request_handler("load")
+    def load(self, msg: Message) -> None:
+        conf = msg.json
+        if not isinstance(conf, dict):
+            raise FluxError(errno.EINVAL, "config.load: the configuration must be a JSON object")
+        self.broker.conf = conf
+
+
+BUILTIN = (BrokerControl, EventService, AttrService, LogService, ModuleService, OverlayService,
+           ServiceRegistry, ConfigService)

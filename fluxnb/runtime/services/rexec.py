@@ -51,7 +51,8 @@ class RexecService(Service):
         path = env.get("PATH", "")
         if not path.startswith(bindir):
             env["PATH"] = bindir + (os.pathsep + path if path else "")
-        return env
+        from ...compat import add_to_environ  # `import flux` gives fluxnb's package
+        return add_to_environ(env)
 
     async def _run(self, msg: Message, cmd: list[str], env: dict | None, cwd: str | None):
         note = None

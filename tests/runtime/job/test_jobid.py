@@ -265,3 +265,14 @@ def test_fluids_are_valid_jobids():
     gen = FluidGenerator(gen_id=3, start_timestamp=123456)
     fluid = gen.next()
     assert JobID(JobID(fluid).f58plain) == fluid
+
+
+def test_emoji_encoding_matches_flux_core():
+    # values from flux-core's t0010-job.py
+    from fluxnb.runtime.job.jobid import JobID
+    for value, emoji in [(0, "😃"), (1, "😄"), (65535, "💁📚"),
+                         (6787342413402046, "👴😱🔚🎮🕙🚩")]:
+        assert JobID(value).emoji == emoji
+        assert JobID(emoji) == value
+    with pytest.raises(ValueError, match="not one of the 576 emoji"):
+        JobID("😃🦄")
