@@ -63,6 +63,10 @@ class FluxMagics(Magics):
         if not argv:
             return _error("%flux: give a command, e.g. %flux start --test-size=4 or %flux jobs -a")
         try:
+            from .connect import real_dispatch   # a real flux-core engine (fluxnb/magics/connect.py)
+            out = real_dispatch(self, argv, cell)
+            if out is not NotImplemented:
+                return out
             if cell is not None:
                 return self.cell(argv, cell)
             verb = argv[0]
