@@ -147,6 +147,5 @@ def uri_of_jobid(jobid: str, parent_uri: str | None = None, timeout: float = 10.
 def hint(uri: str) -> str:
     """How to reach the real Flux at ``uri`` (for errors of fluxnb's own client)."""
     cli = flux_cli() or os.path.join(prefix(), "bin", "flux")
-    return (f"{uri} is a real Flux (flux-core) instance, which fluxnb's own client cannot talk to: "
-            f"use flux-core's command ({cli} ...), its Python bindings (flux.Flux({uri!r}) under "
-            f"`{cli} python`), or in a notebook %flux connect {uri}")
+    return (f"{uri} is a real Flux (flux-core), not a fluxnb instance: reach it with {cli}, "
+            f"flux.Flux() under `{cli} python`, or %flux connect in a notebook")

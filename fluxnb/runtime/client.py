@@ -150,6 +150,7 @@ class Flux:
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.IDENTITY, f"{os.getpid()}.{uuid.uuid4().hex[:10]}".encode())
         self.sock.setsockopt(zmq.RCVTIMEO, 1000)
+        self.sock.setsockopt(zmq.SNDTIMEO, 500)   # no peer yet: see _check_engine
         self.sock.connect(self.endpoint)
         self._tags = itertools.count(1)
         self._responses: dict[int, deque] = {}
@@ -157,6 +158,7 @@ class Flux:
         self._subs: list[str] = []
         self.closed = False
         self.aux: dict[str, Any] = {}
+        self._engine_checked = False
 
     # -- RPC ------------------------------------------------------------------------
     def rpc(self, topic: str, payload: Any = None, nodeid: int = NODEID_ANY,
@@ -168,7 +170,14 @@ class Flux:
         self._responses[tag] = deque()
         msg = Message.request(topic, payload, nodeid=nodeid, matchtag=tag, flags=flags)
         frames = msg.frames()
-        self.sock.send_multipart(frames, copy=len(frames[-1]) <= LARGE)
+        while True:
+            try:
+                self.sock.send_multipart(frames, copy=len(frames[-1]) <= LARGE)
+                break
+            except zmq.Again:   # no ZeroMQ peer after 0.5 s: gone, or not a fluxnb broker
+                if self._path and not os.path.exists(self._path):
+                    raise FluxError(errno.ECONNRESET, f"lost connection to {self.uri}") from None
+                self._check_engine()
         return RPC(self, tag, topic, bool(flags & FLAG_STREAMING))
 
     def _wait_response(self, tag: int, timeout: float | None) -> Message:
@@ -182,6 +191,8 @@ class Flux:
     def _recv_one(self, timeout: float | None) -> None:
         """Receive one message into the response queues or the event queue."""
         if timeout is None:
+            if not self._engine_checked and self._path and not self.sock.poll(500):
+                self._check_engine()
             # wake up now and then (RCVTIMEO) to notice a broker that went away
             while True:
                 try:
@@ -190,8 +201,10 @@ class Flux:
                 except zmq.Again:
                     if self._path and not os.path.exists(self._path):
                         raise FluxError(errno.ECONNRESET, f"lost connection to {self.uri}") from None
+                    self._check_engine()
         else:
             if not self.sock.poll(int(timeout * 1000)):
+                self._check_engine()
                 raise TimeoutError(f"no message from {self.uri} within {timeout}s")
             frames = self.sock.recv_multipart(copy=True)
         msg = Message.from_frames(frames)
@@ -203,6 +216,20 @@ class Flux:
                 raise FluxError(msg.errnum, msg.errstr)
         elif msg.type == EVENT:
             self._events.append(msg)
+
+    def _check_engine(self) -> None:
+        """After half a second of silence, once: is a real flux-core broker behind the socket?
+
+        flux-core's local connector is not ZeroMQ, so its broker never answers us;
+        say so instead of waiting forever (costs nothing while fluxnb's brokers answer).
+        """
+        if self._engine_checked or not self._path:
+            return
+        from ..realflux.engine import hint, probe
+        kind = probe(self.uri, timeout=0.5)
+        if kind == "flux-core":
+            raise FluxError(errno.EPROTO, hint(self.uri))
+        self._engine_checked = kind == "fluxnb"   # else ask again at the next silence
 
     # -- events -----------------------------------------------------------------------
     def event_subscribe(self, topic: str) -> None:
