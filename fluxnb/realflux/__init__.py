@@ -23,11 +23,27 @@ def is_real(uri: str | None = None) -> bool:
     return bool(uri) and probe(uri) == "flux-core"
 
 
+def local_uri(uri: str) -> str:
+    """``ssh://HOST/PATH`` (flux-core's job ``uri`` memo) as ``local://PATH`` when PATH is here."""
+    if uri.startswith("ssh://"):
+        path = "/" + uri[len("ssh://"):].partition("/")[2]
+        if os.path.exists(path):
+            return "local://" + path
+    return uri
+
+
 def connect(uri: str | None = None):
-    """A handle on the instance at ``uri``: :class:`RealFlux` for flux-core, else ``fluxnb.Flux``."""
-    if is_real(uri):
-        return RealFlux(uri)
-    from ..runtime.client import Flux
+    """A handle on the instance at ``uri``: :class:`RealFlux` for flux-core, else ``fluxnb.Flux``.
+
+    ``uri`` defaults to ``$FLUX_URI``, else the instance this process hosts. An
+    instance hosted here is fluxnb's and is not probed.
+    """
+    from ..runtime.client import Flux, _hosted
+    uri = local_uri(uri) if uri else uri
+    target = uri or os.environ.get("FLUX_URI")
+    if target and not any(getattr(inst, "uri", None) == target for inst in _hosted) \
+            and is_real(target):
+        return RealFlux(target)
     return Flux(uri)
 
 
