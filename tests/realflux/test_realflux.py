@@ -316,3 +316,20 @@ def test_kernel_inside_flux_start_finds_its_instance(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "engine: flux-core" in proc.stdout and "size 4, online ranks 0-3" in proc.stdout
     assert "JOBID" in proc.stdout and " CD " in proc.stdout
+
+
+# -- the tutorial, under nbval, on the real engine -----------------------------------------------
+def test_tutorial_09_runs_on_a_real_flux_under_nbval():
+    """``flux start --test-size=4 pytest --nbval tutorials/09-real-flux.ipynb``: the stored
+    outputs hold on flux-core too, and the jobs it ran are in the real instance afterwards."""
+    require_flux()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLUX_")}
+    env["PYTHONPATH"] = str(ROOT)
+    script = (f"{sys.executable} -m pytest -q -p no:cacheprovider tutorials/09-real-flux.ipynb "
+              f"&& {FLUX} jobs -a -no '{{name}}:{{status}}'")
+    proc = subprocess.run([FLUX, "start", "--test-size=4", "sh", "-c", script], cwd=ROOT,
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert " passed" in proc.stdout and "failed" not in proc.stdout
+    ran = set(proc.stdout.split())
+    assert {"cell:COMPLETED", "echo:COMPLETED"} <= ran, proc.stdout[-1000:]
