@@ -253,6 +253,13 @@ def test_widget_shows_disconnected_when_the_instance_goes_away():
         wait_for(lambda: jb.disconnected, 10, "the widget noticing its instance is gone")
         assert "disconnected" in jb.children[0].value
         assert jb._repr_mimebundle_()["text/plain"].startswith("disconnected\n")
+        from fluxnb import FluxError
+        t = time.monotonic()
+        with pytest.raises(FluxError):     # the kernel's own handle errors, it does not hang
+            jb.h.rpc("job-list.list", {"max_entries": 1, "attrs": []}, nodeid=0).get(timeout=5)
+        assert time.monotonic() - t < 5
+        jb.select(jb.jobs and next(iter(jb.jobs)) or 1)
+        assert jb.details["eventlog"].startswith("(no eventlog:")
     finally:
         other.kill()
 
