@@ -4,8 +4,10 @@ from __future__ import annotations
 
 
 def load_ipython_extension(ipython) -> None:
+    from .connect import autodetect
     from .flux import FluxMagics
     ipython.register_magics(FluxMagics)
+    autodetect(ipython.magics_manager.registry["FluxMagics"])  # inside a real Flux: use it
 
 
 def unload_ipython_extension(ipython) -> None:

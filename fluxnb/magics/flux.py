@@ -98,6 +98,10 @@ class FluxMagics(Magics):
                          quiet)
         self.quiet = quiet
         try:
+            from .connect import real_dispatch   # a real flux-core engine (fluxnb/magics/connect.py)
+            out = real_dispatch(self, argv, cell)
+            if out is not NotImplemented:
+                return out
             result = self._dispatch(argv, cell)
         except FluxUsageError as exc:
             result = _error(str(exc))

@@ -153,8 +153,8 @@ class JobHandle:
         self.id = JobID(jobid)
 
     def _handle(self):
-        from ..runtime.client import Flux
-        return Flux()
+        from ..realflux import connect
+        return connect()
 
     @property
     def info(self) -> dict:

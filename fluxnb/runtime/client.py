@@ -178,6 +178,7 @@ class Flux:
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.IDENTITY, f"{os.getpid()}.{uuid.uuid4().hex[:10]}".encode())
         self.sock.setsockopt(zmq.RCVTIMEO, int(LIVENESS_INTERVAL * 1000))
+        self.sock.setsockopt(zmq.SNDTIMEO, 500)   # no peer yet: see _check_engine
         self.sock.connect(self.endpoint)
         self._tags = itertools.count(1)
         self._responses: dict[int, deque] = {}
@@ -185,6 +186,7 @@ class Flux:
         self._subs: list[str] = []
         self.closed = False
         self.aux: dict[str, Any] = {}
+        self._engine_checked = False
 
     # -- RPC ------------------------------------------------------------------------
     def rpc(self, topic: str, payload: Any = None, nodeid: int = NODEID_ANY,
@@ -200,7 +202,14 @@ class Flux:
         except RecursionError:
             del self._responses[tag]
             raise FluxError(errno.EINVAL, f"{topic}: payload nested too deeply") from None
-        self.sock.send_multipart(frames, copy=len(frames[-1]) <= LARGE)
+        while True:
+            try:
+                self.sock.send_multipart(frames, copy=len(frames[-1]) <= LARGE)
+                break
+            except zmq.Again:   # no ZeroMQ peer after 0.5 s: gone, or not a fluxnb broker
+                if self._path and not os.path.exists(self._path):
+                    raise FluxError(errno.ECONNRESET, f"lost connection to {self.uri}") from None
+                self._check_engine()
         return RPC(self, tag, topic, bool(flags & FLAG_STREAMING))
 
     def _wait_response(self, tag: int, timeout: float | None) -> Message:
@@ -215,7 +224,8 @@ class Flux:
         """Receive one message into the response queues or the event queue.
 
         Every ``LIVENESS_INTERVAL`` without a message the broker's socket is checked:
-        a broker that went away (even by ``kill -9``) gives ECONNRESET, not a hang.
+        a broker that went away (even by ``kill -9``) gives ECONNRESET, not a hang, and
+        a real flux-core broker behind the socket (which never answers ZeroMQ) is named.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
@@ -231,6 +241,7 @@ class Flux:
                 break
             if self._path and not broker_listening(self._path):
                 raise FluxError(errno.ECONNRESET, f"lost connection to {self.uri}")
+            self._check_engine()
             if deadline is not None and time.monotonic() >= deadline:
                 raise TimeoutError(f"no message from {self.uri} within {timeout}s")
         msg = Message.from_frames(frames)
@@ -242,6 +253,20 @@ class Flux:
                 raise FluxError(msg.errnum, msg.errstr)
         elif msg.type == EVENT:
             self._events.append(msg)
+
+    def _check_engine(self) -> None:
+        """After half a second of silence, once: is a real flux-core broker behind the socket?
+
+        flux-core's local connector is not ZeroMQ, so its broker never answers us;
+        say so instead of waiting forever (costs nothing while fluxnb's brokers answer).
+        """
+        if self._engine_checked or not self._path:
+            return
+        from ..realflux.engine import hint, probe
+        kind = probe(self.uri, timeout=0.5)
+        if kind == "flux-core":
+            raise FluxError(errno.EPROTO, hint(self.uri))
+        self._engine_checked = kind == "fluxnb"   # else ask again at the next silence
 
     # -- events -----------------------------------------------------------------------
     def event_subscribe(self, topic: str) -> None:

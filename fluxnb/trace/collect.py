@@ -134,7 +134,7 @@ def _lanes(jobs: list[dict], path: str) -> tuple[list[dict], set[tuple[int, int]
 def _instance(h, path: str, jobids: set[int] | None, recursive: bool, depth: int,
               now: float) -> list[dict]:
     """Instance records (path, size, hosts, events, children) of ``h`` and below."""
-    from ..runtime.client import Flux
+    from ..realflux import connect as Flux   # fluxnb's Flux, or RealFlux for a real flux-core
     size = int(h.attr_get("size"))
     from ..job import job_list
     jobs = job_list(h, max_entries=0).get_jobs()
@@ -208,7 +208,7 @@ def collect(h=None, jobids: Iterable[int] | None = None, recursive: bool = True)
     ``ƒxyz/ƒabc``; job events carry their instance path as ``pid`` until :func:`export`
     numbers the instances.
     """
-    from ..runtime.client import Flux
+    from ..realflux import connect as Flux   # fluxnb's Flux, or RealFlux for a real flux-core
     ids = None if jobids is None else {int(JobID(j)) for j in jobids}
     if h is None:
         with Flux() as h:

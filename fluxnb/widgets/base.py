@@ -68,7 +68,11 @@ class LiveWidget(widgets.VBox):
 
     def __init__(self, handle: Flux | None = None, interval: float = 0.2, **kwargs: Any):
         super().__init__(**kwargs)
-        self.h = handle if handle is not None else Flux()
+        if handle is None:
+            from ..realflux import connect   # a real flux-core instance gets the adapter
+            handle = connect()
+        self.h = handle
+        self.disconnected = False
         self.uri = self.h.uri
         self._lock = threading.RLock()
         self.updated = 0.0          # time.time() of the last refresh
@@ -81,6 +85,15 @@ class LiveWidget(widgets.VBox):
     def _follow(self) -> None:
         """Start hearing events (call at the end of a subclass's ``__init__``)."""
         self._sub = feed().subscribe(self.uri, self._feed_callback, self._interval)
+        self._sub.on_lost = self._on_lost
+
+    def _on_lost(self) -> None:
+        """The instance went away (feed thread): say so on the widget, keep the last view."""
+        import ipywidgets
+        self.disconnected = True
+        banner = ipywidgets.HTML(f"<b style='color:#b00' class='fluxnb-disconnected'>disconnected: "
+                                 f"the instance at {html.escape(self.uri)} is gone</b>")
+        self.children = (banner, *self.children)
 
     def _feed_callback(self, h: Flux, transitions: list) -> None:
         with self._lock:
@@ -122,7 +135,8 @@ class LiveWidget(widgets.VBox):
     def _repr_mimebundle_(self, **kwargs: Any) -> dict:
         data = super()._repr_mimebundle_(**kwargs) or {}
         data = dict(data)
-        data["text/plain"] = self.to_text()
+        data["text/plain"] = ("disconnected\n" if getattr(self, "disconnected", False) else "") \
+            + self.to_text()
         data["text/html"] = self.to_html()
         return data
 

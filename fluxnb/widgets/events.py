@@ -20,6 +20,7 @@ Examples
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
 import time
@@ -62,6 +63,7 @@ class Subscription:
     calls: int = 0
     closed: bool = False
     error: BaseException | None = None
+    on_lost: Callable[[], None] | None = None   # called (feed thread) when the instance goes away
 
     def poke(self, delay: float = 0.0) -> None:
         """Ask for a call (with no new transitions) after ``delay`` seconds at the latest."""
@@ -79,15 +81,18 @@ class _Conn:
     """The feed's connection to one instance, and the widgets that follow it."""
 
     def __init__(self, uri: str):
-        self.h = Flux(uri)
+        from ..realflux import connect   # fluxnb's Flux, or RealFlux on a real flux-core
+        self.h = connect(uri)
         self.h.event_subscribe("job-state")
         # the instance shrank or grew: a wake-up with no transitions (ResourceBrowser redraws)
         self.h.event_subscribe("resource.")
         self.subs: list[Subscription] = []
         self.path = self.h._path
+        self.lost = False
 
     def alive(self) -> bool:
-        return self.path is None or os.path.exists(self.path)
+        return not self.lost and getattr(self.h, "connected", True) and \
+            (self.path is None or os.path.exists(self.path))
 
 
 class EventFeed:
@@ -171,12 +176,17 @@ class EventFeed:
             if not conn.subs:
                 self._drop(uri)
 
-    def _drop(self, uri: str) -> None:
+    def _drop(self, uri: str, lost: bool = False) -> None:
         conn = self._conns.pop(uri, None)
         if conn is None:
             return
         for sub in conn.subs:
             sub.closed = True
+            if lost and sub.on_lost is not None:
+                try:
+                    sub.on_lost()
+                except Exception as exc:
+                    sub.error = exc
             if sub in self._subs:
                 self._subs.remove(sub)
         try:
@@ -191,8 +201,11 @@ class EventFeed:
                 ev = conn.h.event_recv(None, timeout=0)
             except TimeoutError:
                 return
-            except FluxError:  # a stray error response: nothing a widget can act on
-                continue
+            except FluxError as exc:
+                if exc.errno == errno.ECONNRESET:   # the instance went away
+                    conn.lost = True
+                    return
+                continue  # a stray error response: nothing a widget can act on
             transitions = (ev.json or {}).get("transitions", []) if ev.topic == "job-state" else []
             now = time.monotonic()
             with self._lock:
@@ -235,6 +248,10 @@ class EventFeed:
                     polled[uri] = conn.h.sock
                     poller.register(conn.h.sock, zmq.POLLIN)
                 self._drain(conn)
+            for uri, conn in list(self._conns.items()):
+                if conn.lost:      # its events ended: the instance went away
+                    self._drop(uri, lost=True)
+                    poller.unregister(polled.pop(uri))
             now = time.monotonic()
             self._dispatch(now)
             with self._lock:
@@ -253,7 +270,8 @@ class EventFeed:
                 last_check = now
                 for uri, conn in list(self._conns.items()):
                     if not conn.alive():   # the instance stopped: its widgets freeze
-                        self._drop(uri)
+                        self._drop(uri, lost=True)
+
             with self._lock:
                 idle = not self._conns and not self._adds
                 if idle:

@@ -84,13 +84,14 @@ def free_port() -> int:
 class Lab:
     """A ``jupyter lab`` server in a subprocess, isolated from the user's settings."""
 
-    def __init__(self, root: Path, home: Path):
+    def __init__(self, root: Path, home: Path, extra_env: dict | None = None):
         self.root = root
         self.port = free_port()
         self.token = secrets.token_hex(16)
         self.url = f"http://127.0.0.1:{self.port}"
         env = dict(os.environ)
         env.pop("FLUX_URI", None)
+        env.update(extra_env or {})   # e.g. FLUX_URI of a real Flux (tests/realflux)
         env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
         env["JUPYTER_CONFIG_DIR"] = str(home / "config")
         env["JUPYTER_RUNTIME_DIR"] = str(home / "runtime")

@@ -81,7 +81,7 @@ class JobManager(Service):
         self._restored_jobs: list[Job] = []
         from ..config import get as conf_get
         try:
-            self.housekeeping = Housekeeping(self, conf_get(self.broker.config.get("conf"),
+            self.housekeeping = Housekeeping(self, conf_get(self.broker.conf,
                                                             "job-manager.housekeeping"))
         except HousekeepingConfigError as exc:
             self.log("err", f"{exc}; housekeeping disabled")
