@@ -12,7 +12,8 @@ tutorial 02 (``generated``: the one made of ``CELLS``); it must show both widget
 
 ``test_jobgrid_in_jupyterlab`` drives the JobBrowser's grid as a user does: sorts by
 a column, filters by state and by text, selects a job and reads its output; it saves
-``test-artifacts/jupyterlab-grid.png``.
+``test-artifacts/jupyterlab-grid.png``. ``test_converged_computing_tutorial_in_jupyterlab``
+runs tutorial 10 and waits for its six plotly figures (``jupyterlab-fluence.png``).
 """
 
 from __future__ import annotations
@@ -175,6 +176,34 @@ def test_jobgrid_in_jupyterlab(tmp_path):
     root = tmp_path / "lab"
     root.mkdir()
     in_lab(write_notebook(root / "widgets.ipynb"), tmp_path, "jupyterlab-grid.png", drive_grid)
+
+
+def test_converged_computing_tutorial_in_jupyterlab(tmp_path):
+    """Tutorial 10 (Fluence vs kube-scheduler) runs in JupyterLab and draws its six figures."""
+    root = tmp_path / "lab"
+    root.mkdir()
+    nb = Path(shutil.copy(ROOT / "tutorials" / "10-converged-computing.ipynb",
+                          root / "10-converged-computing.ipynb"))
+    in_lab(nb, tmp_path, "jupyterlab-fluence.png", run_figures)
+
+
+def run_figures(page, lab: Lab, name: str, expect) -> None:
+    run_all(page, lab, name)
+    expect(page.locator(".jp-InputPrompt", has_text="[*]")).to_have_count(0, timeout=180_000)
+    wait_kernel_idle(lab, timeout=120)
+    # JupyterLab renders outputs as their cells come into view: visit every cell once
+    cells = page.locator(".jp-Notebook .jp-Cell")
+    for i in range(cells.count()):
+        cells.nth(i).scroll_into_view_if_needed()
+    figures = page.locator(".jp-RenderedPlotly")           # jupyterlab-plotly's renderer
+    expect(figures).to_have_count(6, timeout=60_000)
+    for i in range(6):                                       # each one drawn, not just placed
+        figures.nth(i).scroll_into_view_if_needed()
+        expect(figures.nth(i).locator(".main-svg").first).to_be_attached(timeout=30_000)
+    assert page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
+                        ).filter(has_text="Traceback").count() == 0
+    figures.first.scroll_into_view_if_needed()
+    page.wait_for_timeout(500)
 
 
 def in_lab(notebook: Path, tmp_path: Path, shot_name: str, drive) -> None:
