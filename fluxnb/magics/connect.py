@@ -282,7 +282,8 @@ def run_cell(real: RealEngine, argv: list[str], body: str):
         if verb == "run":
             code, out, err = run(real, [verb, *argv[1:], path])
             return StreamedOutput(out, err, code)
-        code, out, err = run(real, [verb, *argv[1:], path], stream=False)
+        # streamed, as on the embedded engine: the ids show as they come, the handles in addition
+        code, out, err = run(real, [verb, *argv[1:], path])
     finally:
         if verb in ("batch", "run"):
             os.unlink(path)

@@ -62,8 +62,8 @@ def test_jobbrowser_on_real_flux_in_jupyterlab(real, tmp_path):  # noqa: F811
                 expect(page.locator(".jp-OutputArea-output table.fluxnb-table")
                        .filter(has_text="hostname")).not_to_have_count(0)
                 # the JobBrowser's row of the submitted job reaches CD, from real events
-                rows = page.locator(".fluxnb-jobtable select option")
-                expect(rows.filter(has_text=re.compile(r"short\s+CD\s"))).not_to_have_count(0, timeout=60_000)
+                rows = page.locator(".fluxnb-jobtable .fluxnb-grid-body .fluxnb-grid-row.fluxnb-st-CD")
+                expect(rows.filter(has_text="short")).not_to_have_count(0, timeout=60_000)
                 expect(page.locator(".fluxnb-resourcebrowser")).to_contain_text(re.compile(r"core: 8 free"),
                                                                                  timeout=120_000)
                 assert page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"

@@ -81,6 +81,10 @@ def shell(real, monkeypatch):
     from IPython.core.interactiveshell import InteractiveShell
     monkeypatch.setenv("FLUX_URI", real.uri)
     ip = InteractiveShell.instance()
+    # the shell is shared by the test modules of a run: load fluxnb afresh, as a new
+    # kernel does, so that it looks for the real instance now
+    if "fluxnb" in ip.extension_manager.loaded:
+        ip.run_line_magic("unload_ext", "fluxnb")
     ip.run_line_magic("load_ext", "fluxnb")
     yield ip
     magics = ip.magics_manager.registry["FluxMagics"]
@@ -150,7 +154,7 @@ def test_connect_by_uri_and_jobid(shell, real):
     assert out.stdout == f"connected to flux-core {magics.real.version} at {real.uri} (size 4)\n"
     assert os.environ["FLUX_URI"] == real.uri
     assert os.environ["PATH"].split(":")[0] == os.path.join(PREFIX, "bin")
-    jobid = real.flux("batch", "-N1", "--wrap", "sleep", "30").stdout.strip()
+    jobid = real.flux("batch", "-N1", "--output=/dev/null", "--wrap", "sleep", "30").stdout.strip()
     try:
         wait_for(lambda: real.flux("jobs", "-no", "{user.uri}", jobid).stdout.strip(), 30,
                  "the batch job's instance uri")
