@@ -78,13 +78,18 @@ def real():
 @pytest.fixture
 def shell(real, monkeypatch):
     """An IPython shell with ``%load_ext fluxnb`` and its kernel's FLUX_URI at the real instance."""
-    from IPython.core.interactiveshell import InteractiveShell
+    from IPython import get_ipython
+    from IPython.testing.globalipapp import start_ipython
     monkeypatch.setenv("FLUX_URI", real.uri)
-    ip = InteractiveShell.instance()
+    ip = start_ipython() or get_ipython()  # one shell per process, shared by test modules
     # the shell is shared by the test modules of a run: load fluxnb afresh, as a new
     # kernel does, so that it looks for the real instance now
     if "fluxnb" in ip.extension_manager.loaded:
         ip.run_line_magic("unload_ext", "fluxnb")
+    # flux-core's own package was imported for the real engine: later modules of the run
+    # import flux afresh (fluxnb's inside a fluxnb instance)
+    for name in [n for n in sys.modules if n == "flux" or n.startswith("flux.")]:
+        del sys.modules[name]
     ip.run_line_magic("load_ext", "fluxnb")
     yield ip
     magics = ip.magics_manager.registry["FluxMagics"]
