@@ -8,13 +8,11 @@ Saves ``test-artifacts/jupyterlab-realflux.png``.
 from __future__ import annotations
 
 import re
-import time
 
 import nbformat
 
 from tests.realflux.test_realflux import real  # noqa: F401  (the module's real instance fixture)
-from tests.widgets.test_jupyterlab import (ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Lab, require_browser,
-                                           wait_kernel_idle)
+from tests.widgets.test_jupyterlab import in_lab, run_all
 
 CELLS = [
     "%load_ext fluxnb",
@@ -28,54 +26,31 @@ CELLS = [
 
 
 def test_jobbrowser_on_real_flux_in_jupyterlab(real, tmp_path):  # noqa: F811
-    require_browser()
-    from playwright.sync_api import expect, sync_playwright
-    root, home = tmp_path / "lab", tmp_path / "home"
+    root = tmp_path / "lab"
     root.mkdir()
-    home.mkdir()
     nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "language": "python",
                                                            "display_name": "Python 3 (ipykernel)"}})
     nb.cells = [nbformat.v4.new_code_cell(src) for src in CELLS]
     nbformat.write(nb, str(root / "real.ipynb"))
-    ARTIFACTS.mkdir(exist_ok=True)
-    shot = ARTIFACTS / "jupyterlab-realflux.png"
-    lab = Lab(root, home, extra_env={"FLUX_URI": real.uri})
-    try:
-        lab.wait_ready()
-        with sync_playwright() as pw:
-            ctx = pw.chromium.launch_persistent_context(
-                str(home / "chromium"), executable_path=CHROMIUM, headless=True,
-                args=CHROMIUM_ARGS, viewport={"width": 1400, "height": 2000})
-            page = ctx.new_page()
-            page.set_default_timeout(60_000)
-            try:
-                page.goto(f"{lab.url}/lab/tree/real.ipynb?token={lab.token}")
-                page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
-                wait_kernel_idle(lab)
-                page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
-                page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
-                outputs = page.locator(".jp-OutputArea-output")
-                expect(outputs.filter(has_text="engine: flux-core")).not_to_have_count(0, timeout=90_000)
-                # both lines of the run, each labelled with its task rank
-                expect(outputs.filter(has_text=re.compile(r"0: \S+"))
-                       .filter(has_text=re.compile(r"1: \S+"))).not_to_have_count(0)
-                expect(page.locator(".jp-OutputArea-output table.fluxnb-table")
-                       .filter(has_text="hostname")).not_to_have_count(0)
-                # the JobBrowser's row of the submitted job reaches CD, from real events
-                rows = page.locator(".fluxnb-jobtable .fluxnb-grid-body .fluxnb-grid-row.fluxnb-st-CD")
-                expect(rows.filter(has_text="short")).not_to_have_count(0, timeout=60_000)
-                expect(page.locator(".fluxnb-resourcebrowser")).to_contain_text(re.compile(r"core: 8 free"),
-                                                                                 timeout=120_000)
-                assert page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
-                                    ).filter(has_text="Traceback").count() == 0
-                page.locator(".fluxnb-jobbrowser").scroll_into_view_if_needed()
-                page.wait_for_timeout(500)
-                page.screenshot(path=str(shot))
-            except BaseException:
-                page.screenshot(path=str(ARTIFACTS / "jupyterlab-realflux-failure.png"))
-                raise
-            finally:
-                ctx.close()
-    finally:
-        lab.stop()
-    assert shot.stat().st_size > 10_000
+    in_lab(root / "real.ipynb", tmp_path, "jupyterlab-realflux.png", drive_real,
+           extra_env={"FLUX_URI": real.uri}, height=2000)
+
+
+def drive_real(page, lab, name: str, expect) -> None:
+    run_all(page, lab, name)
+    outputs = page.locator(".jp-OutputArea-output")
+    expect(outputs.filter(has_text="engine: flux-core")).not_to_have_count(0, timeout=90_000)
+    # both lines of the run, each labelled with its task rank
+    expect(outputs.filter(has_text=re.compile(r"0: \S+"))
+           .filter(has_text=re.compile(r"1: \S+"))).not_to_have_count(0)
+    expect(page.locator(".jp-OutputArea-output table.fluxnb-table")
+           .filter(has_text="hostname")).not_to_have_count(0)
+    # the JobBrowser's row of the submitted job reaches CD, from real events
+    rows = page.locator(".fluxnb-jobtable .fluxnb-grid-body .fluxnb-grid-row.fluxnb-st-CD")
+    expect(rows.filter(has_text="short")).not_to_have_count(0, timeout=60_000)
+    expect(page.locator(".fluxnb-resourcebrowser")).to_contain_text(re.compile(r"core: 8 free"),
+                                                                     timeout=120_000)
+    assert page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
+                        ).filter(has_text="Traceback").count() == 0
+    page.locator(".fluxnb-jobbrowser").scroll_into_view_if_needed()
+    page.wait_for_timeout(500)

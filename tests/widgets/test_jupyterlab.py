@@ -206,8 +206,12 @@ def run_figures(page, lab: Lab, name: str, expect) -> None:
     page.wait_for_timeout(500)
 
 
-def in_lab(notebook: Path, tmp_path: Path, shot_name: str, drive) -> None:
-    """Start JupyterLab on ``notebook``, let ``drive(page, lab, name, expect)`` work, screenshot."""
+def in_lab(notebook: Path, tmp_path: Path, shot_name: str, drive, extra_env: dict | None = None,
+           height: int = 2200) -> None:
+    """Start JupyterLab on ``notebook``, let ``drive(page, lab, name, expect)`` work, screenshot.
+
+    ``extra_env`` goes to the lab server (so to its kernels), e.g. a real Flux's FLUX_URI.
+    """
     require_browser()
     from playwright.sync_api import expect, sync_playwright
 
@@ -216,13 +220,13 @@ def in_lab(notebook: Path, tmp_path: Path, shot_name: str, drive) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / shot_name
     t0 = time.monotonic()
-    lab = Lab(notebook.parent, home)
+    lab = Lab(notebook.parent, home, extra_env=extra_env)
     try:
         lab.wait_ready()
         with sync_playwright() as pw:
             ctx = pw.chromium.launch_persistent_context(
                 str(home / "chromium"), executable_path=CHROMIUM, headless=True,
-                args=CHROMIUM_ARGS, viewport={"width": 1400, "height": 2200})
+                args=CHROMIUM_ARGS, viewport={"width": 1400, "height": height})
             page = ctx.new_page()
             page.set_default_timeout(60_000)
             try:
