@@ -157,7 +157,8 @@ def test_kill_9_of_child_instance_raises_exception_and_frees(inst, env, tmp_path
 
 
 def _wait_for_sleep(tmp_path, timeout: float = 30) -> list[int]:
-    """Pids of `sleep 300` processes started by the test's jobs (found through /proc)."""
+    """Pids of `sleep 300` processes started by the test's jobs (found through /proc: the
+    ones working in the test's directory, not another test's or another run's)."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         pids = []
@@ -168,6 +169,11 @@ def _wait_for_sleep(tmp_path, timeout: float = 30) -> list[int]:
                 except OSError:
                     continue
                 if cmd[:2] == [b"sleep", b"300"]:
+                    try:
+                        if os.readlink(d / "cwd") != str(tmp_path):
+                            continue
+                    except OSError:
+                        continue
                     pids.append(int(d.name))
         if pids:
             return pids
