@@ -319,6 +319,9 @@ def test_static_fallbacks(h, browser, resources):
     assert JobID(jobid).f58 in bundle["text/plain"] and "ST" in bundle["text/plain"]
     assert "<table" in bundle["text/html"] and JobID(jobid).f58 in bundle["text/html"]
 
+    # the ResourceBrowser follows the same events on its own: it may redraw a moment later
+    wait_for(lambda: "core: 8 free" in resources._repr_mimebundle_()["text/plain"],
+             what="the ResourceBrowser to show the job's core free again")
     rb = resources._repr_mimebundle_()
     assert "core: 8 free" in rb["text/plain"] and "node3" in rb["text/plain"]
     assert "plotly" in rb["text/html"] and "cdn.plot.ly" in rb["text/html"]
