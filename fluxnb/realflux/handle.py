@@ -144,16 +144,10 @@ class RPC:
     def matchtag(self) -> int:
         return int(self.future.get_matchtag()) if hasattr(self.future, "get_matchtag") else 0
 
-    def __iter__(self):
-        while True:
-            try:
-                payload = self.get()
-            except FluxError as exc:
-                if exc.errno == errno.ENODATA:
-                    return
-                raise
-            self.reset()
-            yield payload
+    # each payload of a streaming RPC until ENODATA: the same loop as fluxnb's own RPC
+    from ..runtime.client import RPC as _RPC
+    __iter__ = _RPC.__iter__
+    del _RPC
 
 
 class Journal(threading.Thread):

@@ -247,20 +247,14 @@ class Broker:
         self._pending.clear()
         if getattr(self, "_tick_handle", None) is not None:
             self._tick_handle.cancel()
-        for mon in self._monitors:
-            try:
-                self.loop.remove_reader(mon.getsockopt(zmq.FD))
-            except Exception:
-                pass
-            mon.close(0)
-        self._monitors.clear()
-        for sock in self._sockets:
-            try:
-                self.loop.remove_reader(sock.getsockopt(zmq.FD))
-            except Exception:
-                pass
-            sock.close(0)
-        self._sockets.clear()
+        for socks in (self._monitors, self._sockets):
+            for sock in socks:
+                try:
+                    self.loop.remove_reader(sock.getsockopt(zmq.FD))
+                except Exception:
+                    pass
+                sock.close(0)
+            socks.clear()
 
     # -- services ---------------------------------------------------------------
     def load(self, service_cls: type[Service], args: list[str] | None = None) -> Service:
