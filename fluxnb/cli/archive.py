@@ -644,7 +644,7 @@ def cmd_archive(name, argv, prog):
                 do_list(h, args)
     except _Usage:
         sub = p._subparsers._group_actions[0].choices[args.action]   # noqa: SLF001
-        sub.print_usage(sys.stderr)
+        sub.print_help(sys.stderr)   # as flux's optparse: the whole help, exit 1
         return 1
     return 0
 

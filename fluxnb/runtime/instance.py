@@ -79,6 +79,35 @@ def write_flux_shim(bindir: str) -> str:
                 "# fluxnb's CLI, named flux inside a fluxnb instance\n"
                 "import sys\nfrom fluxnb.cli.main import main\nsys.exit(main())\n")
     os.chmod(path, 0o755)
+    write_hostname_shim(bindir)
+    return path
+
+
+#: ``hostname`` for a job's tasks: the virtual node's name (``$HOSTNAME``, which the job
+#: shell sets from R's nodelist), as each node of a real Flux is a host of its own;
+#: any other use, or no ``$HOSTNAME``, goes to the system's hostname.
+HOSTNAME_SHIM = r"""#!/bin/sh
+# fluxnb: the name of the (virtual) node this task runs on, from R's nodelist
+if [ -n "$HOSTNAME" ]; then
+    case "$*" in
+        "") echo "$HOSTNAME"; exit 0 ;;
+        -s|--short) echo "${HOSTNAME%%.*}"; exit 0 ;;
+        -f|--fqdn|--long|-A|--all-fqdns) echo "$HOSTNAME"; exit 0 ;;
+    esac
+fi
+here=$(cd "$(dirname "$0")" && pwd)
+PATH=$(printf '%s' ":$PATH:" | sed "s#:$here:#:#g; s#^:##; s#:\$##")
+export PATH
+exec hostname "$@"
+"""
+
+
+def write_hostname_shim(bindir: str) -> str:
+    """Write ``<bindir>/hostname`` (see :data:`HOSTNAME_SHIM`)."""
+    path = os.path.join(bindir, "hostname")
+    with open(path, "w") as f:
+        f.write(HOSTNAME_SHIM)
+    os.chmod(path, 0o755)
     return path
 
 

@@ -189,7 +189,8 @@ def test_fifo_is_unsupported_and_no_path_prints_usage(env, tmp_path):
     assert r.returncode == 1 and r.stderr == "flux-archive: fifo: unsupported file type\n"
     assert fluxnb_cmd("kvs", "get", "archive.ff", env=env).returncode == 1   # nothing committed
     r = fa(env, "create")
-    assert r.returncode == 1 and r.stderr.startswith("usage:")
+    assert r.returncode == 1 and r.stderr.startswith("usage: flux archive create")
+    assert "--overwrite" in r.stderr                  # the whole help, as flux prints it
 
 
 def test_another_rank_extracts_what_rank_0_created(env, tree):
