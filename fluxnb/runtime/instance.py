@@ -50,6 +50,18 @@ DEFAULT_MODULES: list[tuple[str, str]] = [
 ]
 
 
+#: as flux-sched's rc1: options of the Fluxion modules from the environment
+#: (space-separated; `flux tree -Q/-P/-M` sets them for its child instances)
+MODULE_OPTIONS_ENV = {"sched-fluxion-qmanager": "FLUXION_QMANAGER_OPTIONS",
+                      "sched-fluxion-resource": "FLUXION_RESOURCE_OPTIONS"}
+
+
+def module_options(mod: str) -> list[str] | None:
+    var = MODULE_OPTIONS_ENV.get(mod)
+    value = os.environ.get(var, "") if var else ""
+    return value.split() or None
+
+
 #: heartbeat period and silence after which a broker's child is lost (tbon.torpid_min/max)
 TORPID_MIN, TORPID_MAX = "1s", "5s"
 
@@ -159,7 +171,7 @@ class BrokerSet:
                 b.load(cls)
             for where, mod in self.config.get("modules", DEFAULT_MODULES):
                 if where == "all" or int(where) == b.rank:
-                    b.load(resolve_module(mod))
+                    b.load(resolve_module(mod), module_options(mod))
         for b in self.brokers.values():
             b.start(self.loop)
             b.subscribe("broker.shutdown", lambda ev, b=b: b.request_shutdown())
