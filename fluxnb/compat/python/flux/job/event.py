@@ -191,6 +191,7 @@ class _EventlogStream(Future):
                     break
         elif self.phase in ("wait-start", "wait-clean"):
             for ev in new:
+                self._on_primary(ev, self.phase)
                 if ev.name == "start" and self.phase == "wait-start":
                     self._cancel_rpc()
                     self.phase = "guest"
@@ -202,6 +203,9 @@ class _EventlogStream(Future):
         else:  # guest
             self.events.extend(new)
         return True
+
+    def _on_primary(self, ev, phase):
+        """A primary eventlog event seen while waiting to watch a guest eventlog."""
 
     def _poll(self):
         if getattr(self, "_polling", False):  # a callback reached us from inside _advance
