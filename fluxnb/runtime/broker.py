@@ -111,6 +111,20 @@ def _recv_client_frames(sock: zmq.Socket) -> tuple[list, int | None]:
     return frames, uid
 
 
+
+def _client_alive(hop: str) -> bool:
+    """False if the process of client ``c:PID.TAG`` (fluxnb's client identity) is gone."""
+    pid = hop[2:].split(".", 1)[0]
+    if not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        pass
+    return True
+
 class _Stream:
     """An RPC issued by the broker itself (from one of its services)."""
 
@@ -505,6 +519,11 @@ class Broker:
         if entry is None:
             svc = msg.topic.split(".", 1)[0]
             client = self.client_services.get(svc)
+            if client is not None and not _client_alive(client):
+                # its process died without saying goodbye (flux-core's broker sees the
+                # socket close): its services go, as on disconnect
+                self._disconnect(client)
+                client = None
             if client is not None:  # a service a client registered: it answers
                 self._send(self.local, [client[2:].encode("latin-1"), *msg.frames()])
                 return

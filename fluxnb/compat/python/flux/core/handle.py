@@ -151,6 +151,19 @@ class Flux(_FluxnbFlux):
         self.sock.send_multipart(message.handle.response(encode_payload(payload)).frames())
         return 0
 
+    def respond_error(self, message, errnum, errstr=None):
+        """Respond to a request received by a message watcher with error ``errnum``."""
+        if not isinstance(message, Message):
+            raise TypeError("respond_error: message must be a flux.message.Message")
+        if not isinstance(errnum, int) or errnum <= 0:
+            raise ValueError("respond_error: errnum must be a positive errno")
+        if isinstance(errstr, bytes):
+            errstr = errstr.decode("utf-8", errors="replace")
+        if message.handle.flags & FLAG_NORESPONSE:
+            return 0
+        self.sock.send_multipart(message.handle.error_response(errnum, errstr).frames())
+        return 0
+
     def request_encode(self, topic, payload=None):
         if topic is None:
             raise OSError(errno.EINVAL, "request_encode: topic must not be None")
