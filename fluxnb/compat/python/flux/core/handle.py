@@ -343,7 +343,7 @@ class Flux(_FluxnbFlux):
         """Run every callback that is due; True if any ran."""
         ran = False
         progress = True
-        while progress:
+        while progress and self._stop is None:
             progress = False
             self._drain()
             while self._signals:
