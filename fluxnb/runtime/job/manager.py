@@ -260,6 +260,13 @@ class JobManager(Service):
                 # a version 1 jobspec in all but its number (version: 99): flux-core's
                 # ingest refuses it. Canonical ones (flux-sched's say 9999) go on.
                 raise FluxError(errno.EINVAL, str(v1_error)) from None
+            bad = _non_integer_count(jobspec) \
+                if isinstance(jobspec, dict) and jobspec.get("version") == 1 else None
+            if bad is not None:
+                # flux-core's validator reads a jobspec that says version 1 as V1,
+                # whatever it is configured to accept otherwise: counts are integers
+                raise FluxError(errno.EINVAL, f"resource count must be an integer for type "
+                                              f"'{bad[0]}' (got '{bad[1]}')")
             # Not V1 (RFC 25). A canonical (RFC 14) jobspec may still be accepted,
             # as flux's validator can be configured to, if the scheduler says it can
             # match one (Fluxion can; sched-simple cannot): ask it.
@@ -881,6 +888,20 @@ def _strsignal(sig: int) -> str:
         return signal.strsignal(sig) or f"signal {sig}"
     except ValueError:
         return f"signal {sig}"
+
+
+def _non_integer_count(jobspec: dict) -> tuple[str, str] | None:
+    """``(type, count type)`` of the first resource whose count is not an integer."""
+    todo = list(jobspec.get("resources") or [])
+    while todo:
+        res = todo.pop(0)
+        if not isinstance(res, dict):
+            continue
+        count = res.get("count")
+        if not isinstance(count, int) or isinstance(count, bool):
+            return str(res.get("type")), type(count).__name__
+        todo[:0] = list(res.get("with") or [])
+    return None
 
 
 def _v1_but_version(jobspec: dict) -> bool:
