@@ -417,6 +417,21 @@ class JobManager(Service):
                           for j in self.jobs.values() if j.has_resources and j.R]
                 + self.housekeeping.hello()}
 
+    @request_handler("resource-status")
+    def resource_status(self, msg: Message) -> dict:
+        """flux-core's ``job-manager.resource-status``: ``allocated`` is the R of what jobs
+        hold (allocated and not yet freed) and of what housekeeping still holds."""
+        from ..util.rv1 import ResourceSet
+        held = [(j.id, j.R) for j in self.jobs.values() if j.has_resources and j.R]
+        held += [(a["id"], a["R"]) for a in self.housekeeping.hello()]
+        total = ResourceSet()
+        for jobid, R in held:
+            try:
+                total = total.union(ResourceSet(R))
+            except ValueError as exc:
+                raise FluxError(errno.EINVAL, f"{JobID(jobid).f58}: {exc}") from None
+        return {"allocated": total.to_R()}
+
     @request_handler("sched-ready")
     def sched_ready_handler(self, msg: Message) -> dict:
         mode = (msg.json or {}).get("mode", "unlimited")
