@@ -37,6 +37,7 @@ from .states import (
 )
 from . import purge
 from .dependencies import DependencyError, parse_dependencies, resolve_dependency
+from .journal import EventsJournal
 from .housekeeping import Housekeeping, HousekeepingConfigError, kill_request
 
 FLAG_WAITABLE = 0x08
@@ -68,6 +69,8 @@ class JobManager(Service):
         self.writer = KVSWriter(self.broker, self._kvs_error)
         self.fluid = FluidGenerator(gen_id=0, start_timestamp=0)
         self.listeners: list[Callable[[Job, dict], None]] = []
+        self.journal = EventsJournal(self)
+        self.listeners.append(self.journal)
         self.wait_requests: list[tuple[int | None, Message]] = []
         self.waitable_done: dict[int, Job] = {}
         self.dependents: dict[int, list[tuple[int, str]]] = {}
@@ -136,6 +139,7 @@ class JobManager(Service):
             restored += 1
             _fill_from_jobspec(job)
             self._restored_jobs.append(job)
+            self.journal.restored(job, events)
             if job.state == "INACTIVE":
                 self.inactive[job.id] = (job.result, job.t_run is not None,
                                          job.t_inactive or job.t_submit)
@@ -416,6 +420,19 @@ class JobManager(Service):
                            "jobspec": j.jobspec}
                           for j in self.jobs.values() if j.has_resources and j.R]
                 + self.housekeeping.hello()}
+
+    @request_handler("events-journal")
+    def events_journal(self, msg: Message):
+        if not msg.flags & FLAG_STREAMING:
+            raise FluxError(errno.EPROTO, "job-manager.events-journal: needs a streaming RPC")
+        body = msg.json if isinstance(msg.json, dict) else {}
+        self.journal.request(msg, bool(body.get("full", False)), self.jobs)
+        return DEFERRED
+
+    @request_handler("events-journal-cancel")
+    def events_journal_cancel(self, msg: Message):
+        self.journal.cancel(msg, payload_field(msg, "matchtag", int))
+        return DEFERRED if msg.flags & FLAG_NORESPONSE else {}
 
     @request_handler("resource-status")
     def resource_status(self, msg: Message) -> dict:
@@ -747,6 +764,7 @@ class JobManager(Service):
 
     def disconnect(self, route) -> None:
         n = len(route)
+        self.journal.disconnect(route)
         self.wait_requests = [(j, m) for j, m in self.wait_requests if m.route[:n] != route]
 
     # -- queue --------------------------------------------------------------------------------
@@ -807,6 +825,7 @@ class JobManager(Service):
         job-list (the ``job-purge-inactive`` event), as flux-core's purge does."""
         for jobid in ids:
             del self.inactive[jobid]
+            self.journal.forget(jobid)
             self.waitable_done.pop(jobid, None)
             self.writer.unlink(kvs_dir(jobid))
         self.broker.publish("job-purge-inactive", {"jobs": ids})
