@@ -206,6 +206,9 @@ class Broker:
         self.loop = loop
         self.shutdown_requested = asyncio.Event()
         self.local = self._socket(zmq.ROUTER, self.topo.local_endpoint(self.rank), bind=True)
+        #: the local socket's clients are processes of this host (ipc): their pids mean
+        #: something here (a tcp client's would not)
+        self._local_pids = self.topo.local_endpoint(self.rank).startswith("ipc://")
         if self.topo.transport == "inproc":
             # clients in this process skip the ipc socket (and the kernel) altogether
             self.local.bind(self.topo.local_inproc(self.rank))
@@ -519,7 +522,7 @@ class Broker:
         if entry is None:
             svc = msg.topic.split(".", 1)[0]
             client = self.client_services.get(svc)
-            if client is not None and not _client_alive(client):
+            if client is not None and getattr(self, "_local_pids", False) and not _client_alive(client):
                 # its process died without saying goodbye (flux-core's broker sees the
                 # socket close): its services go, as on disconnect
                 self._disconnect(client)

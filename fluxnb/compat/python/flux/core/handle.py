@@ -339,11 +339,12 @@ class Flux(_FluxnbFlux):
         n = sum(1 for w in self._watchers if w.active and w.referenced)
         return n + sum(1 for f in self._thens if f._active())
 
-    def _dispatch(self):
-        """Run every callback that is due; True if any ran."""
+    def _dispatch(self, stoppable=False):
+        """Run every callback that is due; True if any ran. In reactor_run()
+        (``stoppable``), reactor_stop() from a callback ends the pass."""
         ran = False
         progress = True
-        while progress and self._stop is None:
+        while progress and not (stoppable and self._stop is not None):
             progress = False
             self._drain()
             while self._signals:
@@ -392,7 +393,7 @@ class Flux(_FluxnbFlux):
         while True:
             for w in [w for w in self._watchers if isinstance(w, PrepareWatcher) and w.active]:
                 w._fire()
-            self._dispatch()
+            self._dispatch(stoppable=until is None)
             if until is not None:
                 if until():
                     return 0
@@ -411,7 +412,7 @@ class Flux(_FluxnbFlux):
             for w in [w for w in self._watchers if isinstance(w, CheckWatcher) and w.active]:
                 w._fire()
             if once and until is None:
-                self._dispatch()
+                self._dispatch(stoppable=True)
                 return self._active_count()
 
     def _wait(self, now, deadline):
