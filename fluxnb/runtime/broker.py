@@ -522,7 +522,8 @@ class Broker:
         if entry is None:
             svc = msg.topic.split(".", 1)[0]
             client = self.client_services.get(svc)
-            if client is not None and getattr(self, "_local_pids", False) and not _client_alive(client):
+            if client is not None and getattr(self, "_local_pids", False) \
+                    and not _client_alive(client):
                 # its process died without saying goodbye (flux-core's broker sees the
                 # socket close): its services go, as on disconnect
                 self._disconnect(client)
