@@ -194,7 +194,13 @@ class JobOutputEventWatch(_EventlogStream):
         self.labelio = labelio
         self.tasks = Taskset("*" if tasks is None else tasks)
         self.nowait = nowait
+        #: job_output(nowait=True): only the output written so far (a snapshot)
+        self.snapshot = False
         self._exc_seen = set()
+        if nowait:
+            # the output eventlog is assumed to exist: watch it at once, without
+            # waiting for the job to start (then its archive, if the job is gone)
+            self.phase = "guest"
 
     def _on_primary(self, ev, phase):
         if phase != "wait-start":
@@ -228,7 +234,7 @@ class JobOutputEventWatch(_EventlogStream):
                                 "or output not ready")
 
     def get_event(self, autoreset=True):
-        if self.nowait and not self.ended:
+        if self.snapshot and not self.ended:
             self.check = None
             self._snapshot()
         while True:
@@ -283,6 +289,7 @@ def job_output(flux_handle, jobid, tasks="*", labelio=False, nowait=False,
     Shell log messages go to stderr (to ``log`` above ``log_stderr_level``); a job that
     never starts raises its fatal exception as JobException."""
     watcher = output_event_watch_async(flux_handle, jobid, labelio, nowait)
+    watcher.snapshot = nowait
     tasks = Taskset(tasks)
     out = {"stdout": [], "stderr": [], "log": []}
     fatal = None
