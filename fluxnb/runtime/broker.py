@@ -111,6 +111,20 @@ def _recv_client_frames(sock: zmq.Socket) -> tuple[list, int | None]:
     return frames, uid
 
 
+
+def _client_alive(hop: str) -> bool:
+    """False if the process of client ``c:PID.TAG`` (fluxnb's client identity) is gone."""
+    pid = hop[2:].split(".", 1)[0]
+    if not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        pass
+    return True
+
 class _Stream:
     """An RPC issued by the broker itself (from one of its services)."""
 
@@ -192,6 +206,9 @@ class Broker:
         self.loop = loop
         self.shutdown_requested = asyncio.Event()
         self.local = self._socket(zmq.ROUTER, self.topo.local_endpoint(self.rank), bind=True)
+        #: the local socket's clients are processes of this host (ipc): their pids mean
+        #: something here (a tcp client's would not)
+        self._local_pids = self.topo.local_endpoint(self.rank).startswith("ipc://")
         if self.topo.transport == "inproc":
             # clients in this process skip the ipc socket (and the kernel) altogether
             self.local.bind(self.topo.local_inproc(self.rank))
@@ -505,13 +522,19 @@ class Broker:
         if entry is None:
             svc = msg.topic.split(".", 1)[0]
             client = self.client_services.get(svc)
+            if client is not None and getattr(self, "_local_pids", False) \
+                    and not _client_alive(client):
+                # its process died without saying goodbye (flux-core's broker sees the
+                # socket close): its services go, as on disconnect
+                self._disconnect(client)
+                client = None
             if client is not None:  # a service a client registered: it answers
                 self._send(self.local, [client[2:].encode("latin-1"), *msg.frames()])
                 return
             if svc in self.service_names:
                 text = f"{msg.topic}: unknown method of service '{svc}'"
             else:
-                text = f"{msg.topic}: no service '{svc}' on rank {self.rank}"
+                text = f"No service matching {msg.topic} is registered"  # flux-core's words
             self.respond_error(msg, errno.ENOSYS, text)
             return
         svc, handler = entry

@@ -42,6 +42,12 @@ FLUSH_INTERVAL = 0.5
 SCRATCH_DIRTY_LIMIT = 2 << 20
 
 
+def _touches(changed: frozenset, key: str) -> bool:
+    """A commit of ``changed`` keys changes ``key`` itself, or something under it."""
+    key = normalize_key(key)
+    return key_affected([c for c in changed if not key.startswith(c + ".")], key)
+
+
 class _Watch:
     __slots__ = ("msg", "key", "namespace", "flags", "last", "offset", "created", "done")
 
@@ -267,7 +273,10 @@ class KVSService(Service):
 
     def _notify(self, ns: str, keys: frozenset, rootseq: int) -> None:
         for w in list(self.watches.get(ns, ())):
-            if not w.created or w.flags & FLUX_KVS_WATCH_FULL or key_affected(keys, w.key):
+            # as flux-core's kvs-watch: without FULL, a watch of a key that exists looks
+            # again when a commit changes that key or a directory it holds, not when one
+            # of its parents is replaced (FULL looks again at every commit)
+            if not w.created or w.flags & FLUX_KVS_WATCH_FULL or _touches(keys, w.key):
                 if self._check(w) and not w.flags & (FLUX_KVS_WATCH | FLUX_KVS_WATCH_APPEND):
                     self._drop(w)  # a one-shot wait is answered (_check may have dropped it)
         waiters = self.version_waiters.get(ns)
