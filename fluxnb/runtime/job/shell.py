@@ -135,6 +135,8 @@ class JobShell(Service):
             "FLUX_JOB_NNODES": str(body["nnodes"]),
             "FLUX_KVS_NAMESPACE": body["namespace"],
             "FLUX_JOB_TMPDIR": job.tmpdir,
+            # the virtual node's name: `hostname` (the shim beside `flux`) prints it
+            "HOSTNAME": self.broker.hostname(self.rank),
         })
         env.pop("FLUX_KVS_NAMESPACE_PARENT", None)
         gpus = self._gpus(body.get("R"))

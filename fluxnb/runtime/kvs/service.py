@@ -169,6 +169,13 @@ class KVSService(Service):
         except ValueError as exc:
             raise FluxError(errno.EINVAL, f"content.load: {ref!r}: {exc}") from None
 
+    @request_handler("store", topic="content.store")
+    def content_store(self, msg: Message) -> bytes:
+        """Store a blob (the payload, raw); answer its hash digest (raw), as flux-core's
+        content service does (``flux archive`` stores large files' chunks so)."""
+        from .blobref import blobref_parse
+        return blobref_parse(self.kvs.content.store(bytes(msg.payload)))[1]
+
     @request_handler("checkpoint-get", topic="content.checkpoint-get")
     def checkpoint_get(self, msg: Message) -> dict:
         """The primary namespace's last checkpoint, as flux-core's content service gives it."""

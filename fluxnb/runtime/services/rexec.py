@@ -47,6 +47,7 @@ class RexecService(Service):
         env = dict(os.environ if base is None else base)
         env["FLUX_URI"] = self.broker.attrs["local-uri"]
         env[MARK] = self.broker.attrs["rundir"]
+        env["HOSTNAME"] = self.broker.hostname(self.rank)   # `flux exec hostname`: the node's
         bindir = os.path.join(self.broker.attrs["rundir"], "bin")
         path = env.get("PATH", "")
         if not path.startswith(bindir):
