@@ -139,7 +139,12 @@ class JobShell(Service):
             env["PATH"] = bindir + os.pathsep + path
         add_to_environ(env)  # `import flux` gives fluxnb's package, as `flux` gives its CLI
         job.tmpdir = job_tmpdir(self.broker.attrs["rundir"], self.rank, job.id)
-        os.makedirs(job.tmpdir, exist_ok=True)
+        try:
+            os.mkdir(job.tmpdir, 0o700)
+        except FileExistsError:
+            pass
+        except FileNotFoundError:
+            os.makedirs(job.tmpdir, 0o700, exist_ok=True)
         env.update({
             "FLUX_URI": self.broker.attrs["local-uri"],
             MARK: self.broker.attrs["rundir"],  # how the instance finds what it leaves behind
@@ -162,6 +167,10 @@ class JobShell(Service):
         """Ids of the gpus R gives this rank, or None if it gives none."""
         if not R:
             return None
+        rlite = (R.get("execution") or {}).get("R_lite") if isinstance(R, dict) else None
+        if isinstance(rlite, list) and not any(
+                isinstance(e, dict) and "gpu" in (e.get("children") or {}) for e in rlite):
+            return None  # no gpu anywhere in R: nothing to parse
         try:
             children = ResourceSet(R).by_rank().get(self.rank) or {}
         except ValueError:
@@ -310,7 +319,12 @@ class JobShell(Service):
         for f in set(outputs.values()):
             f.close()
         if job.tmpdir:
-            shutil.rmtree(job.tmpdir, ignore_errors=True)
+            try:
+                os.rmdir(job.tmpdir)  # most jobs leave it empty: one syscall
+            except FileNotFoundError:
+                pass
+            except OSError:
+                shutil.rmtree(job.tmpdir, ignore_errors=True)
 
     def _open_outputs(self, job: _ShellJob, opts: dict, name: str, cwd: str | None) -> dict:
         out = {}

@@ -207,7 +207,13 @@ class Flux(_FluxnbFlux):
                 payload = json.loads(text)
             except ValueError:
                 payload = text
-        self.rpc("event.pub", {"topic": encode_topic(topic), "payload": payload}).get()
+        # as flux-core's send of an event message: it goes out and the caller goes on
+        # (rank 0 sequences events of one connection in the order they were sent)
+        if self.closed:
+            raise OSError(errno.EBADF, "handle is closed")
+        req = _FluxnbFlux.rpc(self, "event.pub", {"topic": encode_topic(topic), "payload": payload},
+                              flags=FLAG_NORESPONSE)
+        self._responses.pop(req.matchtag, None)
         return 0
 
     def event_recv(self, topic=None):
