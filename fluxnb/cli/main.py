@@ -108,6 +108,8 @@ def _main(argv: list[str] | None = None) -> int:
     if entry is None:
         print(f"{prog}: '{name}' is not a {prog} command. See '{prog} --help'", file=sys.stderr)
         return 1
+    from ..runtime import client
+    client.NATIVE_IPC = True   # a new process per command: no pyzmq for its handles
     module = importlib.import_module(entry[0])
     if name == "resource-query":
         return module.main(args[1:])
