@@ -14,8 +14,8 @@ True
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False  # not typing's: importing typing costs a `flux` command
 if TYPE_CHECKING:  # pragma: no cover
     from fluxnb.runtime.job.jobid import JobID, id_encode, id_parse
     from fluxnb.runtime.job.jobspec import Jobspec, JobspecError, JobspecV1, validate

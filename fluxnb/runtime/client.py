@@ -18,7 +18,6 @@ from __future__ import annotations
 import errno
 import itertools
 import os
-import socket
 import time
 from collections import deque
 
@@ -93,6 +92,7 @@ def _identity(tag: str = "") -> bytes:
 def broker_listening(path: str) -> bool:
     """Whether a broker listens on the unix socket ``path`` (a dead one leaves the
     file behind, but connecting to it is refused)."""
+    import socket
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         s.settimeout(1.0)

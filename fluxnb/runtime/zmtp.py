@@ -30,8 +30,11 @@ Examples
 from __future__ import annotations
 
 import select
-import socket
 import struct
+
+# the C module: socket.py's enums of constants cost a `flux` command more than the
+# rest of this transport
+import _socket
 
 FLAG_MORE = 0x01
 FLAG_LONG = 0x02
@@ -76,7 +79,7 @@ class Dealer:
     """
 
     def __init__(self, path: str, identity: bytes):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
         try:
             self.sock.connect(path)
             self.sock.sendall(GREETING)

@@ -20,10 +20,9 @@ True
 
 from __future__ import annotations
 
-import codecs
-import locale
 import os
 import re
+import sys
 import threading
 import time
 
@@ -66,7 +65,17 @@ def _use_ascii_prefix() -> bool:
     """
     if os.environ.get("FLUX_F58_FORCE_ASCII"):
         return True
-    encoding = locale.getpreferredencoding(False) or "ascii"
+    import codecs   # loaded at start-up already
+    if sys.flags.utf8_mode:
+        encoding = "utf-8"
+    else:
+        try:  # locale.getpreferredencoding(False), without importing locale
+            from _locale import getencoding
+            encoding = getencoding()
+        except ImportError:  # pragma: no cover - Python < 3.11
+            import locale
+            encoding = locale.getpreferredencoding(False)
+    encoding = encoding or "ascii"
     try:
         return codecs.lookup(encoding).name != "utf-8"
     except LookupError:
