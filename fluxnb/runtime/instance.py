@@ -93,7 +93,10 @@ def _shim_paths() -> list[str]:
     import site
     paths = [os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))]
     sitedirs = list(site.getsitepackages())
-    if site.ENABLE_USER_SITE:
+    user = site.ENABLE_USER_SITE
+    if user is None:   # site did not run (a -S process: a shim starting a nested instance)
+        user = site.check_enableusersite()
+    if user:
         sitedirs.insert(0, site.getusersitepackages())
     for d in sitedirs:
         if not os.path.isdir(d):
