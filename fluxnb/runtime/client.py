@@ -191,7 +191,8 @@ class Flux:
             try:
                 self.sock = Dealer(self._path, _identity())
             except OSError as exc:
-                raise FluxError(errno.ECONNRESET, f"cannot connect to {self.uri}: "
+                # the socket is there (resolve_uri saw it) but no broker listens
+                raise FluxError(errno.ECONNRESET, f"lost connection to {self.uri}: "
                                 f"{exc.strerror or exc}") from None
         else:
             import zmq
@@ -373,8 +374,9 @@ class Flux:
         self.closed = True
         if self.native:
             try:
-                self.sock.sock.setblocking(False)
-                self.sock.send_multipart([Message(CONTROL, "disconnect").encode()])
+                if self.sock.handshaken:   # else the broker has nothing of ours to forget
+                    self.sock.sock.setblocking(False)
+                    self.sock.send_multipart([Message(CONTROL, "disconnect").encode()])
             except OSError:
                 pass
             self.sock.close()

@@ -92,6 +92,11 @@ class Dealer:
         self._poller = None
         self.closed = False
 
+    @property
+    def handshaken(self) -> bool:
+        """Whether our READY went out (with a first message, or before a receive)."""
+        return self._ready is None
+
     def fileno(self) -> int:
         return self.sock.fileno()
 

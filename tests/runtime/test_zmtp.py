@@ -86,8 +86,8 @@ def test_a_flux_core_socket_is_named(tmp_path):
 def test_a_peer_that_hangs_up_is_a_lost_connection(tmp_path):
     path = str(tmp_path / "local")
     t = _server(path, None)
-    with Flux(f"local://{path}", native=True) as h:
-        with pytest.raises(FluxError) as e:
+    with pytest.raises(FluxError) as e:   # at connect (EPIPE) or at the first reply (EOF)
+        with Flux(f"local://{path}", native=True) as h:
             h.rpc("attr.get", {"name": "size"}).get(timeout=10)
     assert e.value.errno == errno.ECONNRESET
     t.join(5)
@@ -101,3 +101,18 @@ def test_nothing_listening(tmp_path):
     with pytest.raises(FluxError) as e:
         Flux(f"local://{path}", native=True)
     assert e.value.errno == errno.ECONNRESET and os.path.basename(path) in str(e.value)
+
+
+def test_closing_an_unused_handle_does_not_wait_for_a_silent_server(tmp_path):
+    # a server that accepts and never speaks: closing a handle that sent nothing is at once
+    path = str(tmp_path / "local")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    srv.listen(1)
+    try:
+        h = Flux(f"local://{path}", native=True)
+        done = threading.Event()
+        threading.Thread(target=lambda: (h.close(), done.set()), daemon=True).start()
+        assert done.wait(5)
+    finally:
+        srv.close()

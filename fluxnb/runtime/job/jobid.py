@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 import threading
 import time
 
@@ -66,16 +65,8 @@ def _use_ascii_prefix() -> bool:
     if os.environ.get("FLUX_F58_FORCE_ASCII"):
         return True
     import codecs   # loaded at start-up already
-    if sys.flags.utf8_mode:
-        encoding = "utf-8"
-    else:
-        try:  # locale.getpreferredencoding(False), without importing locale
-            from _locale import getencoding
-            encoding = getencoding()
-        except ImportError:  # pragma: no cover - Python < 3.11
-            import locale
-            encoding = locale.getpreferredencoding(False)
-    encoding = encoding or "ascii"
+    import locale   # here: only ids printed as F58 need it (argparse has loaded it then)
+    encoding = locale.getpreferredencoding(False) or "ascii"
     try:
         return codecs.lookup(encoding).name != "utf-8"
     except LookupError:
