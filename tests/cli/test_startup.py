@@ -88,3 +88,15 @@ def test_the_cli_handle_speaks_zmtp_itself(env):
     r, mods = imported(env, "kvs", "get", "startup.big")
     assert (r.returncode, r.stdout) == (0, value + "\n"), r.stderr[-500:]
     assert "zmq" not in mods and "fluxnb.runtime.zmtp" in mods
+
+
+def test_a_host_calling_main_keeps_pyzmq_handles(env, monkeypatch, capsys):
+    # the notebook's %flux runs main(argv) in the kernel: the choice of transport is a
+    # process's, so only a process entry point (argv from sys.argv) makes it
+    from fluxnb.cli.main import main
+    from fluxnb.runtime import client
+    monkeypatch.setattr(client, "NATIVE_IPC", False)
+    monkeypatch.setenv("FLUX_URI", env["FLUX_URI"])
+    assert main(["getattr", "size"]) == 0
+    assert capsys.readouterr().out == "4\n"
+    assert client.NATIVE_IPC is False
