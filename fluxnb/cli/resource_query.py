@@ -31,7 +31,7 @@ from fluxnb.runtime.sched.fluxion.jgf import read_jgf
 from fluxnb.runtime.sched.fluxion.matcher import MatchError, Traverser
 from fluxnb.runtime.sched.fluxion.policies import POLICIES, PolicyError, make_policy
 from fluxnb.runtime.sched.fluxion.prune import PruneSpecError
-from fluxnb.runtime.sched.fluxion.request import RequestError, parse_request
+from fluxnb.runtime.sched.fluxion.request import Request, RequestError, parse_request
 from fluxnb.runtime.sched.fluxion.writers import WRITER_FORMATS, MatchWriter, make_writer
 from fluxnb.runtime.sched.fluxion.subset import SubsetError, partial_release, read_rv1exec
 
@@ -88,6 +88,24 @@ class _Session:
         self.allocations: set[int] = set()
         self.reservations: set[int] = set()
         self.perf = [float("inf"), 0.0, 0.0]
+        #: Parsed jobspecs by file text: a file matched again is not parsed again.
+        self._parsed: dict[str, Request] = {}
+        self._table = {
+            "match": self.cmd_match, "m": self.cmd_match,
+            "multi-match": self.cmd_multi_match, "M": self.cmd_multi_match,
+            "cancel": self.cmd_cancel, "c": self.cmd_cancel,
+            "partial-cancel": self.cmd_partial_cancel, "pc": self.cmd_partial_cancel,
+            "info": self.cmd_info, "i": self.cmd_info,
+            "list": self.cmd_list, "l": self.cmd_list,
+            "stat": self.cmd_stat, "s": self.cmd_stat,
+            "find": self.cmd_find, "f": self.cmd_find,
+            "set-status": self.cmd_set_status, "t": self.cmd_set_status,
+            "get-status": self.cmd_get_status, "e": self.cmd_get_status,
+            "set-property": self.cmd_set_property, "p": self.cmd_set_property,
+            "get-property": self.cmd_get_property, "g": self.cmd_get_property,
+            "cat": self.cmd_cat, "a": self.cmd_cat,
+            "help": self.cmd_help, "h": self.cmd_help,
+        }
 
     # -- match ------------------------------------------------------------------------
     def run_match(self, op: str, fn: str) -> int:
@@ -98,11 +116,16 @@ class _Session:
             return 0
         jobid = self.jobid
         t0 = time.perf_counter()
-        try:
-            req = parse_request(text, where=fn)
-        except RequestError as exc:
-            print(f"ERROR: Jobspec error for {jobid}: {exc}", file=sys.stderr)
-            return -1
+        req = self._parsed.get(text)
+        if req is None:
+            try:
+                req = parse_request(text, where=fn)
+            except RequestError as exc:
+                print(f"ERROR: Jobspec error for {jobid}: {exc}", file=sys.stderr)
+                return -1
+            if len(self._parsed) >= 256:
+                self._parsed.clear()
+            self._parsed[text] = req
         matched, sat, at = True, True, 0
         try:
             meta = self.trav.run(req, op, jobid, self.writer)  # type: ignore[arg-type]
@@ -345,25 +368,9 @@ class _Session:
         args = line.split()
         if not args or args[0].startswith("#"):
             return True
-        table = {
-            "match": self.cmd_match, "m": self.cmd_match,
-            "multi-match": self.cmd_multi_match, "M": self.cmd_multi_match,
-            "cancel": self.cmd_cancel, "c": self.cmd_cancel,
-            "partial-cancel": self.cmd_partial_cancel, "pc": self.cmd_partial_cancel,
-            "info": self.cmd_info, "i": self.cmd_info,
-            "list": self.cmd_list, "l": self.cmd_list,
-            "stat": self.cmd_stat, "s": self.cmd_stat,
-            "find": self.cmd_find, "f": self.cmd_find,
-            "set-status": self.cmd_set_status, "t": self.cmd_set_status,
-            "get-status": self.cmd_get_status, "e": self.cmd_get_status,
-            "set-property": self.cmd_set_property, "p": self.cmd_set_property,
-            "get-property": self.cmd_get_property, "g": self.cmd_get_property,
-            "cat": self.cmd_cat, "a": self.cmd_cat,
-            "help": self.cmd_help, "h": self.cmd_help,
-        }
         if args[0] in ("quit", "q"):
             return False
-        fn = table.get(args[0])
+        fn = self._table.get(args[0])
         if fn is None:
             print(f"ERROR: invalid command: {args[0]}", file=sys.stderr)
             return True

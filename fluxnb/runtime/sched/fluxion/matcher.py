@@ -53,6 +53,8 @@ GRAPH_END = INT64_MAX
 _NONE, _PRISTINE_NONE, _RESOURCE, _SLOT = range(4)
 #: Vertices with at least this many children keep them sorted for ``first``.
 _ORDER_MIN = 64
+#: Request shapes remembered by one traverser (see :meth:`Traverser._canonical`).
+_CANON_MAX = 256
 
 
 def _weight_key(e: Edge) -> tuple[int, int]:
@@ -113,6 +115,8 @@ class Traverser(UpdateWalk, FastPaths):
         self._greedy_ok: dict[tuple[int, int, bool], bool] = {}
         self._memo: dict[tuple, tuple] | None = {} if policy.stop_on_k == 0 else None
         self._memo_req: object = None
+        #: One request object per request shape (see :meth:`_canonical`).
+        self._canon: dict[tuple, Request] = {}
         self._big: dict[int, bool] = {}
         self._rec: list[tuple[Edge, int, bool]] | None = None
         self._merged: Scoring | None = None
@@ -546,6 +550,23 @@ class Traverser(UpdateWalk, FastPaths):
             return _errno.ENODEV if rc2 in (_errno.EBUSY, _errno.ENODEV) else _errno.EBUSY
         return rc if rc == _errno.EINVAL else _errno.EBUSY
 
+    def _canonical(self, req: Request) -> Request:
+        """The request this traverser first saw with ``req``'s shape (:meth:`Request.key`).
+
+        Per-request records (free-subtree replays, greedy decisions, see
+        :mod:`.fastpaths`) name the request's resource lists by identity;
+        matching every request of one shape through one object lets a new
+        jobspec object (each ``match allocate FILE`` of resource-query, each
+        job of the scheduler) replay the records of an earlier equal one.
+        """
+        key = req.key()
+        canon = self._canon.get(key)
+        if canon is not req and (canon is None or canon.key() != key):  # (its owner changed it)
+            if len(self._canon) >= _CANON_MAX:
+                self._canon.clear()  # the current records keep their own request alive
+            self._canon[key] = canon = req
+        return canon
+
     def run(self, req: Request, op: MatchOp, jobid: int, writer: MatchWriter, at: int = 0) -> JobMeta:
         """Match ``req``; on success plan it (unless satisfiability) and emit it.
 
@@ -559,6 +580,7 @@ class Traverser(UpdateWalk, FastPaths):
         if op not in MATCH_OPS:
             raise MatchError(_errno.EINVAL, f"invalid match op '{op}'")
         self.err_msg = ""
+        req = self._canonical(req)
         self._memo_start(req)
         self.total_preorder = self.total_postorder = 0
         root = self.root
