@@ -120,6 +120,21 @@ def test_repeated_free_subtrees_are_replayed() -> None:
     assert first != second and trav._memo  # records kept for the 49 untouched nodes
 
 
+def test_records_are_kept_by_request_shape_not_object() -> None:
+    trav = Traverser(build(50), make_policy("high"))
+    w = make_writer("simple")
+    req = parse_request(_spec("slotcore", 1, 100))
+    trav.run(req, "allocate", 1, w)
+    # a fresh jobspec of the same shape (as each resource-query "match" parses) uses the records
+    trav.run(parse_request(_spec("slotcore", 1, 100)), "allocate", 2, w)
+    assert trav._memo_req is req and trav._memo
+    # another duration is another request: the records of the first are dropped
+    other = parse_request(_spec("slotcore", 1, 50))
+    trav.run(other, "allocate", 3, w)
+    assert trav._memo_req is other
+    assert req.key() != other.key() and req.key() == parse_request(_spec("slotcore", 1, 100)).key()
+
+
 # -- building blocks -------------------------------------------------------------------
 def test_planner_removes_a_span_whose_start_point_was_merged() -> None:
     p = Planner(10)
