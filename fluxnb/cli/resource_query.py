@@ -422,8 +422,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         policy = make_policy(args.match_policy)
         writer = make_writer(args.match_format)
-        g = _load(args)
-        trav = Traverser(g, policy, args.prune_filters, subsystems)
+        # the process owns its graph for good: keep the garbage collector's
+        # full collections off its hundreds of thousands of objects
+        with ResourceGraph.building(freeze=True):
+            g = _load(args)
+            trav = Traverser(g, policy, args.prune_filters, subsystems)
     except (PolicyError, GraphError, PruneSpecError, ValueError, MatchError, OSError) as exc:
         print(f"resource-query: {exc}", file=sys.stderr)
         return 1
