@@ -159,7 +159,7 @@ def session(argv: list[str], env: dict[str, str], text: str) -> tuple[float, lis
         raise RuntimeError(f"{argv[0]} exited {p.returncode}: {p.stderr[-1000:]}")
     phases: list[list[float]] = [[]]
     for line in p.stdout.splitlines():
-        if line.startswith("INFO: Num. of Vertices"):
+        if line.startswith("INFO: Num. of Jobs Matched"):
             phases.append([])
         else:
             mo = _ELAPSE.match(line)

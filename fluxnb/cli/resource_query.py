@@ -273,7 +273,6 @@ class _Session:
         n = len(self.jobs)
         avg = self.perf[2] / n if n else 0.0
         mn = self.perf[0] if n else 0.0
-        print(f"INFO: Num. of Vertices: {len(self.g)}")
         print(f"INFO: Num. of Jobs Matched: {n}")
         print(f"INFO: Min. Match Time: {mn:g}")
         print(f"INFO: Max. Match Time: {self.perf[1]:g}")

@@ -328,9 +328,20 @@ class MultiPlanner:
         return any(n > p.total for p, n in zip(self.planners, amounts))
 
     def _candidates(self, at: int) -> Iterator[int]:
-        times = {at}
+        """The scheduled points at or after ``at``, in time order.
+
+        As flux-sched's ``avail_at``, only scheduled points are candidates
+        (the horizon's start and the ends of spans): ``at`` itself is one only
+        if it is a point.  (Trying a time inside an unchanged stretch would
+        repeat, for a reservation, the walk that just failed at its start.)
+        """
+        times: set[int] = set()
         for p in self.planners:
-            times.update(p.points_after(at))
+            if p.base_time >= at:
+                times.add(p.base_time)
+            pts = p._times
+            if pts:
+                times.update(pts[bisect_left(pts, at):])
         return iter(sorted(times))
 
     def avail_time_first(self, at: int, duration: int, amounts: Sequence[int]) -> int:
