@@ -273,27 +273,49 @@ class Traverser(UpdateWalk, FastPaths):
         rc2 = -1
         gray = self._gray
         by_type: dict[str, Evals] = {}  # dfu's candidate lists, looked up once per type
+        leaf_dfv = self._leaf_dfv
         for e in edges:
             tgt = verts[e.dst]
             if tgt.color >= gray:  # visited in this match
                 continue
-            if dynamic and tgt.type in sat_types:
+            ttype = tgt.type
+            if dynamic and ttype in sat_types:
                 continue
-            rc, x_out = self._dom_dfv(meta, tgt, resources, pristine, excl, dfu)
+            leaf = not tgt.out
+            # a leaf's visit, tried directly (what _dom_dfv would do first)
+            done = leaf_dfv(meta, tgt, resources, excl, dfu) if leaf else None
+            rc, x_out = done if done is not None else self._dom_dfv(meta, tgt, resources, pristine,
+                                                                     excl, dfu)
             if rc != 0:
                 continue
             count = dfu.avail
             eg = EGroup(dfu.overall_score, count, 0, x_out)
             eg.edges.append(EEdge(count, count, x_out, e))
-            ev = by_type.get(tgt.type)
+            ev = by_type.get(ttype)
             if ev is None:
-                ev = by_type[tgt.type] = dfu.evals(dom, tgt.type)
+                ev = by_type[ttype] = dfu.evals(dom, ttype)
             ev.total_count += count  # Evals.add, inlined: this runs once per candidate
             if eg.score > ev.cutline:
                 ev.qual_count += count
             ev.groups.append(eg)
             rc2 = 0
             if dynamic:
+                if leaf:
+                    # a leaf merges nothing into dfu: only its own type's total moved
+                    tl = tallies.get(ttype)
+                    if tl is not None:
+                        total = ev.total_count
+                        if total > tl[2]:
+                            tl[1] += total - tl[2]
+                            tl[2] = total
+                            if tl[1] >= per_share[ttype]:
+                                tl[0] += 1
+                                tl[1] = 0
+                                if tl[0] >= multiplier:
+                                    sat_types.add(ttype)
+                    if len(sat_types) == len(tallies):
+                        break
+                    continue
                 for t, tl in tallies.items():
                     total = dfu.total_count(dom, t)
                     if total <= tl[2]:

@@ -81,6 +81,35 @@ class Planner:
         self._spans: dict[int, tuple[int, int, int]] = {}
         self._next_id = 1
 
+    @classmethod
+    def with_first_span(cls, total: int, resource_type: str, start: int, duration: int,
+                        amount: int) -> "Planner":
+        """``Planner(total, 0, INT64_MAX, resource_type)`` holding span 1 of ``amount`` at ``start``.
+
+        What ``p = Planner(...); p.add_span(start, duration, amount)`` gives,
+        without the checks and calls: the update walk creates a vertex's
+        planners this way on its first job.
+        """
+        if duration < 1 or start < 0 or not 0 <= amount <= total:
+            p = cls(total, 0, INT64_MAX, resource_type)
+            p.add_span(start, duration, amount)  # raises as usual
+            return p
+        p = cls.__new__(cls)
+        p.total = total
+        p.base_time = 0
+        p.duration = INT64_MAX
+        p.resource_type = resource_type
+        end = start + duration
+        if end > INT64_MAX:
+            end = INT64_MAX
+        if start == 0:
+            p._times, p._used = [0, end], [amount, 0]
+        else:
+            p._times, p._used = [0, start, end], [0, amount, 0]
+        p._spans = {1: (start, end, amount)}
+        p._next_id = 2
+        return p
+
     # -- spans ---------------------------------------------------------------
     @property
     def span_count(self) -> int:

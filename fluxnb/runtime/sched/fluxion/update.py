@@ -16,7 +16,8 @@ import errno as _errno
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable, Literal
 
-from .graph import Edge, Vertex
+from .graph import EMPTY, EMPTY_SET, X_CHECKER_NJOBS, Edge, Vertex
+from .planner import Planner
 
 if TYPE_CHECKING:
     from .writers import MatchWriter
@@ -96,6 +97,10 @@ class UpdateWalk:
                 if e.seq != seq and not mod:
                     continue
                 tgt = verts[e.dst]
+                if tgt.out is EMPTY and not tgt.subplans:  # a leaf: most of what a walk visits
+                    n += self._upd_leaf(tgt, tgt.size if mod else e.needs, e.exclusive or mod, meta, dfu,
+                                        mod)
+                    continue
                 n_sub = self._upd_dfv(tgt, tgt.size if mod else e.needs, e.exclusive or mod, meta, dfu, mod)
                 if n_sub > 0:
                     if upd_weights:
@@ -129,6 +134,53 @@ class UpdateWalk:
             self._writer.emit_vtx(self._level, u, needs, excl)
         self._level -= 1
         return n
+
+    def _upd_leaf(self, u: Vertex, needs: int, excl: bool, meta: JobMeta, to_parent: dict[str, int],
+                  emit_shadow: bool) -> int:
+        """:meth:`_upd_dfv` of a vertex without out-edges, the same effects in fewer steps.
+
+        For a vertex without out-edges or subtree planners: nothing below to
+        walk, no subtree span, no edge weight to update.
+        """
+        if not (excl or emit_shadow or u.type in self.policy.exclusive_types):
+            return 0  # nothing planned here, nothing emitted
+        alloc_type = meta.alloc_type
+        if alloc_type != "noalloc":
+            jobid, at, dur = meta.jobid, meta.at, meta.duration
+            p = u._plans
+            if p is None:
+                u._plans = p = Planner.with_first_span(u.size, u.type, at, dur, needs)
+                span = 1
+            else:
+                span = p.add_span(at, dur, needs)
+            m = u.allocations if alloc_type == "alloc" else u.reservations if alloc_type == "reserve" else None
+            if m is not None:
+                if m is EMPTY:
+                    m = {}
+                    if alloc_type == "alloc":
+                        u.allocations = m
+                    else:
+                        u.reservations = m
+                m[jobid] = span
+            u.version += 1
+            tags = u.tags
+            if tags is EMPTY_SET:
+                tags = u.tags = set()
+            tags.add(jobid)
+            x = u._x_checker
+            if x is None:
+                u._x_checker = Planner.with_first_span(X_CHECKER_NJOBS, "jobs", at, dur, 1)
+                xs = 1
+            else:
+                xs = x.add_span(at, dur, 1)
+            xm = u.x_spans
+            if xm is EMPTY:
+                xm = u.x_spans = {}
+            xm[jobid] = xs
+            self.filters.accum(u.type, u.size, to_parent)
+        if self._writer is not None:
+            self._writer.emit_vtx(self._level + 1, u, needs, True)
+        return 1
 
     def _upd_by_outedges(self, meta: JobMeta, e: Edge) -> None:
         sp = self.g.vertices[e.dst].subplans.get(self.dom)
