@@ -98,6 +98,7 @@ class FastPaths:
     _greedy_ok: dict[tuple[int, int, bool], bool]
     _memo: dict[tuple, tuple] | None
     _memo_req: object
+    _fails: dict[tuple, dict[int, tuple[int, bool, int, int]]] | None
     _big: dict[int, bool]
     _rec: list[tuple[Edge, int, bool]] | None
     _merged: Scoring | None
@@ -275,11 +276,15 @@ class FastPaths:
             if self._memo is not None:
                 self._memo.clear()
             self._greedy_ok.clear()
+            if self._fails is not None:
+                self._fails.clear()
             self._memo_req = req
 
     def _memo_clear(self) -> None:
         if self._memo is not None:
             self._memo.clear()
+        if self._fails is not None:
+            self._fails.clear()
 
     def _memo_worth(self, u: Vertex) -> bool:
         """A subtree deep enough (grandchildren) for a record to save work.

@@ -55,6 +55,8 @@ _NONE, _PRISTINE_NONE, _RESOURCE, _SLOT = range(4)
 _ORDER_MIN = 64
 #: Request shapes remembered by one traverser (see :meth:`Traverser._canonical`).
 _CANON_MAX = 256
+#: Windows of failed-visit records kept (see ``Traverser._fails``).
+_FAILS_MAX = 64
 
 
 def _weight_key(e: Edge) -> tuple[int, int]:
@@ -115,6 +117,12 @@ class Traverser(UpdateWalk, FastPaths):
         self._greedy_ok: dict[tuple[int, int, bool], bool] = {}
         self._memo: dict[tuple, tuple] | None = {} if policy.stop_on_k == 0 else None
         self._memo_req: object = None
+        #: Failed visits of subtrees that hold jobs: (request level, pristine, excl, level
+        #: score, alloc type, at, duration) -> child uniq_id -> (child's version, x_out,
+        #: preorder and postorder visits).  A busy subtree that has not changed since
+        #: (its version) fails again the same way for the same request and window, so
+        #: e.g. each allocate-or-reserve on a full cluster does not revisit every busy node.
+        self._fails: dict[tuple, dict[int, tuple[int, bool, int, int]]] | None = {}
         #: One request object per request shape (see :meth:`_canonical`).
         self._canon: dict[tuple, Request] = {}
         self._big: dict[int, bool] = {}
@@ -274,6 +282,17 @@ class Traverser(UpdateWalk, FastPaths):
         gray = self._gray
         by_type: dict[str, Evals] = {}  # dfu's candidate lists, looked up once per type
         leaf_dfv = self._leaf_dfv
+        pol = self.policy
+        # failed visits of busy children, for this request level and window (see _fails)
+        ctx = (id(resources), pristine, excl, pol._level_scores, meta.alloc_type, meta.at, meta.duration)
+        all_fails = self._fails
+        fails = None
+        if all_fails is not None:
+            fails = all_fails.get(ctx)
+            if fails is None:
+                if len(all_fails) >= _FAILS_MAX:
+                    all_fails.clear()
+                fails = all_fails[ctx] = {}
         for e in edges:
             tgt = verts[e.dst]
             if tgt.color >= gray:  # visited in this match
@@ -282,10 +301,25 @@ class Traverser(UpdateWalk, FastPaths):
             if dynamic and ttype in sat_types:
                 continue
             leaf = not tgt.out
-            # a leaf's visit, tried directly (what _dom_dfv would do first)
-            done = leaf_dfv(meta, tgt, resources, excl, dfu) if leaf else None
-            rc, x_out = done if done is not None else self._dom_dfv(meta, tgt, resources, pristine,
-                                                                     excl, dfu)
+            if leaf:
+                # a leaf's visit, tried directly (what _dom_dfv would do first)
+                done = leaf_dfv(meta, tgt, resources, excl, dfu)
+                rc, x_out = done if done is not None else self._dom_dfv(meta, tgt, resources, pristine,
+                                                                         excl, dfu)
+            else:
+                f = fails.get(tgt.uniq_id) if fails is not None else None
+                if f is not None and f[0] == tgt.version:
+                    self.preorder += f[2]
+                    self.postorder += f[3]
+                    continue
+                pre0, post0, err0 = self.preorder, self.postorder, len(self.err_msg)
+                rc, x_out = self._dom_dfv(meta, tgt, resources, pristine, excl, dfu)
+                if rc != 0:
+                    if (fails is not None and tgt.tags and len(self.err_msg) == err0
+                            and pol._level_scores == ctx[3]):
+                        fails[tgt.uniq_id] = (tgt.version, x_out, self.preorder - pre0,
+                                              self.postorder - post0)
+                    continue
             if rc != 0:
                 continue
             count = dfu.avail
