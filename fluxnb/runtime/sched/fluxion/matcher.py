@@ -110,6 +110,8 @@ class Traverser(UpdateWalk, FastPaths):
         self._level = 0
         self._writer: MatchWriter | None = None
         self._order: dict[int, SortedKeyList] = {}
+        #: The same order of a vertex with few children, as a list (see :meth:`_ordered_children`).
+        self._small_order: dict[int, list[Edge]] = {}
         #: Edges selected by the current match, by source vertex (see :meth:`_mark`).
         self._marked: dict[int, list[Edge]] = {}
         # fast paths (see fastpaths.py): greedy child order, free-subtree records
@@ -222,7 +224,10 @@ class Traverser(UpdateWalk, FastPaths):
         """
         edges = u.children(self.dom)
         if len(edges) < _ORDER_MIN:
-            return sorted(edges, key=_weight_key)
+            order = self._small_order.get(u.uniq_id)
+            if order is None:  # until a weight below u changes (_set_weight)
+                order = self._small_order[u.uniq_id] = sorted(edges, key=_weight_key)
+            return order
         order = self._order.get(u.uniq_id)
         if order is None:
             order = self._order[u.uniq_id] = SortedKeyList(edges, key=_weight_key)
@@ -234,6 +239,7 @@ class Traverser(UpdateWalk, FastPaths):
         order = self._order.get(e.src)
         if order is None:
             e.weight = weight
+            self._small_order.pop(e.src, None)
         else:
             order.remove(e)
             e.weight = weight
