@@ -130,6 +130,14 @@ class Traverser(UpdateWalk, FastPaths):
         self._big: dict[int, bool] = {}
         self._rec: list[tuple[Edge, int, bool]] | None = None
         self._merged: Scoring | None = None
+        if policy.stop_on_k > 0:
+            # the first policy's sorted children of big vertices (a cluster's nodes):
+            # built with the graph's indexes, not by the first match
+            dom = self.dom
+            for v in graph.vertices:
+                out = v.out
+                if out and len(out.get(dom, ())) >= _ORDER_MIN:
+                    self._ordered_children(v)
 
     @property
     def root(self) -> Vertex:
@@ -299,9 +307,16 @@ class Traverser(UpdateWalk, FastPaths):
                 if len(all_fails) >= _FAILS_MAX:
                     all_fails.clear()
                 fails = all_fails[ctx] = {}
+        fails_get = fails.get if fails is not None else {}.get
+        replayed_pre = replayed_post = 0
         for e in edges:
             tgt = verts[e.dst]
             if tgt.color >= gray:  # visited in this match
+                continue
+            f = fails_get(e.dst)
+            if f is not None and f[0] == tgt.version and not (dynamic and tgt.type in sat_types):
+                replayed_pre += f[2]  # the same failed visit as last time
+                replayed_post += f[3]
                 continue
             ttype = tgt.type
             if dynamic and ttype in sat_types:
@@ -313,11 +328,6 @@ class Traverser(UpdateWalk, FastPaths):
                 rc, x_out = done if done is not None else self._dom_dfv(meta, tgt, resources, pristine,
                                                                          excl, dfu)
             else:
-                f = fails.get(tgt.uniq_id) if fails is not None else None
-                if f is not None and f[0] == tgt.version:
-                    self.preorder += f[2]
-                    self.postorder += f[3]
-                    continue
                 pre0, post0, err0 = self.preorder, self.postorder, len(self.err_msg)
                 rc, x_out = self._dom_dfv(meta, tgt, resources, pristine, excl, dfu)
                 if rc != 0:
@@ -373,6 +383,8 @@ class Traverser(UpdateWalk, FastPaths):
                         enough = False
                 if enough:
                     break
+        self.preorder += replayed_pre
+        self.postorder += replayed_post
         return rc2
 
     def _cnt_slot(self, shape: list[ResourceReq], dfu_slot: Scoring) -> int:
