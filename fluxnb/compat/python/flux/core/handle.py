@@ -64,7 +64,7 @@ class Flux(_FluxnbFlux):
             raise TypeError("Flux: url must be a str")
         self._loop = url == "loop://"
         if self._loop:
-            self.uri, self.endpoint, self._path = url, None, None
+            self.uri, self.endpoint, self._path, self._unix = url, None, None, False
             self.sock, self.closed, self.aux = None, False, {}
             self._responses, self._events, self._subs = {}, deque(), []
             import itertools
