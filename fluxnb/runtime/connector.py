@@ -110,9 +110,13 @@ class UnixConnection:
             s.close()
             raise FluxError(errno.EPERM, f"cannot connect to {uri}: permission denied "
                             "(the instance belongs to another user)") from None
-        except (ConnectionRefusedError, FileNotFoundError):
+        except ConnectionRefusedError:   # the socket of a broker that died
             s.close()
-            raise FluxError(errno.ENOENT, f"cannot connect to {uri}: no broker listens there "
+            raise FluxError(errno.ECONNRESET, f"lost connection to {uri}: no broker listens "
+                            "there (the instance stopped)") from None
+        except FileNotFoundError:
+            s.close()
+            raise FluxError(errno.ENOENT, f"cannot connect to {uri}: no broker socket there "
                             "(is the instance running?)") from None
         except OSError as exc:
             s.close()
