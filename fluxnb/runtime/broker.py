@@ -378,6 +378,7 @@ class Broker:
             self._drop_uconn(conn)
             return
         uid = conn.uid
+        conn.spoke = True
         for body in bodies:
             if uid == self.owner:
                 self._on_client(conn.hop, [body])
@@ -396,7 +397,7 @@ class Broker:
         except Exception:
             pass
         conn.close()
-        if not conn.said_goodbye and not self.closed:
+        if conn.spoke and not conn.said_goodbye and not self.closed:
             self._disconnect(conn.hop)
 
     def _close_listener(self) -> None:

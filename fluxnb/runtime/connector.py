@@ -49,6 +49,8 @@ _LEN = struct.Struct(">I")
 _CRED = struct.Struct("3i")
 #: largest message a peer may announce (a length past it is a protocol error)
 MAX_MESSAGE = 1 << 31
+#: the errnos of a connection whose other end went away
+_GONE = {errno.ECONNRESET, errno.EPIPE, errno.ENOTCONN, errno.ECONNABORTED, errno.EBADF}
 POLLIN = 1   # zmq.POLLIN
 POLLOUT = 2  # zmq.POLLOUT
 
@@ -135,6 +137,7 @@ class UnixConnection:
         self.closed = False
         self._poller = select.poll()
         self._poller.register(s.fileno(), select.POLLIN)
+        self._partial = bytearray()
         try:
             first = s.recv(1)
         except OSError:
@@ -172,43 +175,46 @@ class UnixConnection:
                     skip = 0
                 bufs, total = rest, total - sent
                 sent = self._sock.sendmsg(bufs)
-        except OSError:
-            raise self._lost() from None
+        except OSError as exc:
+            if exc.errno in _GONE:
+                raise self._lost() from None
+            raise
 
     def send(self, data: bytes, flags: int = 0) -> None:
         self.send_multipart([data], flags)
 
     # -- in ------------------------------------------------------------------------
-    def _read(self, n: int) -> bytes:
-        try:
-            data = self._sock.recv(n, socket.MSG_WAITALL)
-        except OSError:
-            raise self._lost() from None
-        if len(data) == n:
-            return data
-        if not data:
-            raise self._lost()
-        buf = bytearray(data)   # interrupted, or a message too large for one read
-        while len(buf) < n:
-            try:
-                more = self._sock.recv(min(n - len(buf), 1 << 22), socket.MSG_WAITALL)
-            except InterruptedError:
-                continue
-            except OSError:
-                raise self._lost() from None
-            if not more:
-                raise self._lost()
-            buf += more
-        return bytes(buf)
-
     def recv_multipart(self, flags: int = 0, copy: bool = True) -> list[bytes]:
-        """The next message, as one frame (blocks; ECONNRESET if the broker is gone)."""
+        """The next message, as one frame (blocks; ECONNRESET if the broker is gone).
+
+        What was read of a message stays here until the rest comes, so an exception
+        from a signal handler (a CLI's timeout) during the read loses no bytes.
+        """
         if self.closed:
             raise FluxError(errno.EBADF, "connection is closed")
-        (size,) = _LEN.unpack(self._read(4))
-        if size >= MAX_MESSAGE:
-            raise FluxError(errno.EPROTO, f"{self.uri}: message of {size} bytes announced")
-        return [self._read(size)]
+        buf = self._partial
+        while True:
+            have = len(buf)
+            if have >= 4:
+                (size,) = _LEN.unpack_from(buf)
+                if size >= MAX_MESSAGE:
+                    raise FluxError(errno.EPROTO, f"{self.uri}: message of {size} bytes announced")
+                if have == size + 4:
+                    body = bytes(buf[4:]) if have > 4 else b""
+                    buf.clear()
+                    return [body]
+                want = size + 4 - have
+            else:
+                want = 4 - have
+            try:
+                data = self._sock.recv(min(want, 1 << 22), socket.MSG_WAITALL)
+            except OSError as exc:
+                if exc.errno in _GONE:
+                    raise self._lost() from None
+                raise   # an exception of a signal handler (or a real error): as it is
+            if not data:
+                raise self._lost()
+            buf += data
 
     def recv(self, flags: int = 0, copy: bool = True) -> bytes:
         return self.recv_multipart()[0]
@@ -241,7 +247,7 @@ class ServerConnection:
     """
 
     __slots__ = ("sock", "fd", "hop", "uid", "pid", "reader", "pending", "closed", "on_writable",
-                 "said_goodbye")
+                 "said_goodbye", "spoke")
 
     def __init__(self, sock: socket.socket, hop: str, on_writable):
         self.sock = sock
@@ -257,6 +263,8 @@ class ServerConnection:
         self.closed = False
         self.on_writable = on_writable
         self.said_goodbye = False
+        #: whether the client sent anything (a probe that only read the greeting did not)
+        self.spoke = False
 
     def send(self, frames: list) -> bool:
         """Queue one message; False if the client is gone."""

@@ -373,6 +373,23 @@ class Flux(_FluxnbFlux):
         if self.sock is None:
             raise OSError(errno.ENOSYS, "loop:// handle has no reactor")
         deadline = None if timeout is None else time.monotonic() + timeout
+        if until is not None and not (self._watchers or self._thens or self._signals
+                                      or self._requests):
+            # a future's get() with nothing else to run: just wait for messages
+            while not until():
+                if self._requests or self._thens or self._watchers:
+                    break   # something arrived (or was added) that the reactor must run
+                wait = None
+                if deadline is not None:
+                    wait = deadline - time.monotonic()
+                    if wait <= 0:
+                        return -1
+                try:
+                    self._recv_one(wait)
+                except TimeoutError:
+                    return -1
+            else:
+                return 0
         once = flags & (_c.FLUX_REACTOR_NOWAIT | _c.FLUX_REACTOR_ONCE)
         if until is None:
             self._stop = None
