@@ -446,8 +446,9 @@ class Flux(_FluxnbFlux):
             if exc.errno == errno.EINTR:
                 return
             raise
+        mine = self.sock if isinstance(self.sock, zmq.Socket) else self.sock.fileno()
         for sock, revents in ready:
-            if sock is self.sock:
+            if sock is mine or sock == mine:   # zmq.Poller names a polled object by its fd
                 self._drain()
             elif sock in fds and fds[sock].active:
                 fds[sock]._fire(revents)
