@@ -187,11 +187,12 @@ class Broker:
         #: gives other uids the guest role only with multi-user support)
         self.owner = os.getuid()
         self._strangers: set[int] = set()
-        #: the ``local://`` listener and its connections, by route hop (``c:#N``)
+        #: the ``local://`` listener and its connections, by route hop (``c:#RANK.PID.TAG.N``)
         self._listener = None
         self._listener_ino = 0
         self._uconns: dict[str, ServerConnection] = {}
         self._uconn_seq = 0
+        self._uconn_tag = f"{rank}.{os.getpid()}.{os.urandom(3).hex()}"
 
     # -- start/stop -------------------------------------------------------------
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -344,7 +345,10 @@ class Broker:
                 return
             sock.setblocking(False)
             self._uconn_seq += 1
-            conn = ServerConnection(sock, f"c:#{self._uconn_seq}", self._want_write)
+            # hops are compared by prefix all along the tree: unique instance-wide, and
+            # past a restart of this rank (as zmq's identities of its clients were)
+            conn = ServerConnection(sock, f"c:#{self._uconn_tag}.{self._uconn_seq}",
+                                    self._want_write)
             if not conn.send_raw(GREETING):
                 conn.close()
                 continue

@@ -161,6 +161,22 @@ def test_a_killed_client_has_its_streams_and_subscriptions_dropped():
                 proc.wait()
 
 
+def test_a_client_leaving_one_rank_leaves_streams_from_other_ranks_alone(pinst):
+    # route hops are compared by prefix on every broker: a client that goes away on
+    # rank 1 must not match a stream that came from a client of rank 0
+    with Flux(pinst.uri) as h0:
+        stream = h0.rpc("log.dmesg", {"follow": True}, nodeid=1, flags=FLAG_STREAMING)
+        stream.get(timeout=10)
+        for _ in range(3):
+            with Flux(pinst.rank_uri(1)) as h1:
+                assert h1.attr_get("rank") == "1"
+        h0.rpc("log.append", {"message": "after the others left", "level": 6}, nodeid=1).get(10)
+        while True:
+            stream.reset()
+            if stream.get(timeout=10)["message"] == "after the others left":
+                break
+
+
 # -- a broker that dies ----------------------------------------------------------------------
 def test_a_dead_broker_fails_waiting_streams_events_and_async_clients():
     inst = Instance(test_size=1, processes=True).start()
