@@ -6,7 +6,9 @@ The same script runs under each system, alternately (fluxnb, flux, fluxnb, ...):
 ``flux start --test-size=4 python SCRIPT`` where the script does ``import flux`` and
 ``h.rpc(...).get()`` one at a time (flux-core's own Python under ``flux python``;
 fluxnb's ``flux`` package inside a fluxnb instance). Rows: ``attr.get`` and
-``kvs.lookup`` answered by rank 0, and ``attr.get`` sent to rank 3 (two TBON hops).
+``kvs.lookup`` answered by rank 0, and ``attr.get`` sent to rank 3 (two TBON hops); for
+the first two also the CPU time one round trip costs, the client's and rank 0's broker
+process's together (what bounds the rate when the machine's cores are shared).
 
 Floors in the same run: a raw Python ping-pong over an AF_UNIX socket to another
 process (what bounds any Python client and broker pair here), and the raw pyzmq
@@ -26,31 +28,47 @@ from _floor import raw_reqrep_rate, raw_unix_rate  # noqa: E402
 from _peer import Peer, alternate, fluxnb_start, header, show, tmpfile  # noqa: E402
 
 SCRIPT = r'''
-import json, sys, time
+import json, os, resource, sys, time
 import flux
 
 h = flux.Flux()
 n = int(sys.argv[1])
+broker = int(h.attr_get("broker.pid"))
 
 
-def rate(fn, n):
+def cpu():
+    # this client's CPU seconds, and rank 0's broker process's
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    with open(f"/proc/{broker}/stat") as f:
+        st = f.read().rsplit(")", 1)[1].split()
+    return ru.ru_utime + ru.ru_stime, (int(st[11]) + int(st[12])) / os.sysconf("SC_CLK_TCK")
+
+
+out = {}
+
+
+def rate(name, fn, n, cpu_too=True):
     for _ in range(min(300, n)):
         fn()
+    c0, b0 = cpu()
     t = time.perf_counter()
     for _ in range(n):
         fn()
-    return n / (time.perf_counter() - t)
+    out[name + " rt/s"] = n / (time.perf_counter() - t)
+    c1, b1 = cpu()
+    if cpu_too:
+        out[name + " CPU us/rt (client+broker)"] = 1e6 * ((c1 - c0) + (b1 - b0)) / n
 
 
-out = {"attr.get": rate(lambda: h.rpc("attr.get", {"name": "size"}).get(), n)}
+rate("attr.get", lambda: h.rpc("attr.get", {"name": "size"}).get(), n)
 import flux.kvs
 flux.kvs.put(h, "bench.key", 42)
 flux.kvs.commit(h)
 lookup = {"key": "bench.key", "flags": 0, "namespace": "primary"}
 assert "val" in h.rpc("kvs.lookup", lookup).get()
-out["kvs.lookup"] = rate(lambda: h.rpc("kvs.lookup", lookup).get(), n)
-out["attr.get to rank 3 (2 hops)"] = rate(
-    lambda: h.rpc("attr.get", {"name": "size"}, nodeid=3).get(), n // 2)
+rate("kvs.lookup", lambda: h.rpc("kvs.lookup", lookup).get(), n)
+rate("attr.get to rank 3 (2 hops)", lambda: h.rpc("attr.get", {"name": "size"}, nodeid=3).get(),
+     n // 2, cpu_too=False)
 print(json.dumps(out))
 '''
 
@@ -79,8 +97,9 @@ def main() -> None:
 
     a, b = alternate(fluxnb_run, peer_run if peer else None, repeat=3)
     for op in a[0]:
-        print(show(f"{op} rt/s", [r[op] for r in a], [r[op] for r in b], higher_is_better=True,
-                   target=1 if op != "attr.get to rank 3 (2 hops)" else None))
+        cpu = "CPU" in op
+        print(show(op, [r[op] for r in a], [r[op] for r in b], higher_is_better=not cpu,
+                   target=1 if op in ("attr.get rt/s", "kvs.lookup rt/s") else None))
     os.unlink(script)
 
     unix = [raw_unix_rate(n * 2) for _ in range(3)]

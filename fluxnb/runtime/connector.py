@@ -55,12 +55,6 @@ POLLIN = 1   # zmq.POLLIN
 POLLOUT = 2  # zmq.POLLOUT
 
 
-def peer_uid(sock: socket.socket) -> int:
-    """The uid of the process at the other end of a unix socket (``SO_PEERCRED``)."""
-    cred = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _CRED.size)
-    return _CRED.unpack(cred)[1]
-
-
 def pack(frames: list) -> list:
     """The buffers that put one message (its frames, concatenated) on the wire."""
     if len(frames) == 1:
@@ -373,4 +367,5 @@ def _listening(path: str) -> bool:
         t.close()
 
 
-__all__ = ["GREETING", "FrameReader", "ServerConnection", "UnixConnection", "bind_listener", "pack", "peer_uid"]
+__all__ = ["GREETING", "FrameReader", "ServerConnection", "UnixConnection", "bind_listener",
+           "pack"]
