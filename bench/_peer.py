@@ -179,3 +179,10 @@ def tmpfile(text: str, suffix: str = ".py") -> str:
     with os.fdopen(fd, "w") as f:
         f.write(text)
     return path
+
+
+def no_counterpart(what: str, instead: str) -> str:
+    """Header of a benchmark whose subject the real Flux does not have (DYAD, tracing...)."""
+    return "\n".join([f"# {what}", f"# load average at start: {load_average()}",
+                      f"# peer: flux-core has no counterpart; compared with {instead}, "
+                      f"measured in the same run"])

@@ -30,6 +30,9 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _peer import no_counterpart  # noqa: E402
+
 os.environ.setdefault("FLUXNB_QUIET", "1")
 
 SIZES = [(1 << 10, "1 KiB"), (64 << 10, "64 KiB"), (1 << 20, "1 MiB"), (10 << 20, "10 MiB")]
@@ -120,6 +123,7 @@ def local_copy(src_dir, size, n):
 
 
 def main(argv=None) -> int:
+    print(no_counterpart("DYAD producer -> consumer latency and bandwidth", "polling a shared directory and a local copy"))
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer files per size")
     ap.add_argument("--processes", action="store_true", help="one process per broker")

@@ -14,7 +14,11 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _peer import no_counterpart  # noqa: E402
 
 from fluxnb.fluence import FluenceScheduler, KubeScheduler, load_manifests, simulate
 from fluxnb.fluence.workflows import demo_cluster, mpi_workflow
@@ -65,6 +69,7 @@ def run(workload, make, seeds):
 
 
 def main() -> None:
+    print(no_counterpart("Fluence what-if simulation time", "a first-fit placer on the same event loop"))
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=20)
     args = ap.parse_args()

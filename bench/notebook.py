@@ -131,6 +131,40 @@ def grid_figures(njobs: int, repeat: int) -> list[str]:
     ]
 
 
+PEER_TIMER = """\
+import statistics, subprocess, sys, time
+n = int(sys.argv[1]); runs = []
+for _ in range(n):
+    t = time.perf_counter(); subprocess.run(sys.argv[2:], check=True); runs.append(time.perf_counter() - t)
+print(statistics.median(runs))
+"""
+
+
+def peer_figures(repeat: int) -> list[str]:
+    """The real Flux's nearest figures: an instance started from a shell, and
+    ``flux run true`` from a shell inside one (a notebook user of flux-core pays these)."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from _peer import Peer, absent_note, tmpfile
+    peer = Peer.find()
+    if peer is None:
+        return ["# " + absent_note()]
+    starts = []
+    for _ in range(max(3, repeat // 3)):
+        t = time.perf_counter()
+        peer.start(4, ["true"])
+        starts.append(time.perf_counter() - t)
+    timer = tmpfile(PEER_TIMER)
+    try:
+        run = float(peer.start(4, [sys.executable, timer, str(repeat), "flux", "run", "true"]).split()[-1])
+    finally:
+        os.unlink(timer)
+    import statistics
+    return [f"# peer: flux-core {peer.version()} from a shell, in the same run:",
+            f"flux start --test-size=4 true      {statistics.median(starts) * 1e3:8.1f} ms "
+            f"(median of {len(starts)}; includes its shutdown)",
+            f"flux run true (shell, in instance) {run * 1e3:8.2f} ms (median of {repeat})"]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=20)
@@ -179,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"%flux getattr size                {status:8.2f} ms (median of {args.repeat})")
     print(f"%flux run true                    {run_true:8.2f} ms (median of {args.repeat})  "
           f"target < 50 ms  {verdict(run_true, 50)}")
+    for line in peer_figures(min(args.repeat, 10)):
+        print(line)
     if args.grid_jobs:
         for line in grid_figures(args.grid_jobs, args.repeat):
             print(line)

@@ -8,6 +8,12 @@ exec (no process): what is measured is what the instance keeps per finished job.
 The instance runs with its default purge limits (``job-manager.inactive-num-limit``
 and ``inactive-age-limit``). Target (issue 15): the second figure no more than 1.2x
 the first.
+
+Side by side (when real Flux is built, ``FLUX_PREFIX``): the same shell script runs in
+an instance of each system (``flux start --test-size=K``, fluxnb with ``--processes``),
+submitting the jobs with ``flux submit --cc --wait`` and reading rank 0's RSS from
+``/proc/$(flux getattr broker.pid)/status`` once idle, after the first and the second
+count (``--peer-second`` caps the second count for both, flux-core being slower).
 """
 
 from __future__ import annotations
@@ -18,8 +24,41 @@ import json
 import os
 import time
 
+import sys
+
 from fluxnb import Flux, Instance
 from fluxnb.job import JobspecV1
+
+sys.path.insert(0, os.path.dirname(__file__))
+from _peer import Peer, fluxnb_start, header  # noqa: E402
+
+RSS_SCRIPT = r"""
+rss() { awk '/^VmRSS:/ {print $2}' /proc/$(flux getattr broker.pid)/status; }
+echo start $(rss)
+flux submit --cc=1-$1 --quiet --wait --setattr=system.exec.test.run_duration=0.001s true
+sleep 2.5; echo first $(rss)
+flux submit --cc=1-$(($2 - $1)) --quiet --wait --setattr=system.exec.test.run_duration=0.001s true
+sleep 2.5; echo second $(rss)
+"""
+
+
+def shell_rss(run, first: int, second: int) -> dict[str, int]:
+    out = run(["sh", "-c", RSS_SCRIPT, "rss", str(first), str(second)])
+    return {k: int(v) for k, v in (line.split() for line in out.splitlines() if line.strip())}
+
+
+def side_by_side(first: int, second: int, nodes: int) -> None:
+    peer = Peer.find()
+    print(header(peer, f"rank 0 RSS after {first:,} and {second:,} test-exec jobs "
+                       "(flux submit --cc --wait), both systems"))
+    rows = [("fluxnb", lambda argv: fluxnb_start(nodes, argv, processes=True, timeout=1800))]
+    if peer:
+        rows.append(("flux-core", lambda argv: peer.start(nodes, argv, timeout=1800)))
+    for who, run in rows:
+        r = shell_rss(run, first, second)
+        print(f"{who:<10} RSS start {r['start'] / 1024:6.1f} MiB, after {first:,} "
+              f"{r['first'] / 1024:6.1f} MiB, after {second:,} {r['second'] / 1024:6.1f} MiB: "
+              f"second / first {r['second'] / r['first']:.2f}")
 
 
 def rss_kib(pid: int) -> int:
@@ -65,7 +104,10 @@ def main() -> None:
     ap.add_argument("--first", type=int, default=1000)
     ap.add_argument("--second", type=int, default=10000)
     ap.add_argument("--nodes", type=int, default=4)
+    ap.add_argument("--peer-second", type=int, default=5000,
+                    help="second count of the side-by-side run (default 5000)")
     args = ap.parse_args()
+    side_by_side(args.first, min(args.second, args.peer_second), args.nodes)
     gc.collect()
     with Instance(test_size=args.nodes, processes=True) as inst, Flux(inst.uri) as h:
         pid = int(h.rpc("attr.get", {"name": "broker.pid"}, nodeid=0).get()["value"])

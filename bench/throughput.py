@@ -1,27 +1,40 @@
-"""Job throughput: N jobs from submit until all are inactive, beside a subprocess floor.
+"""Job throughput: N jobs through the CLI, fluxnb beside the real Flux, Dask and a fork floor.
 
-Run: python bench/throughput.py [N] [--nodes K]
+Run: python bench/throughput.py [N] [--repeat R] [--processes] [--growth]
 
-Prints jobs/s with real processes (``true``) and with test exec (no process), and
-the floor measured in the same run: a plain loop of ``subprocess.run(["true"])``.
-Targets (issue 3, 2-core machine): real >= 250 jobs/s for 1,000 jobs; test exec >=
-1,000 jobs/s. flux-core 0.88 here: 42.7 (real) and 164 (simulated) jobs/s.
+What the user runs, timed end to end inside an instance of each system started the same
+way (``flux start --test-size=4``): ``flux submit --cc=1-N --quiet --wait true`` (real
+processes) and the same with ``--setattr=system.exec.test.run_duration=0.001s`` (flux-core's
+test exec: the job runs no process). The clock starts before the CLI is started and
+stops when it exits, i.e. when every job is inactive. Instances of the two systems are
+started alternately (fluxnb, flux, fluxnb, ...), a fresh one for every run.
+
+Beside them, in the same run: the fork/exec floor (``subprocess.run(["true"])`` in a
+loop) and Dask's LocalCluster running the same ``true`` processes (when dask.distributed
+is installed). ``--growth`` also runs 10x the jobs once with fluxnb and prints the cost per job at
+both sizes (linear growth: the same cost per job).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
 import sys
 import time
 
-from fluxnb import Flux, Instance
-from fluxnb.job import JobspecV1
+sys.path.insert(0, os.path.dirname(__file__))
+from _peer import Peer, alternate, fluxnb_start, header, show, spread, tmpfile  # noqa: E402
 
-FLUX_CORE = {"real": 42.7, "test": 164.0}
+TIMER = """\
+import subprocess, sys, time
+t = time.perf_counter()
+subprocess.run(sys.argv[1:], check=True)
+print(time.perf_counter() - t)
+"""
+
+TEST_EXEC = "--setattr=system.exec.test.run_duration=0.001s"  # 0s: flux-core waits for a cancel
 
 
 def floor_rate(n: int) -> float:
@@ -31,40 +44,40 @@ def floor_rate(n: int) -> float:
     return n / (time.perf_counter() - t)
 
 
-def run_jobs(h: Flux, n: int, test_exec: bool) -> float:
-    js = JobspecV1.from_command(["true"])
-    js.environment = dict(os.environ)
-    if test_exec:
-        js.setattr("system.exec.test.run_duration", "0s")
-    payload = {"jobspec": json.loads(js.dumps()), "urgency": 16, "flags": 0}
-    h.event_subscribe("job-state")
-    t = time.perf_counter()
-    futures = [h.rpc("job-manager.submit", payload, nodeid=0) for _ in range(n)]
-    ids = {f.get()["id"] for f in futures}
-    done = 0
-    while done < n:
-        ev = h.event_recv("job-state", timeout=120)
-        for jobid, state, _ in ev.json["transitions"]:
-            if state == "INACTIVE" and jobid in ids:
-                done += 1
-    rate = n / (time.perf_counter() - t)
-    h.event_unsubscribe("job-state")
-    failed = h.rpc("job-list.list", {"states": 64, "results": 2 | 4 | 8, "ids": sorted(ids),
-                                     "max_entries": 5, "attrs": ["exception_note"]},
-                   nodeid=0).get()["jobs"]
-    if failed:  # only this run's jobs count
-        print(f"  warning: {len(failed)}+ jobs did not complete, e.g. {failed[0]}", file=sys.stderr)
-    return rate
+def _true_task(_: int) -> int:
+    return subprocess.run(["true"]).returncode
 
 
-def run_true_latency(inst: Instance, runs: int = 15) -> float:
-    env = inst.environ(0)
-    times = []
-    for _ in range(runs):
+def dask_rate(n: int) -> float | None:
+    """N ``true`` processes run as Dask tasks on a LocalCluster (cluster start not timed)."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        return None
+    import logging
+    logging.getLogger("distributed").setLevel(logging.ERROR)
+    with LocalCluster(processes=True, dashboard_address=None) as cluster, Client(cluster) as c:
+        c.submit(_true_task, -1).result()  # workers warmed up, as the instances are
         t = time.perf_counter()
-        subprocess.run(["flux", "run", "true"], env=env, check=True)
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+        futures = c.map(_true_task, range(n), pure=False)
+        c.gather(futures)
+        return n / (time.perf_counter() - t)
+
+
+def cli_argv(n: int, test: bool, timer: str) -> list[str]:
+    opts = [TEST_EXEC] if test else []
+    return [sys.executable, timer, "flux", "submit", f"--cc=1-{n}", "--quiet", "--wait",
+            *opts, "true"]
+
+
+def fluxnb_rate(n: int, test: bool, timer: str, processes: bool, size: int) -> float:
+    out = fluxnb_start(size, cli_argv(n, test, timer), processes=processes)
+    return n / float(out.split()[-1])
+
+
+def peer_rate(peer: Peer, n: int, test: bool, timer: str, size: int) -> float:
+    out = peer.start(size, cli_argv(n, test, timer))
+    return n / float(out.split()[-1])
 
 
 def main() -> None:
@@ -72,26 +85,48 @@ def main() -> None:
     ap.add_argument("n", nargs="?", type=int, default=1000)
     ap.add_argument("--nodes", type=int, default=4)
     ap.add_argument("--repeat", type=int, default=3, help="runs per figure (median reported)")
-    ap.add_argument("--latency", action="store_true", help="also time `flux run true` from a shell")
+    ap.add_argument("--processes", action="store_true",
+                    help="also fluxnb with a process per broker (fluxnb start --processes)")
+    ap.add_argument("--growth", action="store_true", help="also 10x the jobs, once each")
     args = ap.parse_args()
-    floor = statistics.median(floor_rate(min(args.n, 1000)) for _ in range(args.repeat))
-    print(f"floor  subprocess.run(['true']) loop                       {floor:8.0f} jobs/s "
-          f"(median of {args.repeat})")
-    # brokers in a thread of this process (as %flux start hosts them), and in a process
-    # of their own (as `fluxnb start` from a terminal runs them, with --processes)
-    for where, procs in (("brokers in a thread", False), ("broker processes", True)):
-        with Instance(test_size=args.nodes, processes=procs) as inst, Flux(inst.uri) as h:
-            for label, test in (("real processes (true)", False), ("test exec (no process)", True)):
-                runs = [run_jobs(h, args.n, test) for _ in range(args.repeat)]
-                rate = statistics.median(runs)
-                ref = FLUX_CORE["test" if test else "real"]
-                print(f"fluxnb {where:<20} {label:<23} {rate:8.0f} jobs/s "
-                      f"(runs {', '.join(f'{r:.0f}' for r in runs)})  {rate / floor:4.2f} of floor  "
-                      f"flux-core 0.88: {ref} ({rate / ref:.1f}x)")
-            if args.latency and not procs:
-                med = run_true_latency(inst)
-                print(f"fluxnb `flux run true` from a shell: median {med * 1000:.0f} ms "
-                      f"(target <= 250 ms; flux-core 0.88: 250 ms)")
+    peer = Peer.find()
+    print(header(peer, f"job throughput, {args.n} jobs through `flux submit --cc --wait`, "
+                       f"--test-size={args.nodes}"))
+    timer = tmpfile(TIMER)
+    n = args.n
+    try:
+        fl, dk = alternate(lambda: floor_rate(n), lambda: dask_rate(n) or 0.0, args.repeat)
+        print(f"{'floor: subprocess.run([true]) loop':<44} {spread(fl)} jobs/s")
+        if any(dk):
+            print(f"{'Dask LocalCluster, the same true processes':<44} {spread(dk)} jobs/s")
+        else:
+            print("Dask: dask.distributed not installed (pip install 'dask[distributed]')")
+        modes = [("threads", False)] + ([("processes", True)] if args.processes else [])
+        for test, label in ((False, "real processes (true)"), (True, "test exec (no process)")):
+            for mode, procs in modes:
+                a, b = alternate(
+                    lambda: fluxnb_rate(n, test, timer, procs, args.nodes),
+                    (lambda: peer_rate(peer, n, test, timer, args.nodes)) if peer else None,
+                    args.repeat)
+                target = 1000 if test else 500
+                print(show(f"{label}, fluxnb brokers in {mode}", a, b, higher_is_better=True,
+                           unit="jobs/s"), f" fluxnb target >= {target}/s: "
+                      f"{'met' if statistics.median(a) >= target else 'NOT met'}")
+                if not test and any(dk):
+                    print(f"{'':<44} fluxnb / Dask {statistics.median(a) / statistics.median(dk):.2f}x"
+                          f"   fluxnb / fork floor {statistics.median(a) / statistics.median(fl):.2f}")
+        if args.growth:
+            big = 10 * n
+            for test, label in ((False, "real"), (True, "test exec")):
+                # fluxnb's growth only: flux-core's 10x run would take minutes per row
+                rows = [("fluxnb", lambda k: fluxnb_rate(k, test, timer, False, args.nodes))]
+                for who, fn in rows:
+                    small, large = fn(n), fn(big)
+                    print(f"growth {label:<10} {who:<7} {1e3 / small:.2f} ms/job at {n}, "
+                          f"{1e3 / large:.2f} ms/job at {big}: cost per job x{small / large:.2f} "
+                          f"({'no worse than linear' if small / large <= 1.1 else 'worse than linear'})")
+    finally:
+        os.unlink(timer)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,9 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _peer import no_counterpart  # noqa: E402
+
 CHILD = r"""
 import json, os, sys, time
 kind, n = sys.argv[1], int(sys.argv[2])
@@ -55,6 +58,7 @@ def measure(kind: str, n: int, options: str) -> float | None:
 
 
 def main() -> None:
+    print(no_counterpart("per-call cost of a traced function", "perfflowaspect (PyPI) and the undecorated call"))
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
     print(f"{n} calls of a trivial function, per call (best of 3):")
     print(f"{'variant':<34}{'ns/call':>10}{'overhead ns':>14}{'vs perfflowaspect':>20}")

@@ -124,6 +124,8 @@ def cmd_module(name, argv, prog):
     sub = p.add_subparsers(dest="action", required=True)
     ls = sub.add_parser("list", help="list loaded modules")
     ls.add_argument("-r", "--rank", type=int, default=None)
+    ls.add_argument("-l", "--long", action="store_true",
+                    help="Include full DSO path for each module")
     ld = sub.add_parser("load", help="load a module")
     ld.add_argument("-r", "--rank", default=None)
     ld.add_argument("module")
@@ -138,10 +140,7 @@ def cmd_module(name, argv, prog):
         if args.action == "list":
             nodeid = NODEID_ANY if args.rank is None else args.rank
             mods = h.rpc("module.list", {}, nodeid=nodeid).get()["mods"]
-            print(f"{'Module':<24} {'Idle':>4}  S Service")
-            for m in sorted(mods, key=lambda m: m["name"]):
-                idle = m["idle"] if m["idle"] < 100 else "idle"
-                print(f"{m['name']:<24} {idle:>4}  {m['status']} {','.join(m['services'])}")
+            print(format_lsmod(mods, args.long), end="")
             return
         ranks = _ranks(h, args.rank)
         for r in ranks:
@@ -153,6 +152,37 @@ def cmd_module(name, argv, prog):
                 except FluxError as exc:
                     if not (args.force and exc.errno == errno.ENOENT):
                         raise
+
+
+#: flux_modstate_t -> the State column's letter (flux-module(1))
+_MODSTATE = {0: "I", 1: "I", 2: "R", 3: "F", 4: "X"}
+
+
+def format_lsmod(mods: list[dict], long: bool = False) -> str:
+    """``flux module list`` as flux-core 0.88 prints it: Module, Idle (``idle`` past
+    99 s), S, Sendq, Recvq, Service (the module's other services), and Path with -l."""
+    def services(m: dict, maxcol: int) -> str:
+        text = ",".join(s for s in m.get("services") or [] if s != m["name"])
+        if maxcol and len(text) > maxcol:
+            text = text[:maxcol - 1] + "+"
+        return text
+
+    if long:
+        lines = [f"{'Module':<25.25} {'Idle':>4}  S Sendq Recvq {'Service':<8} Path"]
+    else:
+        lines = [f"{'Module':<25} {'Idle':>4}  S Sendq Recvq Service"]
+    for m in sorted(mods, key=lambda m: m["name"]):
+        idle = str(m["idle"]) if m["idle"] <= 99 else "idle"
+        state = m.get("status", "?")
+        state = _MODSTATE.get(state, "?") if isinstance(state, int) else str(state)[:1]
+        row = (f"{m['name']:<25.25} {idle:>4}  {state} {m.get('sendqueue', 0):5d} "
+               f"{m.get('recvqueue', 0):5d} ")
+        if long:
+            row += f"{services(m, 8):<8} {m.get('path', '')}"
+        else:
+            row += services(m, 0)
+        lines.append(row)
+    return "\n".join(lines) + "\n"
 
 
 def _ranks(h, spec):

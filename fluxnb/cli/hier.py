@@ -263,6 +263,8 @@ def cmd_uri(name, argv, prog):
     p = parser(prog, name, "Print the URI of a job's instance, or of this instance.")
     p.add_argument("--parent", action="store_true", help="the URI of the enclosing instance's parent")
     p.add_argument("--wait", action="store_true", help="wait for the job's instance to start")
+    p.add_argument("--local", action="store_true",
+                   help="a local:// URI (flux-uri(1); fluxnb's URIs are always local)")
     p.add_argument("target", nargs="?", help="JOBID or URI (default: this instance)")
     args = p.parse_args(argv)
     with handle() as h:

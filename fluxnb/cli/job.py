@@ -527,14 +527,19 @@ def _count_running(h) -> int:
 
 
 def do_killall(h, args):
-    num = signum(args.signal)
+    try:
+        num = signum(args.signal)
+    except CommandError as exc:   # flux-job: killall: Invalid signal X
+        raise CommandError(str(exc).replace("kill:", "killall:", 1)) from None
     if not args.force:
         count = _count_running(h)
         _log(f"Command matched {count} jobs (-f to confirm)" if count
              else "Command matched 0 jobs")
         return 0
     count = h.rpc("job-manager.killall", {"signum": num}, nodeid=0).get().get("count", 0)
-    _log(f"Signaled {_s(count, 'job')} (0 errors)" if count else "Command matched 0 jobs")
+    # as flux-core: strsignal's name of the signal, "%d jobs" whatever the count
+    _log(f"{signal.strsignal(num) or f'Signal {num}'} {count} jobs (0 errors)" if count
+         else "Command matched 0 jobs")
 
 
 def _states(spec: str | None) -> list[str]:

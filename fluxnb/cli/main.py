@@ -45,6 +45,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "resource-query": ("fluxnb.cli.resource_query", "Fluxion resource-query drop-in"),
     "dyad": ("fluxnb.cli.dyad", "DYAD producer/consumer file streaming"),
     "trace": ("fluxnb.cli.trace", "export and analyze job traces (PerfFlowAspect format)"),
+    "archive": ("fluxnb.cli.archive", "store files in the KVS and extract them anywhere (flux archive)"),
     "tree": ("fluxnb.cli.tree", "lay out a hierarchy of nested instances and run jobs in it"),
 }
 

@@ -49,7 +49,13 @@ def cmd_broker(name, argv, prog):
         if not sep:
             raise CommandError(f"--setattr {item!r}: expected key=value")
         attrs[key] = val
-    inst = Instance(R=R, attrs=attrs)
+    rundir = attrs.pop("rundir", None)   # -Srundir=DIR: the instance's run directory
+    if rundir:
+        try:
+            os.makedirs(rundir, mode=0o700, exist_ok=True)
+        except OSError as exc:
+            raise CommandError(f"rundir {rundir}: {exc.strerror}") from None
+    inst = Instance(R=R, attrs=attrs, rundir=rundir or None)
     inst.start()
     stopping = []
 

@@ -154,22 +154,38 @@ class _Waiter:
 
     def wait_inactive(self) -> None:
         """Wait for every job to be inactive, in whatever order they finish."""
-        from ..job import JobID, convert_info, result_async
-        pending = [(JobID(j), result_async(self.h, j)) for j in self.jobids]
-        while pending:
-            ready = [p for p in pending if p[1].wait_for(0)]
-            if not ready:
-                ready = [pending[0]] if pending[0][1].wait_for(0.25) else []
-                if not ready and self.bar:
-                    self._refresh_states([j for j, _ in pending])
-                    continue
-            for item in ready:
-                pending.remove(item)
-                jobid, rpc = item
-                info = convert_info(rpc.get()["job"])
-                if self.t0 is None or info.get("t_submit", self.t0) < self.t0:
-                    self.t0 = info.get("t_submit")
-                self.done(jobid, info)
+        from ..job import JobID, result_async
+        # the handle notes the matchtag of each response as it arrives, so finding
+        # which jobs are done costs O(1) per job, not a scan of all pending ones
+        arrivals: list[int] = []
+        self.h.arrivals = arrivals
+        pending = {}
+        for j in self.jobids:
+            rpc = result_async(self.h, j)
+            pending[rpc.matchtag] = (JobID(j), rpc)
+        try:
+            while pending:
+                if not arrivals:
+                    tag, (_, first) = next(iter(pending.items()))
+                    if not first.wait_for(0.25):
+                        if self.bar:
+                            self._refresh_states([j for j, _ in pending.values()])
+                        continue
+                    if not arrivals:  # a handle that does not note arrivals
+                        arrivals.append(tag)
+                ready = [pending.pop(tag) for tag in arrivals if tag in pending]
+                arrivals.clear()
+                self._finish(ready)
+        finally:
+            self.h.arrivals = None
+
+    def _finish(self, ready) -> None:
+        from ..job import convert_info
+        for jobid, rpc in ready:
+            info = convert_info(rpc.get()["job"])
+            if self.t0 is None or info.get("t_submit", self.t0) < self.t0:
+                self.t0 = info.get("t_submit")
+            self.done(jobid, info)
 
     def _refresh_states(self, active) -> None:
         """Count the still-active jobs as pending or running, for the bar."""

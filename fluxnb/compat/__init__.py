@@ -32,9 +32,28 @@ def _is_flux_package(entry: str) -> bool:
     return os.path.isfile(os.path.join(d, "__init__.py")) or os.path.isdir(os.path.join(d, "core"))
 
 
+_real_flux_seen: dict[tuple, str | None] = {}
+
+
 def real_flux(pythonpath: str | None = None) -> str | None:
     """Where a flux package other than fluxnb's is importable (``sys.path`` and the
-    entries of ``pythonpath``), or None."""
+    entries of ``pythonpath``), or None.
+
+    The answer is kept per (``pythonpath``, ``sys.path``): every job of an instance asks
+    it with the same environment, and scanning the path costs a stat per entry."""
+    key = (pythonpath, tuple(sys.path))
+    try:
+        return _real_flux_seen[key]
+    except KeyError:
+        pass
+    where = _real_flux_scan(pythonpath)
+    if len(_real_flux_seen) > 64:
+        _real_flux_seen.clear()
+    _real_flux_seen[key] = where
+    return where
+
+
+def _real_flux_scan(pythonpath: str | None) -> str | None:
     entries = (pythonpath.split(os.pathsep) if pythonpath else []) + list(sys.path)
     for entry in entries:
         if entry and os.path.abspath(entry) != PATH and _is_flux_package(entry):

@@ -275,7 +275,7 @@ def _namespace_text(exc: FluxError, ns: str | None) -> str:
 
 
 def _module_error(exc: FluxError, rank: int | None) -> DyadError:
-    if exc.errno == errno.ENOSYS and "no service 'dyad'" in str(exc):
+    if exc.errno == errno.ENOSYS and "No service matching dyad." in str(exc):
         return DyadError(exc.errno, f"the dyad module is not loaded on rank {rank} "
                                     "(flux exec -r all flux module load dyad)")
     return exc if isinstance(exc, DyadError) else DyadError(exc.errno, str(exc))

@@ -113,6 +113,8 @@ def _recv_client_frames(sock: zmq.Socket) -> tuple[list, int | None]:
     return frames, uid
 
 
+
+
 class _Stream:
     """An RPC issued by the broker itself (from one of its services)."""
 
@@ -635,7 +637,7 @@ class Broker:
             if svc in self.service_names:
                 text = f"{msg.topic}: unknown method of service '{svc}'"
             else:
-                text = f"{msg.topic}: no service '{svc}' on rank {self.rank}"
+                text = f"No service matching {msg.topic} is registered"  # flux-core's words
             self.respond_error(msg, errno.ENOSYS, text)
             return
         svc, handler = entry

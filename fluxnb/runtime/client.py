@@ -207,6 +207,12 @@ class Flux:
         self.closed = False
         self.aux: dict[str, Any] = {}
         self._engine_checked = False
+        #: when the broker was last heard from (or checked): liveness is checked only
+        #: after LIVENESS_INTERVAL of silence, however short the caller's timeouts
+        self._heard = time.monotonic()
+        #: when a list: the matchtag of every response received is appended to it
+        #: (lets a caller waiting on many RPCs learn which completed in O(1) each)
+        self.arrivals: list[int] | None = None
 
     # -- RPC ------------------------------------------------------------------------
     def rpc(self, topic: str, payload: Any = None, nodeid: int = NODEID_ANY,
@@ -262,11 +268,15 @@ class Flux:
                                                max(0.0, deadline - time.monotonic())))):
                 frames = self.sock.recv_multipart(copy=True)
                 break
-            if self._path and not broker_listening(self._path):
-                raise FluxError(errno.ECONNRESET, f"lost connection to {self.uri}")
-            self._check_engine()
-            if deadline is not None and time.monotonic() >= deadline:
+            now = time.monotonic()
+            if now - self._heard >= LIVENESS_INTERVAL:
+                if self._path and not broker_listening(self._path):
+                    raise FluxError(errno.ECONNRESET, f"lost connection to {self.uri}")
+                self._check_engine()
+                self._heard = now
+            if deadline is not None and now >= deadline:
                 raise TimeoutError(f"no message from {self.uri} within {timeout}s")
+        self._heard = time.monotonic()
         self._deliver(Message.from_frames(frames))
 
     def _recv_unix(self, timeout: float | None) -> None:
@@ -280,6 +290,8 @@ class Flux:
             q = self._responses.get(msg.matchtag)
             if q is not None:
                 q.append(msg)
+                if self.arrivals is not None:
+                    self.arrivals.append(msg.matchtag)
             elif msg.errnum and msg.matchtag == 0:
                 raise FluxError(msg.errnum, msg.errstr)
         elif msg.type == EVENT:

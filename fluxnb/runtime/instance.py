@@ -50,6 +50,18 @@ DEFAULT_MODULES: list[tuple[str, str]] = [
 ]
 
 
+#: as flux-sched's rc1: options of the Fluxion modules from the environment
+#: (space-separated; `flux tree -Q/-P/-M` sets them for its child instances)
+MODULE_OPTIONS_ENV = {"sched-fluxion-qmanager": "FLUXION_QMANAGER_OPTIONS",
+                      "sched-fluxion-resource": "FLUXION_RESOURCE_OPTIONS"}
+
+
+def module_options(mod: str) -> list[str] | None:
+    var = MODULE_OPTIONS_ENV.get(mod)
+    value = os.environ.get(var, "") if var else ""
+    return value.split() or None
+
+
 #: heartbeat period and silence after which a broker's child is lost (tbon.torpid_min/max)
 TORPID_MIN, TORPID_MAX = "1s", "5s"
 
@@ -78,6 +90,35 @@ def write_flux_shim(bindir: str) -> str:
         f.write(f"#!{sys.executable}\n"
                 "# fluxnb's CLI, named flux inside a fluxnb instance\n"
                 "import sys\nfrom fluxnb.cli.main import main\nsys.exit(main())\n")
+    os.chmod(path, 0o755)
+    write_hostname_shim(bindir)
+    return path
+
+
+#: ``hostname`` for a job's tasks: the virtual node's name (``$HOSTNAME``, which the job
+#: shell sets from R's nodelist), as each node of a real Flux is a host of its own;
+#: any other use, or no ``$HOSTNAME``, goes to the system's hostname.
+HOSTNAME_SHIM = r"""#!/bin/sh
+# fluxnb: the name of the (virtual) node this task runs on, from R's nodelist
+if [ -n "$HOSTNAME" ]; then
+    case "$*" in
+        "") echo "$HOSTNAME"; exit 0 ;;
+        -s|--short) echo "${HOSTNAME%%.*}"; exit 0 ;;
+        -f|--fqdn|--long|-A|--all-fqdns) echo "$HOSTNAME"; exit 0 ;;
+    esac
+fi
+here=$(cd "$(dirname "$0")" && pwd)
+PATH=$(printf '%s' ":$PATH:" | sed "s#:$here:#:#g; s#^:##; s#:\$##")
+export PATH
+exec hostname "$@"
+"""
+
+
+def write_hostname_shim(bindir: str) -> str:
+    """Write ``<bindir>/hostname`` (see :data:`HOSTNAME_SHIM`)."""
+    path = os.path.join(bindir, "hostname")
+    with open(path, "w") as f:
+        f.write(HOSTNAME_SHIM)
     os.chmod(path, 0o755)
     return path
 
@@ -130,7 +171,7 @@ class BrokerSet:
                 b.load(cls)
             for where, mod in self.config.get("modules", DEFAULT_MODULES):
                 if where == "all" or int(where) == b.rank:
-                    b.load(resolve_module(mod))
+                    b.load(resolve_module(mod), module_options(mod))
         for b in self.brokers.values():
             b.start(self.loop)
             b.subscribe("broker.shutdown", lambda ev, b=b: b.request_shutdown())

@@ -93,17 +93,79 @@ class ResourceService(Service):
         self.defined = self.R.copy()
         self.drained: dict[int, dict] = {}
         self.acquirers: list[Message] = []
+        #: resource.journal: every event since the start (also those not in the KVS
+        #: eventlog, such as online), and the consumers following it
+        self.journal: list[dict] = []
+        self.journal_consumers: list[Message] = []
         self.writer = KVSWriter(self.broker, lambda what, exc: self.log(
             "err", f"resource: cannot write {what}: {exc}"))
         self._restore()
         self.broker.online_listeners.append(self._rank_online)
         self.broker.lost_listeners.append(self._ranks_lost)
         self.writer.put_raw("resource.R", self.R.encode())
+        ranks = self.R.ranks
+        self._journal("restart", {"nodelist": ",".join(self.R.host(r) or "" for r in ranks),
+                                  "online": "", "ranks": IDSet(ranks).encode()})
+        up = sorted(r for r in self.broker.online_ranks if r in ranks)
+        if up:
+            self._journal("online", {"idset": IDSet(up).encode()})
         self._post("resource-define", {"method": "job-info" if "R" in self.broker.config
                                        else "configuration"})
 
     def _post(self, name: str, context: dict, timestamp: float | None = None) -> None:
-        self.writer.append(EVENTLOG, encode_event(name, context, timestamp))
+        ev = self._journal(name, context, timestamp)
+        self.writer.append(EVENTLOG, encode_event(name, context, ev["timestamp"]))
+
+    def _journal(self, name: str, context: dict, timestamp: float | None = None) -> dict:
+        """Record an event in the journal (strictly later than the last) and send it
+        to the journal's consumers."""
+        ts = time.time() if timestamp is None else timestamp
+        if self.journal and ts <= self.journal[-1]["timestamp"]:
+            ts = self.journal[-1]["timestamp"] + 1e-6
+        ev = {"timestamp": ts, "name": name, "context": dict(context)}
+        self.journal.append(ev)
+        for m in self.journal_consumers:
+            self.respond(m, self._journal_response([ev]))
+        return ev
+
+    def _journal_response(self, events: list[dict]) -> dict:
+        resp: dict = {"events": events}
+        if len(events) == 1 and events[0]["name"] == "resource-define":
+            resp["R"] = self.R.to_R()
+        return resp
+
+    @request_handler("journal")
+    def journal_(self, msg: Message):
+        """flux-core's resource.journal: the events so far (in batches; resource-define
+        alone, with R), an empty response, then each event as it is posted."""
+        if not msg.flags & FLAG_STREAMING:
+            raise FluxError(errno.EPROTO, "journal requires streaming RPC flag")
+        batch: list[dict] = []
+        for ev in self.journal:
+            if ev["name"] == "resource-define":
+                if batch:
+                    self.respond(msg, {"events": batch})
+                    batch = []
+                self.respond(msg, self._journal_response([ev]))
+                continue
+            batch.append(ev)
+            if len(batch) >= 100:
+                self.respond(msg, {"events": batch})
+                batch = []
+        if batch:
+            self.respond(msg, {"events": batch})
+        self.respond(msg, {"events": []})
+        self.journal_consumers.append(msg)
+        return DEFERRED
+
+    @request_handler("journal-cancel")
+    def journal_cancel(self, msg: Message):
+        tag = payload_field(msg, "matchtag", int)
+        for m in list(self.journal_consumers):
+            if m.matchtag == tag and m.route == msg.route:
+                self.journal_consumers.remove(m)
+                self.respond_error(m, errno.ENODATA)
+        return {}
 
     def _apply_drain(self, ranks, reason: str, overwrite: int, stamp: float) -> None:
         """Record a drain: ranks already drained keep theirs unless ``overwrite`` (1: the
@@ -140,6 +202,8 @@ class ResourceService(Service):
                              "remain drained from before the restart")
 
     def _rank_online(self, rank: int) -> None:
+        if rank in self.R.ranks:
+            self._journal("online", {"idset": str(rank)})
         if rank in self.R.ranks and rank not in self.drained:
             self._notify({"up": str(rank)})
 
@@ -157,7 +221,7 @@ class ResourceService(Service):
             self.broker.lost_listeners.remove(self._ranks_lost)
         if self._rank_online in self.broker.online_listeners:
             self.broker.online_listeners.remove(self._rank_online)
-        for m in self.acquirers:
+        for m in self.acquirers + self.journal_consumers:
             self.respond_error(m, errno.ENODATA)
 
     def _down(self) -> IDSet:
@@ -313,3 +377,5 @@ class ResourceService(Service):
 
     def disconnect(self, route) -> None:
         self.acquirers = [m for m in self.acquirers if m.route[:len(route)] != route]
+        self.journal_consumers = [m for m in self.journal_consumers
+                                  if m.route[:len(route)] != route]

@@ -49,7 +49,7 @@ def test_uptime_format(env):
 
 def test_module_list_load_unload(env):
     out = fluxnb_cmd("module", "list", env=env).stdout.splitlines()
-    assert out[0].split() == ["Module", "Idle", "S", "Service"]
+    assert out[0].split() == ["Module", "Idle", "S", "Sendq", "Recvq", "Service"]  # flux-core 0.88
     assert any(line.split()[0] == "kvs" for line in out[1:])
     assert fluxnb_cmd("module", "unload", "-r", "1", "rexec", env=env).returncode == 0
     names = [l.split()[0] for l in fluxnb_cmd("module", "list", "-r", "1", env=env).stdout.splitlines()[1:]]

@@ -201,7 +201,8 @@ def test_watch_copies_output_and_exit_code(env, h, done):
 
 def test_watch_active_waits_for_jobs(env, h):
     from fluxnb.job import submit
-    submit(h, real("sh", "-c", "sleep 0.3; echo late"))
+    # long enough to be still active when a loaded machine has started the CLI
+    submit(h, real("sh", "-c", "sleep 3; echo late"))
     r = fluxnb_cmd("watch", "--active", env=env)
     assert r.returncode == 0
     assert r.stdout == "late\n"

@@ -37,16 +37,35 @@ NOT_APPLICABLE = {
                               "resource-update-expiration.so ($FLUX_BUILD_DIR)",
 }
 
-#: per-file floor of passing tests (what fluxnb passes today). t0010 and t0016 read
-#: ``flux version`` in setUpClass; t0015 and t1000 still hang in one test each (their
-#: floors count the tests that passed before it); t0023 passes 12 alone, 11 when a loaded
-#: machine runs it beside another file (one executor case waits on a timer)
+#: per-file floor of passing tests (what fluxnb passes, run after run; raise it, never
+#: lower it). What still fails, and why:
+#: - t0034 test_002_named: fluxnb's job manager has one (anonymous) queue; named queues
+#:   added by config.load have no enable/start state of their own (they report started)
+#: - t0035: needs flux-core's "content" personality (rc1-content.py: the content module
+#:   without a backing store, so no KVS checkpoint); fluxnb's instances have one setup
+#: - t0037 test_mock_remaining_time, test_squeue_failure: need flux-core's t/scripts/squeue
+#:   mock, which the conformance copy does not include (the parser tests pass)
+#: - t0042 test_04: assumes sched-simple's worst-fit spread; under Fluxion (fluxnb's default
+#:   scheduler) two 1-node jobs share a node, as real flux-core + flux-sched 0.54 also do
+#: - t1000 test_004_service_rpc_user(_eperm): a request sent with a forged userid/rolemask
+#:   (m.pimpl.set_rolemask/set_userid); fluxnb's wire messages carry no credentials
+#: - import errors: flux.modprobe, flux.sdexec, flux.scheduler/ResourcePool/TreePool,
+#:   flux.job.frobnicator, flux.testing (flux-core's rc/module loader, systemd exec map,
+#:   Python scheduler framework, ingest frobnicator and test harness) are not provided
 FLOORS: dict[str, int] = {
-    "t0001-handle.py": 12, "t0004-event.py": 3, "t0005-kvs.py": 86, "t0006-request.py": 2,
+    "t0001-handle.py": 12, "t0004-event.py": 3, "t0005-kvs.py": 87, "t0006-request.py": 2,
     "t0007-watchers.py": 16, "t0008-message.py": 4, "t0010-job.py": 31, "t0012-futures.py": 16,
-    "t0013-job-list.py": 21, "t0015-job-output.py": 8, "t0016-job-validate.py": 1,
-    "t0017-job-utils.py": 15, "t0018-jobspec.py": 97, "t0023-executor.py": 11,
-    "t0046-job-watcher.py": 13, "t1000-service-add-remove.py": 10,
+    "t0013-job-list.py": 21, "t0015-job-output.py": 20, "t0016-job-validate.py": 2,
+    "t0017-job-utils.py": 15, "t0018-jobspec.py": 105, "t0019-cli-plugin.py": 17,
+    "t0020-hostlist.py": 15, "t0021-idset.py": 18, "t0022-resource-set.py": 60,
+    "t0023-executor.py": 30, "t0024-util.py": 29, "t0025-uri.py": 4, "t0026-tree.py": 10,
+    "t0027-constraint-parser.py": 5, "t0028-compat36.py": 2, "t0029-fileref.py": 3,
+    "t0030-journal.py": 11, "t0031-conf-builtin.py": 1, "t0032-resource-journal.py": 12,
+    "t0033-eventlog-formatter.py": 7, "t0034-queuelist.py": 2, "t0036-subprocess.py": 50,
+    "t0037-slurm.py": 2, "t0039-rv1pool.py": 146, "t0040-proctitle.py": 4,
+    "t0041-resource-count.py": 93, "t0042-job-manager-alloc-cache.py": 3,
+    "t0045-job-shape-parser.py": 2, "t0046-job-watcher.py": 13,
+    "t0047-flux-argument-parser.py": 38, "t1000-service-add-remove.py": 13,
 }
 
 #: seconds one file may take before it counts as hung

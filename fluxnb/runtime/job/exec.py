@@ -25,7 +25,7 @@ from ..util.idset import IDSet
 from ..util.rv1 import ResourceSet
 from .jobid import JobID, kvs_dir
 from .layout import task_layout
-from .shell import output_files, truncate_outputs
+from .shell import job_tmpdir, output_files, truncate_outputs
 
 KILL_TIMEOUT = 2.0
 
@@ -120,7 +120,9 @@ class JobExec(Service):
                   "count": {"stdout": ntasks, "stderr": ntasks}, "options": {}}
         self.writer.append("output", encode_event("header", header), namespace=ex.namespace)
         ranks = IDSet(range(len(ex.ranks))).encode(brackets=True)  # shell ranks
-        for stream, path in output_files(jobspec, ex.id, absolute=False).items():
+        # {{tmpdir}} is the leader shell's (as flux's shell expands it)
+        tmpdir = job_tmpdir(self.broker.attrs["rundir"], ex.ranks[0], ex.id)
+        for stream, path in output_files(jobspec, ex.id, absolute=False, tmpdir=tmpdir).items():
             # as flux's shell: attach prints "RANKS: stdout redirected to PATH"
             self.writer.append("output", encode_event("redirect", {
                 "stream": stream, "rank": ranks, "path": path}), namespace=ex.namespace)
@@ -131,6 +133,7 @@ class JobExec(Service):
             self.broker.rpc("job-shell.run", {
                 "id": ex.id, "jobspec": jobspec, "tasks": ex.layout[rank], "ntasks": ntasks,
                 "nnodes": len(ex.ranks), "namespace": ex.namespace, "R": R.to_R(),
+                "shell_rank": ex.ranks.index(rank),
             }, nodeid=rank, flags=FLAG_STREAMING, callback=lambda m, r=rank: self._on_shell(ex, r, m))
 
     def _on_shell(self, ex: _Exec, rank: int, msg: Message) -> None:

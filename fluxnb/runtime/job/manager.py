@@ -37,6 +37,7 @@ from .states import (
 )
 from . import purge
 from .dependencies import DependencyError, parse_dependencies, resolve_dependency
+from .journal import EventsJournal
 from .housekeeping import Housekeeping, HousekeepingConfigError, kill_request
 
 FLAG_WAITABLE = 0x08
@@ -68,6 +69,8 @@ class JobManager(Service):
         self.writer = KVSWriter(self.broker, self._kvs_error)
         self.fluid = FluidGenerator(gen_id=0, start_timestamp=0)
         self.listeners: list[Callable[[Job, dict], None]] = []
+        self.journal = EventsJournal(self)
+        self.listeners.append(self.journal)
         self.wait_requests: list[tuple[int | None, Message]] = []
         self.waitable_done: dict[int, Job] = {}
         self.dependents: dict[int, list[tuple[int, str]]] = {}
@@ -136,6 +139,7 @@ class JobManager(Service):
             restored += 1
             _fill_from_jobspec(job)
             self._restored_jobs.append(job)
+            self.journal.restored(job, events)
             if job.state == "INACTIVE":
                 self.inactive[job.id] = (job.result, job.t_run is not None,
                                          job.t_inactive or job.t_submit)
@@ -260,6 +264,13 @@ class JobManager(Service):
                 # a version 1 jobspec in all but its number (version: 99): flux-core's
                 # ingest refuses it. Canonical ones (flux-sched's say 9999) go on.
                 raise FluxError(errno.EINVAL, str(v1_error)) from None
+            bad = _non_integer_count(jobspec) \
+                if isinstance(jobspec, dict) and jobspec.get("version") == 1 else None
+            if bad is not None:
+                # flux-core's validator reads a jobspec that says version 1 as V1,
+                # whatever it is configured to accept otherwise: counts are integers
+                raise FluxError(errno.EINVAL, f"resource count must be an integer for type "
+                                              f"'{bad[0]}' (got '{bad[1]}')")
             # Not V1 (RFC 25). A canonical (RFC 14) jobspec may still be accepted,
             # as flux's validator can be configured to, if the scheduler says it can
             # match one (Fluxion can; sched-simple cannot): ask it.
@@ -409,6 +420,34 @@ class JobManager(Service):
                            "jobspec": j.jobspec}
                           for j in self.jobs.values() if j.has_resources and j.R]
                 + self.housekeeping.hello()}
+
+    @request_handler("events-journal")
+    def events_journal(self, msg: Message):
+        if not msg.flags & FLAG_STREAMING:
+            raise FluxError(errno.EPROTO, "job-manager.events-journal: needs a streaming RPC")
+        body = msg.json if isinstance(msg.json, dict) else {}
+        self.journal.request(msg, bool(body.get("full", False)), self.jobs)
+        return DEFERRED
+
+    @request_handler("events-journal-cancel")
+    def events_journal_cancel(self, msg: Message):
+        self.journal.cancel(msg, payload_field(msg, "matchtag", int))
+        return DEFERRED if msg.flags & FLAG_NORESPONSE else {}
+
+    @request_handler("resource-status")
+    def resource_status(self, msg: Message) -> dict:
+        """flux-core's ``job-manager.resource-status``: ``allocated`` is the R of what jobs
+        hold (allocated and not yet freed) and of what housekeeping still holds."""
+        from ..util.rv1 import ResourceSet
+        held = [(j.id, j.R) for j in self.jobs.values() if j.has_resources and j.R]
+        held += [(a["id"], a["R"]) for a in self.housekeeping.hello()]
+        total = ResourceSet()
+        for jobid, R in held:
+            try:
+                total = total.union(ResourceSet(R))
+            except ValueError as exc:
+                raise FluxError(errno.EINVAL, f"{JobID(jobid).f58}: {exc}") from None
+        return {"allocated": total.to_R()}
 
     @request_handler("sched-ready")
     def sched_ready_handler(self, msg: Message) -> dict:
@@ -725,6 +764,7 @@ class JobManager(Service):
 
     def disconnect(self, route) -> None:
         n = len(route)
+        self.journal.disconnect(route)
         self.wait_requests = [(j, m) for j, m in self.wait_requests if m.route[:n] != route]
 
     # -- queue --------------------------------------------------------------------------------
@@ -785,6 +825,7 @@ class JobManager(Service):
         job-list (the ``job-purge-inactive`` event), as flux-core's purge does."""
         for jobid in ids:
             del self.inactive[jobid]
+            self.journal.forget(jobid)
             self.waitable_done.pop(jobid, None)
             self.writer.unlink(kvs_dir(jobid))
         self.broker.publish("job-purge-inactive", {"jobs": ids})
@@ -881,6 +922,20 @@ def _strsignal(sig: int) -> str:
         return signal.strsignal(sig) or f"signal {sig}"
     except ValueError:
         return f"signal {sig}"
+
+
+def _non_integer_count(jobspec: dict) -> tuple[str, str] | None:
+    """``(type, count type)`` of the first resource whose count is not an integer."""
+    todo = list(jobspec.get("resources") or [])
+    while todo:
+        res = todo.pop(0)
+        if not isinstance(res, dict):
+            continue
+        count = res.get("count")
+        if not isinstance(count, int) or isinstance(count, bool):
+            return str(res.get("type")), type(count).__name__
+        todo[:0] = list(res.get("with") or [])
+    return None
 
 
 def _v1_but_version(jobspec: dict) -> bool:

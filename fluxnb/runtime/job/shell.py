@@ -32,9 +32,16 @@ from .process import TaskProcess
 
 
 
-def expand_template(path: str, jobid: int, name: str = "") -> str:
+def job_tmpdir(rundir: str, rank: int, jobid: int) -> str:
+    """The job's ``FLUX_JOB_TMPDIR`` on broker ``rank`` (the shell makes it, then removes it)."""
+    return os.path.join(rundir, f"jobtmp-{rank}-{JobID(jobid).f58plain}")
+
+
+def expand_template(path: str, jobid: int, name: str = "", tmpdir: str | None = None) -> str:
     """Replace flux's mustache templates in an output path."""
     jid = JobID(jobid)
+    if tmpdir is not None:
+        path = path.replace("{{tmpdir}}", tmpdir)
     for key, val in (("{{id}}", jid.f58), ("{{jobid}}", jid.f58), ("{{id.f58}}", jid.f58),
                      ("{{id.dec}}", str(int(jid))), ("{{id.hex}}", jid.hex),
                      ("{{id.dothex}}", jid.dothex), ("{{id.words}}", jid.words),
@@ -43,7 +50,8 @@ def expand_template(path: str, jobid: int, name: str = "") -> str:
     return path
 
 
-def output_files(jobspec: dict, jobid: int, absolute: bool = True) -> dict[str, str]:
+def output_files(jobspec: dict, jobid: int, absolute: bool = True,
+                 tmpdir: str | None = None) -> dict[str, str]:
     """``stream -> path`` of the job's file outputs (``--output``,
     ``--error``; stderr goes with stdout unless given), templates expanded
     against its id and name, and made absolute against its cwd."""
@@ -56,7 +64,7 @@ def output_files(jobspec: dict, jobid: int, absolute: bool = True) -> dict[str, 
     for stream in ("stdout", "stderr"):
         s = (opts.get("output") or {}).get(stream) or {}
         if isinstance(s, dict) and s.get("type") == "file" and s.get("path"):
-            path = expand_template(s["path"], jobid, name)
+            path = expand_template(s["path"], jobid, name, tmpdir)
             out[stream] = os.path.join(cwd, path) if absolute else path
     if "stdout" in out and "stderr" not in out:
         out["stderr"] = out["stdout"]
@@ -78,6 +86,16 @@ def truncate_outputs(jobspec: dict, jobid: int) -> None:
                 pass
         except OSError:
             pass  # the shell reports an unopenable file when it opens it
+
+
+def _verbosity(value) -> int:
+    """The shell's ``verbose`` option as a level (``-o verbose`` alone is 1)."""
+    if value is True:
+        return 1
+    try:
+        return max(0, int(value or 0))
+    except (TypeError, ValueError):
+        return 0
 
 
 class _ShellJob:
@@ -120,8 +138,13 @@ class JobShell(Service):
         if bindir not in path.split(os.pathsep):
             env["PATH"] = bindir + os.pathsep + path
         add_to_environ(env)  # `import flux` gives fluxnb's package, as `flux` gives its CLI
-        job.tmpdir = os.path.join(self.broker.attrs["rundir"], f"jobtmp-{self.rank}-{JobID(job.id).f58plain}")
-        os.makedirs(job.tmpdir, exist_ok=True)
+        job.tmpdir = job_tmpdir(self.broker.attrs["rundir"], self.rank, job.id)
+        try:
+            os.mkdir(job.tmpdir, 0o700)
+        except FileExistsError:
+            pass
+        except FileNotFoundError:
+            os.makedirs(job.tmpdir, 0o700, exist_ok=True)
         env.update({
             "FLUX_URI": self.broker.attrs["local-uri"],
             MARK: self.broker.attrs["rundir"],  # how the instance finds what it leaves behind
@@ -130,6 +153,8 @@ class JobShell(Service):
             "FLUX_JOB_NNODES": str(body["nnodes"]),
             "FLUX_KVS_NAMESPACE": body["namespace"],
             "FLUX_JOB_TMPDIR": job.tmpdir,
+            # the virtual node's name: `hostname` (the shim beside `flux`) prints it
+            "HOSTNAME": self.broker.hostname(self.rank),
         })
         env.pop("FLUX_KVS_NAMESPACE_PARENT", None)
         gpus = self._gpus(body.get("R"))
@@ -142,6 +167,10 @@ class JobShell(Service):
         """Ids of the gpus R gives this rank, or None if it gives none."""
         if not R:
             return None
+        rlite = (R.get("execution") or {}).get("R_lite") if isinstance(R, dict) else None
+        if isinstance(rlite, list) and not any(
+                isinstance(e, dict) and "gpu" in (e.get("children") or {}) for e in rlite):
+            return None  # no gpu anywhere in R: nothing to parse
         try:
             children = ResourceSet(R).by_rank().get(self.rank) or {}
         except ValueError:
@@ -212,11 +241,21 @@ class JobShell(Service):
             self._cleanup(job, outputs)
             raise
         self.respond(job.msg, {"type": "start", "rank": self.rank})
+        verbose = _verbosity(shell_opts.get("verbose"))
+        shell_rank = int(body.get("shell_rank", 0))
+        if verbose:
+            self._log(ns, shell_rank, f"{shell_rank}: task_count={body['ntasks']} "
+                      f"local_tasks={len(job.procs)}")
+            for taskrank in job.procs:
+                self._log(ns, shell_rank, f"{shell_rank}: task {taskrank} started")
         if forward_stdin:
             self._watch_input(job, ns)
         statuses = await asyncio.gather(*(p.done for p in job.procs.values()))
         # as the flux shell: a task killed by signal N makes the shell exit 128+N
         statuses = [((128 + (st & 0x7F)) << 8) if st & 0x7F else st for st in statuses]
+        if verbose:
+            for taskrank, st in zip(job.procs, statuses):
+                self._log(ns, shell_rank, f"task {taskrank} complete status={st}")
         if nested and statuses and (statuses[0] >> 8) > 128:
             sig = (statuses[0] >> 8) - 128
             self.respond(job.msg, {"type": "exception", "rank": self.rank,
@@ -229,8 +268,16 @@ class JobShell(Service):
                         "data", {"stream": stream, "rank": str(taskrank), "eof": True}), namespace=ns)
         self._cleanup(job, outputs)
         status = max(statuses, default=0)
+        if verbose:
+            self._log(ns, shell_rank, f"exit {status >> 8}")
         self.writer.after(ns, lambda: self._exited(job, status))
         return DEFERRED
+
+    def _log(self, ns: str, shell_rank: int, message: str, level: int = 6) -> None:
+        """A shell log message (RFC 24 ``log`` event; 6 is LOG_DEBUG), as ``-o verbose``
+        makes flux's shell write: ``flux job attach`` shows it as ``flux-shell[N]: ...``."""
+        self.writer.append("output", encode_event("log", {
+            "rank": shell_rank, "level": level, "message": message}), namespace=ns)
 
     def _sink(self, ns: str, taskrank: int, outputs: dict):
         rank = str(taskrank)
@@ -272,7 +319,12 @@ class JobShell(Service):
         for f in set(outputs.values()):
             f.close()
         if job.tmpdir:
-            shutil.rmtree(job.tmpdir, ignore_errors=True)
+            try:
+                os.rmdir(job.tmpdir)  # most jobs leave it empty: one syscall
+            except FileNotFoundError:
+                pass
+            except OSError:
+                shutil.rmtree(job.tmpdir, ignore_errors=True)
 
     def _open_outputs(self, job: _ShellJob, opts: dict, name: str, cwd: str | None) -> dict:
         out = {}
@@ -280,7 +332,7 @@ class JobShell(Service):
         for stream in ("stdout", "stderr"):
             s = spec.get(stream) or {}
             if s.get("type") == "file" and s.get("path"):
-                path = expand_template(s["path"], job.id, name)
+                path = expand_template(s["path"], job.id, name, job.tmpdir)
                 if not os.path.isabs(path):
                     path = os.path.join(cwd or os.getcwd(), path)
                 try:

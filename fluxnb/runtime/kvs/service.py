@@ -42,6 +42,12 @@ FLUSH_INTERVAL = 0.5
 SCRATCH_DIRTY_LIMIT = 2 << 20
 
 
+def _touches(changed: frozenset, key: str) -> bool:
+    """A commit of ``changed`` keys changes ``key`` itself, or something under it."""
+    key = normalize_key(key)
+    return key_affected([c for c in changed if not key.startswith(c + ".")], key)
+
+
 class _Watch:
     __slots__ = ("msg", "key", "namespace", "flags", "last", "offset", "created", "done")
 
@@ -169,6 +175,13 @@ class KVSService(Service):
         except ValueError as exc:
             raise FluxError(errno.EINVAL, f"content.load: {ref!r}: {exc}") from None
 
+    @request_handler("store", topic="content.store")
+    def content_store(self, msg: Message) -> bytes:
+        """Store a blob (the payload, raw); answer its hash digest (raw), as flux-core's
+        content service does (``flux archive`` stores large files' chunks so)."""
+        from .blobref import blobref_parse
+        return blobref_parse(self.kvs.content.store(bytes(msg.payload)))[1]
+
     @request_handler("checkpoint-get", topic="content.checkpoint-get")
     def checkpoint_get(self, msg: Message) -> dict:
         """The primary namespace's last checkpoint, as flux-core's content service gives it."""
@@ -260,7 +273,10 @@ class KVSService(Service):
 
     def _notify(self, ns: str, keys: frozenset, rootseq: int) -> None:
         for w in list(self.watches.get(ns, ())):
-            if not w.created or w.flags & FLUX_KVS_WATCH_FULL or key_affected(keys, w.key):
+            # as flux-core's kvs-watch: without FULL, a watch of a key that exists looks
+            # again when a commit changes that key or a directory it holds, not when one
+            # of its parents is replaced (FULL looks again at every commit)
+            if not w.created or w.flags & FLUX_KVS_WATCH_FULL or _touches(keys, w.key):
                 if self._check(w) and not w.flags & (FLUX_KVS_WATCH | FLUX_KVS_WATCH_APPEND):
                     self._drop(w)  # a one-shot wait is answered (_check may have dropped it)
         waiters = self.version_waiters.get(ns)

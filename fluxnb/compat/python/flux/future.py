@@ -182,7 +182,14 @@ class Future:
     def _fire(self):
         self._fired = self._epoch
         fut, cb, args, kwargs = self._then
-        cb(fut, *args, **kwargs)
+        try:
+            cb(fut, *args, **kwargs)
+        except BaseException:
+            # as flux-core: an uncaught exception stops the reactor (it propagates out of
+            # reactor_run) and stops this future, so a restarted reactor neither calls the
+            # failed callback again nor waits for it
+            self.stop()
+            raise
 
     def _active(self):
         """Still expected to call its continuation (counts for reactor_run)."""

@@ -57,6 +57,12 @@ class RPC(Future):
     def _multi(self):
         return self.streaming and not self.done
 
+    def _active(self):
+        # its last response was taken and reset away: nothing more will come
+        if self.done and self._msg is None:
+            return False
+        return super()._active()
+
     def _raise(self):
         msg = self._root()._msg
         if msg.errnum:

@@ -151,6 +151,19 @@ class Flux(_FluxnbFlux):
         self.sock.send_multipart(message.handle.response(encode_payload(payload)).frames())
         return 0
 
+    def respond_error(self, message, errnum, errstr=None):
+        """Respond to a request received by a message watcher with error ``errnum``."""
+        if not isinstance(message, Message):
+            raise TypeError("respond_error: message must be a flux.message.Message")
+        if not isinstance(errnum, int) or errnum <= 0:
+            raise ValueError("respond_error: errnum must be a positive errno")
+        if isinstance(errstr, bytes):
+            errstr = errstr.decode("utf-8", errors="replace")
+        if message.handle.flags & FLAG_NORESPONSE:
+            return 0
+        self.sock.send_multipart(message.handle.error_response(errnum, errstr).frames())
+        return 0
+
     def request_encode(self, topic, payload=None):
         if topic is None:
             raise OSError(errno.EINVAL, "request_encode: topic must not be None")
@@ -194,7 +207,13 @@ class Flux(_FluxnbFlux):
                 payload = json.loads(text)
             except ValueError:
                 payload = text
-        self.rpc("event.pub", {"topic": encode_topic(topic), "payload": payload}).get()
+        # as flux-core's send of an event message: it goes out and the caller goes on
+        # (rank 0 sequences events of one connection in the order they were sent)
+        if self.closed:
+            raise OSError(errno.EBADF, "handle is closed")
+        req = _FluxnbFlux.rpc(self, "event.pub", {"topic": encode_topic(topic), "payload": payload},
+                              flags=FLAG_NORESPONSE)
+        self._responses.pop(req.matchtag, None)
         return 0
 
     def event_recv(self, topic=None):
@@ -326,11 +345,12 @@ class Flux(_FluxnbFlux):
         n = sum(1 for w in self._watchers if w.active and w.referenced)
         return n + sum(1 for f in self._thens if f._active())
 
-    def _dispatch(self):
-        """Run every callback that is due; True if any ran."""
+    def _dispatch(self, stoppable=False):
+        """Run every callback that is due; True if any ran. In reactor_run()
+        (``stoppable``), reactor_stop() from a callback ends the pass."""
         ran = False
         progress = True
-        while progress:
+        while progress and not (stoppable and self._stop is not None):
             progress = False
             self._drain()
             while self._signals:
@@ -396,7 +416,7 @@ class Flux(_FluxnbFlux):
         while True:
             for w in [w for w in self._watchers if isinstance(w, PrepareWatcher) and w.active]:
                 w._fire()
-            self._dispatch()
+            self._dispatch(stoppable=until is None)
             if until is not None:
                 if until():
                     return 0
@@ -415,7 +435,7 @@ class Flux(_FluxnbFlux):
             for w in [w for w in self._watchers if isinstance(w, CheckWatcher) and w.active]:
                 w._fire()
             if once and until is None:
-                self._dispatch()
+                self._dispatch(stoppable=True)
                 return self._active_count()
 
     def _wait(self, now, deadline):

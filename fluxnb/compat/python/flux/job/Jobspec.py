@@ -47,8 +47,19 @@ class JobspecV1(_JobspecV1):
 
     def apply_options(self, args=None, *, prog=None, _preinit=True, **kwargs):
         """Apply ``flux submit`` options (from ``args``, overridden by keyword arguments);
-        returns self. ``env``/``rlimit`` apply only when given or when ``args`` is."""
-        unknown = set(kwargs) - set(_OPTIONS) | ({"setopt", "setattr"} & set(kwargs))
+        returns self. ``env``/``rlimit`` apply only when given or when ``args`` is.
+
+        With ``prog`` (``"submit"``, ``"run"``, ``"batch"``, ``"alloc"``) the CLI plugins
+        of that command are loaded: their options are keyword arguments too (by their
+        prefixed dest), and their ``preinit()`` (unless ``_preinit`` is false; it seeds
+        their options' defaults first) and ``modify_jobspec()`` run last."""
+        registry = None
+        if prog:
+            from flux.cli.plugin import CLIPluginRegistry
+            registry = CLIPluginRegistry(prog)
+        plugin_dests = {opt.dest for opt in registry.options} if registry else set()
+        unknown = (set(kwargs) - set(_OPTIONS) - plugin_dests) \
+            | ({"setopt", "setattr"} & set(kwargs))
         if unknown:
             raise TypeError(f"apply_options() got unexpected keyword argument(s): "
                             f"{', '.join(sorted(unknown))}")
@@ -56,12 +67,24 @@ class JobspecV1(_JobspecV1):
         for name in _OPTIONS:
             if args is not None and hasattr(args, name):
                 opts[name] = getattr(args, name)
-        opts.update(kwargs)
+        opts.update((k, v) for k, v in kwargs.items() if k not in plugin_dests)
         from fluxnb.cli.common import CommandError
         try:
             self._apply(opts, args is not None)
         except CommandError as exc:
             raise ValueError(str(exc)) from None
+        if registry is not None and registry.plugins:
+            from types import SimpleNamespace
+            merged = SimpleNamespace(**{k: None for k in _OPTIONS})
+            if args is not None:
+                merged.__dict__.update(vars(args) if hasattr(args, "__dict__") else {})
+            merged.__dict__.update((k, v) for k, v in kwargs.items() if v is not None)
+            if _preinit:
+                for opt in registry.options:
+                    if opt.dest not in merged.__dict__:
+                        merged.__dict__[opt.dest] = opt.kwargs.get("default")
+                registry.preinit(merged)
+            registry.modify_jobspec(merged, self)
         return self
 
     def _apply(self, o, cli):
@@ -126,7 +149,7 @@ class JobspecV1(_JobspecV1):
             js.setattr("system.job.name", name)
         options.setdefault("env", [])
         options.setdefault("rlimit", [])
-        return js.apply_options(**options)
+        return js.apply_options(prog="submit", **options)
 
     @staticmethod
     def _conf(conf):
@@ -160,7 +183,7 @@ class JobspecV1(_JobspecV1):
             js.setattr("system.job.name", name)
         options.setdefault("env", [])
         options.setdefault("rlimit", [])
-        return js.apply_options(**options)
+        return js.apply_options(prog="alloc", **options)
 
     @classmethod
     def from_batch(cls, script=None, *, content=None, wrap=False, args=None, nslots=None,
@@ -189,7 +212,7 @@ class JobspecV1(_JobspecV1):
         js.stdout = output or "flux-{{id}}.out"
         options.setdefault("env", [])
         options.setdefault("rlimit", [])
-        return js.apply_options(**options)
+        return js.apply_options(prog="batch", **options)
 
     def _add_file_arg(self, arg):
         name, sep, data = arg.partition("=")

@@ -23,5 +23,6 @@ from flux.job.submit import submit, submit_async, submit_get_id
 from flux.job.timeleft import timeleft
 from flux.job.wait import result, result_async, wait, wait_async, wait_get_status
 from flux.job.executor import FluxExecutor, FluxExecutorFuture
+from flux.job.journal import JournalConsumer, JournalEvent
 
 from flux.job.watcher import JobWatcher

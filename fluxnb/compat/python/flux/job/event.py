@@ -43,8 +43,8 @@ except ImportError:  # pragma: no cover
             return json.dumps(self.context, ensure_ascii=False, separators=(",", ":"),
                               sort_keys=True)
 
-MAIN_EVENTS = frozenset({"submit", "validate", "depend", "priority", "alloc", "start",
-                         "finish", "release", "free", "clean", "exception"})
+MAIN_EVENTS = frozenset({"submit", "depend", "priority", "flux-restart", "urgency", "alloc",
+                         "free", "start", "release", "finish", "clean", "debug", "exception"})
 
 _WATCH = _c.FLUX_KVS_WATCH | _c.FLUX_KVS_WATCH_APPEND
 
@@ -76,6 +76,8 @@ class _EventlogStream(Future):
         super().__init__()
         _check_handle(flux_handle)
         self.flux_handle = flux_handle
+        if isinstance(jobid, int) and not 0 <= jobid < 2**64:
+            raise OverflowError(f"job id {jobid} is out of range (an unsigned 64-bit integer)")
         self.jobid = JobID(jobid)
         if not isinstance(path, str):
             raise TypeError("eventlog path must be a str")
@@ -191,6 +193,7 @@ class _EventlogStream(Future):
                     break
         elif self.phase in ("wait-start", "wait-clean"):
             for ev in new:
+                self._on_primary(ev, self.phase)
                 if ev.name == "start" and self.phase == "wait-start":
                     self._cancel_rpc()
                     self.phase = "guest"
@@ -202,6 +205,9 @@ class _EventlogStream(Future):
         else:  # guest
             self.events.extend(new)
         return True
+
+    def _on_primary(self, ev, phase):
+        """A primary eventlog event seen while waiting to watch a guest eventlog."""
 
     def _poll(self):
         if getattr(self, "_polling", False):  # a callback reached us from inside _advance
