@@ -8,7 +8,8 @@ The same script runs under each system, alternately (fluxnb, flux, fluxnb, ...):
 fluxnb's ``flux`` package inside a fluxnb instance). Rows: ``attr.get`` and
 ``kvs.lookup`` answered by rank 0, and ``attr.get`` sent to rank 3 (two TBON hops); for
 the first two also the CPU time one round trip costs, the client's and rank 0's broker
-process's together (what bounds the rate when the machine's cores are shared).
+process's together (what bounds the rate when the machine's cores are shared; fluxnb's
+broker process holds all four ranks as threads, flux-core's rank 0 is a process alone).
 
 Floors in the same run: a raw Python ping-pong over an AF_UNIX socket to another
 process (what bounds any Python client and broker pair here), and the raw pyzmq
