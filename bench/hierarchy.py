@@ -1,14 +1,23 @@
-"""Hierarchical throughput: N short jobs through one instance vs K nested instances.
+"""Hierarchy, side by side with the real Flux: nested instances from a shell inside one.
 
-Run: python bench/hierarchy.py [N] [--nested K] [--repeat R]
+Run: python bench/hierarchy.py [N] [--repeat R] [--runs K] [--size S] [--test-exec]
 
-Each nested instance is its own process (a ``flux alloc --bg``-style job), so K of
-them schedule and launch in parallel where one instance's broker is one Python
-thread. Prints each throughput and the ratio, with real processes (``true``) and
-with test exec, and the median time to start a nested instance
-(``flux alloc -N1 true``). Targets (issue 5, 2-core machine): 2 nested instances
->= 1.5x the single-level throughput with real processes; ``flux alloc -N1 true``
-<= 1 s median (flux-core 0.88 here: 2.15 s).
+As bench/latency.py does, each system starts one S-broker instance (fluxnb of this
+checkout and flux-core, through bench/_peer.py) and every workload runs as a shell
+inside it would run it, alternately fluxnb, flux-core, fluxnb, ...:
+
+* ``flux alloc -N1 true``: start a nested instance, run ``true`` in it, tear it down
+  (issue 5's target for fluxnb: <= 1 s median).
+* ``flux job attach $(flux batch -N1 --wrap true)``: the same through a batch job.
+* N jobs of ``true`` through the instance itself
+  (``flux submit --cc=1-N --quiet --wait true``) and through 2 nested instances of
+  S/2 nodes each, side by side (``flux alloc -N S/2 flux submit --cc=1-N/2 ...`` twice
+  in the background, then ``wait``), nested instances' start-up included (issue 5's
+  target: 2 nested >= 1.5x one instance, with real processes).
+
+Medians [min-max] and the ratio (> 1: fluxnb ahead); for the throughput rows also each
+system's own nested/single ratio. ``--test-exec`` runs the jobs with test exec
+(``--setattr=system.exec.test.run_duration=0s``: no process) instead of ``true``.
 """
 
 from __future__ import annotations
@@ -16,99 +25,82 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
-import threading
-import time
 
-sys.path.insert(0, os.path.dirname(__file__))
-from throughput import run_jobs  # noqa: E402
-
-from fluxnb import Flux, Instance  # noqa: E402
-from fluxnb.job import JobspecV1, cancel, get_job, submit  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _peer import Peer, fluxnb_start, header, show  # noqa: E402
+from latency import Running, spawn_time  # noqa: E402
 
 
-def start_children(h: Flux, k: int, nodes_each: int, cores_each: int) -> list[tuple[int, str]]:
-    children = []
-    for _ in range(k):
-        js = JobspecV1.from_nest_command(["sleep", "inf"], num_nodes=nodes_each,
-                                         num_slots=nodes_each, cores_per_slot=cores_each,
-                                         exclusive=True)
-        js.environment = dict(os.environ)
-        children.append(submit(h, js))
-    out = []
-    for jobid in children:
-        deadline = time.time() + 60
-        while True:
-            info = get_job(h, jobid)
-            uri = ((info.get("annotations") or {}).get("user") or {}).get("uri")
-            if uri:
-                out.append((jobid, uri))
-                break
-            if time.time() > deadline:
-                raise RuntimeError(f"nested instance {jobid} did not start")
-            time.sleep(0.02)
-    return out
-
-
-def nested_rate(h: Flux, n: int, k: int, test_exec: bool, nodes: int, cores: int) -> float:
-    children = start_children(h, k, nodes // k, cores)
-    rates = [0.0] * k
-    barrier = threading.Barrier(k + 1)
-
-    def drive(i, uri):
-        with Flux(uri) as ch:
-            barrier.wait()
-            rates[i] = run_jobs(ch, n // k, test_exec)
-
-    threads = [threading.Thread(target=drive, args=(i, uri)) for i, (_, uri) in enumerate(children)]
-    for t in threads:
-        t.start()
-    barrier.wait()
-    t0 = time.perf_counter()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - t0
-    for jobid, _ in children:
-        cancel(h, jobid)
-    return (n // k) * k / elapsed
-
-
-def alloc_latency(inst: Instance, runs: int = 7) -> float:
-    env = inst.environ(0)
-    times = []
+def alternate_runs(argv: list[str], env_a: dict, env_b: dict | None, runs: int
+                   ) -> tuple[list[float], list[float]]:
+    a, b = [], []
     for _ in range(runs):
-        t = time.perf_counter()
-        subprocess.run(["flux", "alloc", "-N1", "true"], env=env, check=True)
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+        a.append(spawn_time(argv, env_a)[0])
+        if env_b is not None:
+            b.append(spawn_time(argv, env_b)[0])
+    return a, b
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("n", nargs="?", type=int, default=1000)
-    ap.add_argument("--nested", type=int, default=2)
-    ap.add_argument("--nodes", type=int, default=4)
-    ap.add_argument("--cores", type=int, default=2)
-    ap.add_argument("--repeat", type=int, default=3,
-                    help="pairs of runs per figure, alternating (medians reported)")
+    ap.add_argument("n", nargs="?", type=int, default=200, help="jobs per throughput run")
+    ap.add_argument("--repeat", type=int, default=3, help="throughput runs per system")
+    ap.add_argument("--runs", type=int, default=5, help="alloc/batch runs per system")
+    ap.add_argument("--size", type=int, default=4, help="brokers in the top instance")
+    ap.add_argument("--test-exec", action="store_true",
+                    help="jobs run with test exec (no process) instead of `true`")
     args = ap.parse_args()
-    with Instance(test_size=args.nodes, cores_per_node=args.cores) as inst, Flux(inst.uri) as h:
-        for label, test in (("real processes (true)", False), ("test exec", True)):
-            singles, nesteds = [], []
-            for _ in range(args.repeat):      # alternate, so a slow spell hits both
-                singles.append(run_jobs(h, args.n, test))
-                h.rpc("job-manager.drain", {}, nodeid=0).get()
-                nesteds.append(nested_rate(h, args.n, args.nested, test, args.nodes, args.cores))
-                h.rpc("job-manager.drain", {}, nodeid=0).get()
-            single, nested = statistics.median(singles), statistics.median(nesteds)
-            ratios = ", ".join(f"{b / a:.2f}" for a, b in zip(singles, nesteds))
-            print(f"{label:<22} {args.n} jobs: one instance {single:7.0f} jobs/s   "
-                  f"{args.nested} nested instances {nested:7.0f} jobs/s   ratio of medians "
-                  f"{nested / single:.2f}x (pairs: {ratios})"
-                  f"{'  (target >= 1.5x)' if not test else ''}")
-        med = alloc_latency(inst)
-        print(f"`flux alloc -N1 true` median {med:.2f} s (target <= 1 s; flux-core 0.88: 2.15 s)")
+    half_nodes = max(1, args.size // 2)
+    half_jobs = args.n // 2
+    peer = Peer.find()
+    print(header(peer, f"nested instances from a shell inside a {args.size}-broker instance"))
+    mine = Running("fluxnb", fluxnb_start, args.size)
+    theirs = Running("flux", peer.start, args.size) if peer else None
+    try:
+        env_a = mine.env()
+        env_b = theirs.env() if theirs else None
+        spawn_time(["flux", "run", "true"], env_a)   # warm up both
+        if env_b:
+            spawn_time(["flux", "run", "true"], env_b)
+
+        a, b = alternate_runs(["flux", "alloc", "-N1", "true"], env_a, env_b, args.runs)
+        print(show("flux alloc -N1 true", a, b, higher_is_better=False, unit="s")
+              + f"   (fluxnb target <= 1 s: {'met' if statistics.median(a) <= 1 else 'NOT met'})",
+              flush=True)
+        batch = ["sh", "-c", "flux job attach $(flux batch -N1 --output=/dev/null --wrap true)"]
+        a, b = alternate_runs(batch, env_a, env_b, args.runs)
+        print(show("flux job attach $(flux batch -N1 --wrap true)", a, b,
+                   higher_is_better=False, unit="s"), flush=True)
+
+        job = (["--setattr=system.exec.test.run_duration=0s"] if args.test_exec else [])
+        submit = ["flux", "submit", "--quiet", "--wait", *job]
+        single = [*submit, f"--cc=1-{args.n}", "true"]
+        inner = " ".join([*submit, f"--cc=1-{half_jobs}", "true"])
+        nested = ["sh", "-c", f"flux alloc -N{half_nodes} {inner} & "
+                              f"flux alloc -N{half_nodes} {inner} & wait"]
+        rates: dict[str, tuple[list[float], list[float]]] = {}
+        for label, argv, njobs in (("one instance", single, args.n),
+                                   ("2 nested instances", nested, 2 * half_jobs)):
+            ta, tb = alternate_runs(argv, env_a, env_b, args.repeat)
+            ra = [njobs / t for t in ta]
+            rb = [njobs / t for t in tb]
+            rates[label] = (ra, rb)
+            what = f"{njobs} x {'test exec' if args.test_exec else 'true'}: {label}"
+            print(show(what, ra, rb, higher_is_better=True, unit="jobs/s"), flush=True)
+        (sa, sb), (na, nb) = rates["one instance"], rates["2 nested instances"]
+        line = (f"{'nested / one instance':<44} fluxnb "
+                f"{statistics.median(na) / statistics.median(sa):.2f}x")
+        if sb:
+            line += f"   flux {statistics.median(nb) / statistics.median(sb):.2f}x"
+        if not args.test_exec:
+            line += "   (fluxnb target >= 1.5x)"
+        print(line)
+    finally:
+        mine.stop()
+        if theirs:
+            theirs.stop()
+    print(f"# load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -9,8 +9,8 @@
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False  # not typing's: importing typing costs a `flux` command
 if TYPE_CHECKING:  # pragma: no cover
     from .runtime.client import AsyncFlux, Flux
     from .runtime.instance import Instance, InstanceError

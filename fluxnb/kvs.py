@@ -21,7 +21,9 @@ import errno
 import json
 import os
 from collections.abc import MutableMapping
-from typing import Any, Iterator
+TYPE_CHECKING = False  # not typing's: a `flux` command would import typing for it
+if TYPE_CHECKING:
+    from typing import Any, Iterator
 
 from .runtime.kvs.flags import (  # noqa: F401 - re-exported
     FLUX_KVS_APPEND, FLUX_KVS_READDIR, FLUX_KVS_READLINK, FLUX_KVS_TREEOBJ, FLUX_KVS_WAITCREATE,

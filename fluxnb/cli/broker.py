@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import errno
 import os
-import platform
 import pwd
 import sys
 import time
@@ -79,6 +78,7 @@ def cmd_version(name, argv, prog):
             print(f"FLUX_URI:\t\t{uri}")
         except (FluxError, OSError) as exc:
             raise CommandError(f"flux_open {uri} failed: {exc}") from None
+    import platform
     print(f"build-options:\t\t+fluxnb+python=={platform.python_version()}")
 
 

@@ -33,7 +33,10 @@ import re
 import string
 import time
 from datetime import datetime, timedelta
-from typing import Any, Iterable
+
+TYPE_CHECKING = False  # not typing's: a `flux` command would import typing for it
+if TYPE_CHECKING:
+    from typing import Any, Iterable
 
 from ..runtime.job.jobid import JobID
 

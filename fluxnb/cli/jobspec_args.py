@@ -17,13 +17,12 @@ Examples
 from __future__ import annotations
 
 import argparse
-import fnmatch
 import json
 import os
 import re
-from collections import ChainMap
-from string import Template
-from typing import Any, Mapping
+TYPE_CHECKING = False  # not typing's: a `flux` command would import typing for it
+if TYPE_CHECKING:
+    from typing import Any, Mapping
 
 from .common import CommandError
 
@@ -133,6 +132,7 @@ def _pattern(pattern: str) -> re.Pattern:
     """A shell glob, or a regex when it starts with '/' (``/^FLUX_/``)."""
     if pattern.startswith("/"):
         return re.compile(pattern[1:].rstrip("/"))
+    import fnmatch
     return re.compile(fnmatch.translate(pattern))
 
 
@@ -166,6 +166,8 @@ def environment_rules(rules: list[str] | None, environ: Mapping[str, str] | None
         elif "=" in rule:
             var, _, value = rule.partition("=")
             try:
+                from collections import ChainMap
+                from string import Template
                 env[var] = Template(value).substitute(ChainMap(env, os.environ))
             except KeyError as exc:
                 raise CommandError(f"--env: Variable {exc} not found in {rule}") from None

@@ -75,6 +75,17 @@ def usage() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; ``argv`` defaults to ``sys.argv[1:]``.
+
+    Without ``argv`` this is a process's entry point (the ``flux`` shim, ``fluxnb``,
+    ``python -m fluxnb.cli.main``): its handles then speak ZMTP themselves instead of
+    importing pyzmq (:data:`fluxnb.runtime.client.NATIVE_IPC`), a process-wide choice.
+    A host calling ``main(argv)`` (the notebook's ``%flux``, in the kernel) keeps its
+    own handles as they are.
+    """
+    if argv is None:
+        from ..runtime import client
+        client.NATIVE_IPC = True
     try:
         return _main(argv)
     except BrokenPipeError:  # `flux help | head`: the reader went away, as it may

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import random
 import sys
 
 from .common import CommandError, command, handle, parser
@@ -150,6 +149,7 @@ def cmd_bulksubmit(name: str, argv: list[str], prog: str) -> int:
     args = build_parser(prog, name).parse_args(argv)
     commands = bulk_commands(args)
     if args.shuffle:
+        import random
         random.shuffle(commands)
     total = sum(len(cc_list(xargs)) for xargs, _ in commands)
     if total == 0:
@@ -209,8 +209,8 @@ class Submitter:
                 print(jobspec.dumps())
             return 0
         wait = "clean" if args.watch else args.wait
-        from .submit_wait import ProgressBar, wait_jobs
         if args.progress and not wait:
+            from .submit_wait import ProgressBar
             total = sum(len(cc_list(xargs)) for xargs, _ in commands)
             self.progress = ProgressBar.for_submit(total, jps=args.jps)
         jobids = []
@@ -241,6 +241,7 @@ class Submitter:
             if self.progress:
                 self.progress.finish()
             if wait and jobids:
+                from .submit_wait import wait_jobs
                 code = wait_jobs(h, jobids, wait=wait, watch=args.watch, label_io=args.label_io,
                                  progress=args.progress, jps=args.jps, verbose=args.verbose)
                 self.exitcode = max(self.exitcode, code)

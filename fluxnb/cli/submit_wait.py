@@ -195,7 +195,7 @@ class _Waiter:
         except Exception:  # the bar is a nicety: never fail a wait for it
             return
         states = {j["id"]: j["state"] for j in jobs}
-        from ..runtime.job.states import STATE_BITS
+        from ..runtime.job.statebits import STATE_BITS
         run_bits = STATE_BITS["RUN"] | STATE_BITS["CLEANUP"]
         running = sum(1 for j in active if states.get(int(j), 0) & run_bits)
         self.bar.counts.update(running=running, pending=len(active) - running)

@@ -21,13 +21,15 @@ import json
 import os
 import signal as _signal
 import time
-from dataclasses import dataclass
-from typing import Any, Iterator
+
+TYPE_CHECKING = False  # not typing's: a `flux` command would import typing for it
+if TYPE_CHECKING:
+    from typing import Any, Iterator
 
 from ..runtime.job.jobid import JobID
 from ..runtime.kvs.flags import FLUX_KVS_WAITCREATE, FLUX_KVS_WATCH_APPEND
 from ..runtime.job.jobspec import Jobspec
-from ..runtime.job.states import RESULT_BITS, STATE_BITS
+from ..runtime.job.statebits import RESULT_BITS, STATE_BITS
 from ..runtime.message import FLAG_STREAMING, FluxError
 
 FLUX_JOBID_ANY = -1
@@ -87,11 +89,31 @@ def submit(flux_handle, jobspec, urgency: int = 16, waitable: bool = False, debu
 
 
 # -- wait -----------------------------------------------------------------------------
-@dataclass
 class JobWaitResult:
-    jobid: JobID
-    success: bool
-    errstr: str
+    """What ``wait`` tells of a job: its id, whether it succeeded, and why not.
+
+    (A plain class, as a dataclass would import dataclasses into every ``flux``
+    command.)
+    """
+
+    __slots__ = ("jobid", "success", "errstr")
+
+    def __init__(self, jobid: JobID, success: bool, errstr: str):
+        self.jobid = jobid
+        self.success = success
+        self.errstr = errstr
+
+    def __eq__(self, other: object):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.jobid, self.success, self.errstr) == (other.jobid, other.success,
+                                                           other.errstr)
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        return (f"JobWaitResult(jobid={self.jobid!r}, success={self.success!r}, "
+                f"errstr={self.errstr!r})")
 
 
 class JobWaitFuture:

@@ -18,16 +18,13 @@ from __future__ import annotations
 import errno
 import itertools
 import os
-import socket
 import time
-import uuid
 from collections import deque
-from typing import TYPE_CHECKING, Any, AsyncIterator, Iterator
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
     import asyncio
-
-import zmq
+    from typing import Any, AsyncIterator, Iterator
 
 from .connector import FrameReader, UnixConnection
 from .message import (
@@ -87,10 +84,21 @@ def resolve_uri(uri: str | None) -> tuple[str, str]:
 #: how often a waiting handle checks that its broker still listens (seconds)
 LIVENESS_INTERVAL = 0.5
 
+#: whether a blocking handle to an ``ipc://`` endpoint speaks ZMTP itself
+#: (:mod:`.zmtp`) instead of through pyzmq, unless ``Flux(native=...)`` says. The CLI
+#: sets it: a ``flux`` command is a new process, and importing pyzmq would be the
+#: larger part of its start-up. Its ``sock`` is then a :class:`.zmtp.Dealer`.
+NATIVE_IPC = False
+
+
+def _identity(tag: str = "") -> bytes:
+    return f"{os.getpid()}.{tag}{os.urandom(5).hex()}".encode()
+
 
 def broker_listening(path: str) -> bool:
     """Whether a broker listens on the unix socket ``path`` (a dead one leaves the
     file behind, but connecting to it is refused)."""
+    import socket
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         s.settimeout(1.0)
@@ -109,13 +117,6 @@ def _socket_path(endpoint: str) -> str | None:
         if endpoint.startswith(scheme):
             return endpoint[len(scheme):]
     return None
-
-
-def _zmq_socket(ctx: Any, endpoint: str, ident: str) -> Any:
-    sock = ctx.socket(zmq.DEALER)
-    sock.setsockopt(zmq.LINGER, 0)
-    sock.setsockopt(zmq.IDENTITY, f"{os.getpid()}.{ident}{uuid.uuid4().hex[:10]}".encode())
-    return sock
 
 
 class RPC:
@@ -186,17 +187,36 @@ class Flux:
         ``local://PATH``; defaults to ``$FLUX_URI`` or the hosted instance.
     """
 
-    def __init__(self, uri: str | None = None):
+    def __init__(self, uri: str | None = None, *, native: bool | None = None):
         self.uri, self.endpoint = resolve_uri(uri)
         self._path = _socket_path(self.endpoint)
-        #: over the unix socket a lost broker shows at once (the connection ends)
+        #: over the unix socket (``local://``) a lost broker shows at once: the
+        #: connection ends; no pyzmq either (``native`` is for ``ipc://`` endpoints)
         self._unix = self.endpoint.startswith("unix://")
+        if native is None:
+            native = NATIVE_IPC
+        self.native = bool(native and self._path and not self._unix)
         if self._unix:
+            self._zmq = None
             self.ctx = None
             self.sock = UnixConnection(self._path, self.uri)
+        elif self.native:
+            from .zmtp import Dealer
+            self._zmq = None
+            self.ctx = None
+            try:
+                self.sock = Dealer(self._path, _identity())
+            except OSError as exc:
+                # the socket is there (resolve_uri saw it) but no broker listens
+                raise FluxError(errno.ECONNRESET, f"lost connection to {self.uri}: "
+                                f"{exc.strerror or exc}") from None
         else:
+            import zmq
+            self._zmq = zmq
             self.ctx = zmq.Context.instance()
-            self.sock = _zmq_socket(self.ctx, self.endpoint, "")
+            self.sock = self.ctx.socket(zmq.DEALER)
+            self.sock.setsockopt(zmq.LINGER, 0)
+            self.sock.setsockopt(zmq.IDENTITY, _identity())
             self.sock.setsockopt(zmq.RCVTIMEO, int(LIVENESS_INTERVAL * 1000))
             self.sock.setsockopt(zmq.SNDTIMEO, 500)   # no peer yet: see _check_engine
             self.sock.connect(self.endpoint)
@@ -228,11 +248,28 @@ class Flux:
         except RecursionError:
             del self._responses[tag]
             raise FluxError(errno.EINVAL, f"{topic}: payload nested too deeply") from None
+        if self._unix:
+            try:
+                self.sock.send_multipart(frames)
+            except BaseException:
+                del self._responses[tag]
+                raise
+            return RPC(self, tag, topic, bool(flags & FLAG_STREAMING))
+        if self.native:
+            try:
+                self.sock.send_multipart(frames)
+            except TimeoutError:   # an alarm's (OSError, but not the connection's)
+                del self._responses[tag]
+                raise
+            except OSError as exc:
+                del self._responses[tag]
+                raise self._native_error(exc) from None
+            return RPC(self, tag, topic, bool(flags & FLAG_STREAMING))
         while True:
             try:
                 self.sock.send_multipart(frames, copy=len(frames[-1]) <= LARGE)
                 break
-            except zmq.Again:   # no ZeroMQ peer after 0.5 s: gone, or not a fluxnb broker
+            except self._zmq.Again:   # no ZeroMQ peer after 0.5 s: gone, or not fluxnb's
                 if self._path and not os.path.exists(self._path):
                     raise FluxError(errno.ECONNRESET, f"lost connection to {self.uri}") from None
                 self._check_engine()
@@ -256,26 +293,10 @@ class Flux:
         if self._unix:
             self._recv_unix(timeout)
             return
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            if deadline is None:
-                try:  # RCVTIMEO is LIVENESS_INTERVAL: one call when a message is there
-                    frames = self.sock.recv_multipart(copy=True)
-                    break
-                except zmq.Again:
-                    pass
-            elif self.sock.poll(int(1000 * min(LIVENESS_INTERVAL,
-                                               max(0.0, deadline - time.monotonic())))):
-                frames = self.sock.recv_multipart(copy=True)
-                break
-            now = time.monotonic()
-            if now - self._heard >= LIVENESS_INTERVAL:
-                if self._path and not broker_listening(self._path):
-                    raise FluxError(errno.ECONNRESET, f"lost connection to {self.uri}")
-                self._check_engine()
-                self._heard = now
-            if deadline is not None and now >= deadline:
-                raise TimeoutError(f"no message from {self.uri} within {timeout}s")
+        if self.native:
+            frames = self._recv_native(timeout)
+        else:
+            frames = self._recv_zmq(timeout)
         self._heard = time.monotonic()
         self._deliver(Message.from_frames(frames))
 
@@ -296,6 +317,56 @@ class Flux:
                 raise FluxError(msg.errnum, msg.errstr)
         elif msg.type == EVENT:
             self._events.append(msg)
+
+    def _recv_native(self, timeout: float | None) -> list:
+        """Frames of the next message over :mod:`.zmtp`: the end of the connection is
+        the broker going away, a server that does not speak ZMTP is flux-core's."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            # wake every LIVENESS_INTERVAL, so that an exception raised in this
+            # thread from another (raise_in_thread) is seen
+            wait = LIVENESS_INTERVAL if deadline is None else \
+                min(LIVENESS_INTERVAL, max(0.0, deadline - time.monotonic()))
+            try:
+                frames = self.sock.recv_multipart(wait)
+            except TimeoutError:   # an alarm's (OSError, but not the connection's)
+                raise
+            except OSError as exc:
+                raise self._native_error(exc) from None
+            if frames is not None:
+                return frames
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"no message from {self.uri} within {timeout}s")
+
+    def _native_error(self, exc: OSError) -> FluxError:
+        from .zmtp import NotZMTP
+        if isinstance(exc, NotZMTP):   # flux-core's local connector answered
+            from ..realflux.engine import hint
+            return FluxError(errno.EPROTO, hint(self.uri))
+        return FluxError(errno.ECONNRESET, f"lost connection to {self.uri}")
+
+    def _recv_zmq(self, timeout: float | None) -> list:
+        zmq = self._zmq
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            if deadline is None:
+                try:  # RCVTIMEO is LIVENESS_INTERVAL: one call when a message is there
+                    return self.sock.recv_multipart(copy=True)
+                except zmq.Again:
+                    pass
+            elif self.sock.poll(int(1000 * min(LIVENESS_INTERVAL,
+                                               max(0.0, deadline - time.monotonic())))):
+                return self.sock.recv_multipart(copy=True)
+            # liveness only after LIVENESS_INTERVAL of silence, however short the
+            # caller's timeouts (a loop of zero-timeout polls must not connect each time)
+            now = time.monotonic()
+            if now - self._heard >= LIVENESS_INTERVAL:
+                if self._path and not broker_listening(self._path):
+                    raise FluxError(errno.ECONNRESET, f"lost connection to {self.uri}")
+                self._check_engine()
+                self._heard = now
+            if deadline is not None and now >= deadline:
+                raise TimeoutError(f"no message from {self.uri} within {timeout}s")
 
     def _check_engine(self) -> None:
         """After half a second of silence, once: is a real flux-core broker behind the socket?
@@ -351,11 +422,22 @@ class Flux:
         self.closed = True
         if self.sock is None:
             return
-        if not self._unix:  # over the unix socket, the connection's end says it
+        if self._unix:   # the connection's end tells the broker
+            self.sock.close()
+            return
+        if self.native:
             try:
-                self.sock.send(Message(CONTROL, "disconnect").encode(), zmq.NOBLOCK)
-            except zmq.ZMQError:
+                if self.sock.handshaken:   # else the broker has nothing of ours to forget
+                    self.sock.sock.setblocking(False)
+                    self.sock.send_multipart([Message(CONTROL, "disconnect").encode()])
+            except OSError:
                 pass
+            self.sock.close()
+            return
+        try:
+            self.sock.send(Message(CONTROL, "disconnect").encode(), self._zmq.NOBLOCK)
+        except self._zmq.ZMQError:
+            pass
         self.sock.close(linger=100)
 
     def __enter__(self) -> "Flux":
@@ -385,17 +467,22 @@ class AsyncFlux:
     def __init__(self, uri: str | None = None):
         import asyncio  # AsyncFlux only: the blocking handle must not pay for it
 
-        import zmq.asyncio
         self._aio = asyncio
         self.uri, self.endpoint = resolve_uri(uri)
         self._unix = self.endpoint.startswith("unix://")
         if self._unix:
+            self._zmq = None
             self.ctx = None
             self.sock = UnixConnection(_socket_path(self.endpoint), self.uri)
         else:
+            import zmq
+            import zmq.asyncio
+            self._zmq = zmq
             # shadow the process-wide context: inproc endpoints of a hosted instance live there
             self.ctx = zmq.asyncio.Context.shadow(zmq.Context.instance())
-            self.sock = _zmq_socket(self.ctx, self.endpoint, "a")
+            self.sock = self.ctx.socket(zmq.DEALER)
+            self.sock.setsockopt(zmq.LINGER, 0)
+            self.sock.setsockopt(zmq.IDENTITY, _identity("a"))
             self.sock.connect(self.endpoint)
         self._tags = itertools.count(1)
         self._queues: dict[int, asyncio.Queue] = {}
@@ -416,7 +503,7 @@ class AsyncFlux:
 
     def _on_readable(self) -> None:
         try:
-            data = self.sock._sock.recv(262144, socket.MSG_DONTWAIT)
+            data = self.sock.recv_available()
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
@@ -525,8 +612,8 @@ class AsyncFlux:
         if self._reader is not None:
             self._reader.cancel()
         try:
-            self.sock.send(Message(CONTROL, "disconnect").encode(), zmq.NOBLOCK)
-        except zmq.ZMQError:
+            self.sock.send(Message(CONTROL, "disconnect").encode(), self._zmq.NOBLOCK)
+        except self._zmq.ZMQError:
             pass
         self.sock.close(linger=100)
 

@@ -24,6 +24,7 @@ ECONNRESET at once.
 
 Examples
 --------
+>>> import socket
 >>> a, b = socket.socketpair()
 >>> _ = b.send(GREETING)
 >>> c = UnixConnection.from_socket(a, "local://pair")
@@ -38,8 +39,12 @@ from __future__ import annotations
 import errno
 import os
 import select
-import socket
 import struct
+import time
+
+# the C module: socket.py's enum classes cost a `flux` command more than the rest of
+# its connection (the broker's side imports socket.py: it accepts connections)
+import _socket
 
 from .message import FluxError
 
@@ -99,7 +104,7 @@ class UnixConnection:
     """
 
     def __init__(self, path: str, uri: str):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
         try:
             s.connect(path)
         except PermissionError:
@@ -120,29 +125,38 @@ class UnixConnection:
         self._init(s, uri)
 
     @classmethod
-    def from_socket(cls, sock: socket.socket, uri: str) -> "UnixConnection":
+    def from_socket(cls, sock, uri: str) -> "UnixConnection":
         self = cls.__new__(cls)
         self._init(sock, uri)
         return self
 
-    def _init(self, s: socket.socket, uri: str) -> None:
+    def _init(self, s, uri: str) -> None:
         self._sock = s
         self.uri = uri
         self.closed = False
         self._poller = select.poll()
         self._poller.register(s.fileno(), select.POLLIN)
         self._partial = bytearray()
+        #: the server's first byte is read with the first message (or poll), so that
+        #: connecting (and closing a handle that never sent) never waits on the server
+        self._greeted = False
+
+    def _greet(self) -> None:
+        """Read the server's first byte: fluxnb's greeting, or not a fluxnb broker."""
         try:
-            first = s.recv(1)
-        except OSError:
+            first = self._sock.recv(1)
+        except OSError as exc:
+            if exc.errno not in _GONE:
+                raise
             first = b""
-        if first != GREETING:
-            s.close()
-            self.closed = True
-            if not first:
-                raise FluxError(errno.ECONNRESET, f"{uri}: the broker closed the connection")
-            from ..realflux.engine import hint
-            raise FluxError(errno.EPROTO, hint(uri))
+        if first == GREETING:
+            self._greeted = True
+            return
+        self.close()
+        if not first:
+            raise FluxError(errno.ECONNRESET, f"lost connection to {self.uri}")
+        from ..realflux.engine import hint   # flux-core's auth byte
+        raise FluxError(errno.EPROTO, hint(self.uri))
 
     def fileno(self) -> int:
         return self._sock.fileno()
@@ -186,6 +200,8 @@ class UnixConnection:
         """
         if self.closed:
             raise FluxError(errno.EBADF, "connection is closed")
+        if not self._greeted:
+            self._greet()
         buf = self._partial
         while True:
             have = len(buf)
@@ -201,7 +217,7 @@ class UnixConnection:
             else:
                 want = 4 - have
             try:
-                data = self._sock.recv(min(want, 1 << 22), socket.MSG_WAITALL)
+                data = self._sock.recv(min(want, 1 << 22), _socket.MSG_WAITALL)
             except OSError as exc:
                 if exc.errno in _GONE:
                     raise self._lost() from None
@@ -209,6 +225,13 @@ class UnixConnection:
             if not data:
                 raise self._lost()
             buf += data
+
+    def recv_available(self) -> bytes:
+        """What the socket holds now, without waiting (for readers that frame it
+        themselves, :class:`FrameReader`); ``b""`` at the end of the connection."""
+        if not self._greeted:
+            self._greet()
+        return self._sock.recv(262144, _socket.MSG_DONTWAIT)
 
     def recv(self, flags: int = 0, copy: bool = True) -> bytes:
         return self.recv_multipart()[0]
@@ -218,10 +241,16 @@ class UnixConnection:
         ``timeout`` milliseconds (None: wait)."""
         if self.closed:
             return 0
-        if flags & POLLIN:
-            ready = self._poller.poll(timeout)
-            return POLLIN if ready else 0
-        return POLLOUT
+        if not flags & POLLIN:
+            return POLLOUT
+        if not self._greeted:
+            start = time.monotonic()
+            if not self._poller.poll(timeout):
+                return 0
+            self._greet()
+            if timeout is not None:
+                timeout = max(0, timeout - int(1000 * (time.monotonic() - start)))
+        return POLLIN if self._poller.poll(timeout) else 0
 
     def close(self, linger: int | None = None) -> None:
         if not self.closed:
@@ -243,12 +272,12 @@ class ServerConnection:
     __slots__ = ("sock", "fd", "hop", "uid", "pid", "reader", "pending", "closed", "on_writable",
                  "said_goodbye", "spoke")
 
-    def __init__(self, sock: socket.socket, hop: str, on_writable):
+    def __init__(self, sock, hop: str, on_writable):
         self.sock = sock
         self.fd = sock.fileno()
         self.hop = hop
         try:
-            cred = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _CRED.size)
+            cred = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, _CRED.size)
             self.pid, self.uid, _ = _CRED.unpack(cred)
         except OSError:
             self.pid, self.uid = 0, -1   # unknown: a stranger
@@ -333,8 +362,9 @@ class ServerConnection:
                 pass
 
 
-def bind_listener(path: str) -> socket.socket:
+def bind_listener(path: str):
     """A listening unix socket at ``path`` (mode 0600), replacing a dead broker's file."""
+    import socket
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         try:
@@ -354,7 +384,7 @@ def bind_listener(path: str) -> socket.socket:
 
 
 def _listening(path: str) -> bool:
-    t = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    t = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         t.settimeout(1.0)
         t.connect(path)

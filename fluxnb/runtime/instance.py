@@ -82,15 +82,78 @@ def _hostlist(size: int, hosts: str | None) -> list[str]:
     return [f"node{r}" for r in range(size)]
 
 
+def _shim_paths() -> list[str]:
+    """What ``-S`` takes off ``sys.path`` that the CLI needs: this fluxnb, and the site
+    directories with the plain directory lines of their ``.pth`` files.
+
+    ``.pth`` lines that run code (editable-install finders, coverage hooks...) are
+    left out: running them is most of what ``site`` costs at start-up. fluxnb itself
+    is named by its own directory, however it was installed.
+    """
+    import site
+    paths = [os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))]
+    sitedirs = list(site.getsitepackages())
+    user = site.ENABLE_USER_SITE
+    if user is None:   # site did not run (a -S process: a shim starting a nested instance)
+        user = site.check_enableusersite()
+    if user:
+        sitedirs.insert(0, site.getusersitepackages())
+    for d in sitedirs:
+        if not os.path.isdir(d):
+            continue
+        paths.append(d)
+        try:
+            names = sorted(n for n in os.listdir(d) if n.endswith(".pth"))
+        except OSError:
+            continue
+        for name in names:
+            try:
+                with open(os.path.join(d, name), encoding="utf-8") as f:
+                    lines = f.read().splitlines()
+            except (OSError, UnicodeDecodeError):
+                continue
+            for line in lines:
+                line = line.strip()
+                if not line or line.startswith(("#", "import ", "import\t")):
+                    continue
+                entry = os.path.join(d, line)
+                if os.path.isdir(entry):
+                    paths.append(os.path.abspath(entry))
+    out: list[str] = []
+    for p in paths:
+        if p not in out:
+            out.append(p)
+    return out
+
+
 def write_flux_shim(bindir: str) -> str:
-    """Write ``<bindir>/flux``, the fluxnb CLI as ``flux`` for processes of an instance."""
+    """Write ``<bindir>/flux``, the fluxnb CLI as ``flux`` for processes of an instance.
+
+    The shim runs Python with ``-S``: ``site`` (and the ``.pth`` files it executes)
+    is the larger part of a bare interpreter's start-up, and a ``flux`` command is a
+    new process each time. The directories site would add are written into the shim
+    instead (:func:`_shim_paths`), after ``PYTHONPATH`` and the standard library as
+    site puts them; should fluxnb not import from there, the shim runs site after all.
+    ``-S`` is not inherited: the job's processes, and Python programs the CLI starts,
+    start as usual with ``PYTHONPATH`` (and so ``import flux``) as the instance set it.
+    """
     os.makedirs(bindir, exist_ok=True)
     path = os.path.join(bindir, "flux")
-    with open(path, "w") as f:
-        f.write(f"#!{sys.executable}\n"
-                "# fluxnb's CLI, named flux inside a fluxnb instance\n"
-                "import sys\nfrom fluxnb.cli.main import main\nsys.exit(main())\n")
-    os.chmod(path, 0o755)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
+        f.write(f"#!{sys.executable} -S\n"
+                "# fluxnb's CLI, named flux inside a fluxnb instance (see write_flux_shim)\n"
+                "import sys\n"
+                f"sys.path += [p for p in {_shim_paths()!r} if p not in sys.path]\n"
+                "try:\n"
+                "    from fluxnb.cli.main import main\n"
+                "except ImportError:\n"
+                "    import site\n"
+                "    site.main()\n"
+                "    from fluxnb.cli.main import main\n"
+                "sys.exit(main())\n")
+    os.chmod(tmp, 0o755)
+    os.replace(tmp, path)   # a shell running the old shim never reads half a new one
     write_hostname_shim(bindir)
     return path
 

@@ -21,8 +21,10 @@ from __future__ import annotations
 import errno as _errno
 import json
 import os
-from dataclasses import dataclass, field
-from typing import Any
+
+TYPE_CHECKING = False  # not typing's: a `flux` command would import typing for it
+if TYPE_CHECKING:
+    from typing import Any
 
 REQUEST = 0x01
 RESPONSE = 0x02
@@ -53,7 +55,6 @@ class ProtocolError(ValueError):
     """A frame that is not a well-formed fluxnb message."""
 
 
-@dataclass(slots=True)
 class Message:
     """One Flux message.
 
@@ -81,17 +82,33 @@ class Message:
         Sequence number of an event, assigned by rank 0.
     """
 
-    type: int
-    topic: str
-    raw: bytes | None = b""
-    matchtag: int = 0
-    nodeid: int = NODEID_ANY
-    flags: int = 0
-    errnum: int = 0
-    errstr: str | None = None
-    route: list = field(default_factory=list)
-    seq: int = 0
-    obj: Any = _UNSET
+    # a plain class rather than a dataclass: importing dataclasses (and inspect with
+    # it) would be a good part of a `flux` command's start-up
+    __slots__ = ("type", "topic", "raw", "matchtag", "nodeid", "flags", "errnum", "errstr",
+                 "route", "seq", "obj")
+
+    def __init__(self, type: int, topic: str, raw: bytes | None = b"", matchtag: int = 0,
+                 nodeid: int = NODEID_ANY, flags: int = 0, errnum: int = 0,
+                 errstr: str | None = None, route: list | None = None, seq: int = 0,
+                 obj: Any = _UNSET):
+        self.type = type
+        self.topic = topic
+        self.raw = raw
+        self.matchtag = matchtag
+        self.nodeid = nodeid
+        self.flags = flags
+        self.errnum = errnum
+        self.errstr = errstr
+        self.route = [] if route is None else route
+        self.seq = seq
+        self.obj = obj
+
+    def __eq__(self, other: object):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return all(getattr(self, k) == getattr(other, k) for k in self.__slots__)
+
+    __hash__ = None  # mutable, as the dataclass was
 
     # -- constructors -------------------------------------------------------------
     @classmethod

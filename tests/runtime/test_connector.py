@@ -246,7 +246,8 @@ def test_probe_tells_fluxnb_from_a_flux_core_server(pinst, tmp_path):
     try:
         assert probe(f"local://{path}") == "flux-core"
         with pytest.raises(FluxError) as exc:
-            Flux(f"local://{path}")
+            with Flux(f"local://{path}") as h:   # connecting does not wait on the server
+                h.rpc("attr.get", {"name": "size"}).get(timeout=10)
         assert exc.value.errno == errno.EPROTO and "real Flux (flux-core)" in str(exc.value)
     finally:
         t.join(10)

@@ -20,8 +20,6 @@ True
 
 from __future__ import annotations
 
-import codecs
-import locale
 import os
 import re
 import threading
@@ -66,6 +64,8 @@ def _use_ascii_prefix() -> bool:
     """
     if os.environ.get("FLUX_F58_FORCE_ASCII"):
         return True
+    import codecs   # loaded at start-up already
+    import locale   # here: only ids printed as F58 need it (argparse has loaded it then)
     encoding = locale.getpreferredencoding(False) or "ascii"
     try:
         return codecs.lookup(encoding).name != "utf-8"

@@ -26,15 +26,18 @@ from __future__ import annotations
 
 import base64
 import collections
-import datetime
 import json
 import math
 import os
 import re
 import stat
+import sys
 from collections.abc import Mapping, Sequence
-from typing import Any, Iterator
 
+TYPE_CHECKING = False  # not typing's: a `flux` command would import typing for it
+if TYPE_CHECKING:
+    import datetime
+    from typing import Any, Iterator
 
 from fluxnb.runtime.job.jobspec_validate import (
     TOP_LEVEL_KEYS,
@@ -49,6 +52,13 @@ __all__ = ["Jobspec", "JobspecV1", "JobspecError", "validate", "load_yaml"]
 
 def _is_int(x: Any) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _is_timedelta(x: Any) -> bool:
+    """isinstance(x, datetime.timedelta), importing datetime only if the caller has:
+    whoever made a timedelta imported it (a `flux run` needs no datetime)."""
+    dt = sys.modules.get("datetime")
+    return dt is not None and isinstance(x, dt.timedelta)
 
 
 def _is_number(x: Any) -> bool:
@@ -182,10 +192,10 @@ class Jobspec:
     def duration(self, duration: float | str | datetime.timedelta) -> None:
         if isinstance(duration, str):
             seconds = parse_fsd(duration)
-        elif isinstance(duration, datetime.timedelta):
-            seconds = duration.total_seconds()
         elif _is_number(duration):
             seconds = float(duration)
+        elif _is_timedelta(duration):
+            seconds = duration.total_seconds()
         else:
             raise TypeError(f"duration must be seconds, an FSD string or a timedelta, "
                             f"not {type(duration).__name__}")

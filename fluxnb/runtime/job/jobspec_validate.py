@@ -19,7 +19,10 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+
+TYPE_CHECKING = False  # not typing's: a `flux` command would import typing for it
+if TYPE_CHECKING:
+    from typing import Any
 
 
 __all__ = ["JobspecError", "validate", "load_yaml", "TOP_LEVEL_KEYS"]

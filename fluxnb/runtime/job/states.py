@@ -22,14 +22,11 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
 
 State = Literal["NEW", "DEPEND", "PRIORITY", "SCHED", "RUN", "CLEANUP", "INACTIVE"]
-STATES: tuple[State, ...] = ("NEW", "DEPEND", "PRIORITY", "SCHED", "RUN", "CLEANUP", "INACTIVE")
-#: flux-core's state bit values (flux_job_state_t), used by job-list filters
-STATE_BITS = {"NEW": 1, "DEPEND": 2, "PRIORITY": 4, "SCHED": 8, "RUN": 16, "CLEANUP": 32,
-              "INACTIVE": 64}
-STATE_ABBREV = {"NEW": "N", "DEPEND": "D", "PRIORITY": "P", "SCHED": "S", "RUN": "R",
-                "CLEANUP": "C", "INACTIVE": "I"}
-RESULT_ABBREV = {"COMPLETED": "CD", "FAILED": "F", "CANCELED": "CA", "TIMEOUT": "TO"}
-RESULT_BITS = {"COMPLETED": 1, "FAILED": 2, "CANCELED": 4, "TIMEOUT": 8}
+# the names and bits of states and results live in a module of their own, which
+# clients (the job API, `flux jobs`) import without this module's dataclass
+from .statebits import (  # noqa: E402,F401 - re-exported
+    RESULT_ABBREV, RESULT_BITS, STATE_ABBREV, STATE_BITS, STATES,
+)
 PENDING = ("DEPEND", "PRIORITY", "SCHED")
 ACTIVE = ("NEW", "DEPEND", "PRIORITY", "SCHED", "RUN", "CLEANUP")
 

@@ -22,8 +22,10 @@ import json
 import math
 import time
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta, tzinfo
-from typing import Any, Literal
+TYPE_CHECKING = False  # not typing's: a `flux` command would import typing for it
+if TYPE_CHECKING:
+    from datetime import datetime, tzinfo
+    from typing import Any, Literal
 
 __all__ = [
     "EventlogFormatter",
@@ -38,9 +40,10 @@ __all__ = [
     "validate_entry",
 ]
 
-Entry = dict[str, Any]
-EntryFormat = Literal["text", "json"]
-TimeFormat = Literal["raw", "iso", "offset", "human"]
+if TYPE_CHECKING:  # aliases for annotations only (which are strings at run time)
+    Entry = dict[str, Any]
+    EntryFormat = Literal["text", "json"]
+    TimeFormat = Literal["raw", "iso", "offset", "human"]
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun",
            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -279,6 +282,7 @@ class EventlogFormatter:
         return color if self.color else ""
 
     def _localtime(self, sec: int) -> datetime:
+        from datetime import datetime   # only the human formats need it
         if self.tz is None:
             return datetime.fromtimestamp(sec).astimezone()
         return datetime.fromtimestamp(sec, self.tz)
@@ -302,6 +306,7 @@ class EventlogFormatter:
         sec = int(ts)
         usec = int((ts - sec) * 1e6)  # truncated, as flux-core does
         dt = self._localtime(sec)
+        from datetime import timedelta
         off = dt.utcoffset() or timedelta(0)
         if off == timedelta(0):
             tz = "Z"

@@ -81,6 +81,16 @@ def test_multi_planner_time_iteration() -> None:
     assert mp.avail_time_first(0, 5, [5, 0]) == -1
 
 
+def test_multi_planner_candidates_are_scheduled_points_only() -> None:
+    # as flux-sched's avail_at: a time inside an unchanged stretch is not a
+    # candidate, even when the amounts fit there (the stretch's start is the one)
+    mp = MultiPlanner([4, 2], ["core", "node"])
+    mp.add_span(0, 100, [1, 1])
+    assert mp.avail_time_first(0, 5, [2, 1]) == 0
+    assert mp.avail_time_first(1, 5, [2, 1]) == 100
+    assert mp.avail_time_next() == -1
+
+
 def test_cxx_sort_matches_descending_order_and_is_deterministic() -> None:
     class Item:
         def __init__(self, s: int, i: int) -> None:

@@ -86,6 +86,7 @@ def _workload(trav: Traverser, seed: int) -> list:
 def _plain(trav: Traverser) -> Traverser:
     """Switch the fast paths of ``trav`` off (the reference walk)."""
     trav._memo = None
+    trav._fails = None
     trav._greedy_applies = lambda *a: False  # type: ignore[method-assign]
     trav._root_cannot_fit = lambda *a: False  # type: ignore[method-assign]
     return trav
@@ -118,6 +119,50 @@ def test_repeated_free_subtrees_are_replayed() -> None:
     trav.run(req, "allocate", 2, w)
     second = w.emit()
     assert first != second and trav._memo  # records kept for the 49 untouched nodes
+
+
+def test_records_are_kept_by_request_shape_not_object() -> None:
+    trav = Traverser(build(50), make_policy("high"))
+    w = make_writer("simple")
+    req = parse_request(_spec("slotcore", 1, 100))
+    trav.run(req, "allocate", 1, w)
+    # a fresh jobspec of the same shape (as each resource-query "match" parses) uses the records
+    trav.run(parse_request(_spec("slotcore", 1, 100)), "allocate", 2, w)
+    assert trav._memo_req is req and trav._memo
+    # another duration is another request: the records of the first are dropped
+    other = parse_request(_spec("slotcore", 1, 50))
+    trav.run(other, "allocate", 3, w)
+    assert trav._memo_req is other
+    assert req.key() != other.key() and req.key() == parse_request(_spec("slotcore", 1, 100)).key()
+
+
+@pytest.mark.parametrize("policy", ["first", "high", "low"])
+def test_failed_busy_subtrees_replay_the_same_visit(policy: str) -> None:
+    """Records of failed visits of busy nodes change neither the selection nor the visit counts."""
+    def run(trav: Traverser) -> list:
+        w = make_writer("simple")
+        out = []
+        steps = [("slotcore", "allocate")] * 3 + [("node", "allocate")] * 12 + \
+            [("node", "allocate_orelse_reserve")] * 6 + [("cancel", 5), ("node", "allocate")] + \
+            [("nodecore", "allocate_orelse_reserve")] * 3 + [("node", "allocate_with_satisfiability")]
+        for jobid, (kind, op) in enumerate(steps, 1):
+            if kind == "cancel":
+                trav.cancel(op)  # type: ignore[arg-type]
+                continue
+            try:
+                meta = trav.run(parse_request(_spec(kind, 1, 100)), op, jobid, w)  # type: ignore[arg-type]
+                out.append((meta.at, w.emit()))
+            except MatchError as exc:
+                w.emit()
+                out.append(("error", exc.errno))
+            out.append((trav.total_preorder, trav.total_postorder))
+        return out
+
+    fast = Traverser(build(12), make_policy(policy))
+    slow = Traverser(build(12), make_policy(policy))
+    slow._fails = None
+    assert run(fast) == run(slow)
+    assert fast._fails  # some busy nodes were recorded
 
 
 # -- building blocks -------------------------------------------------------------------

@@ -23,8 +23,17 @@ Memoized free subtrees (:meth:`FastPaths._memo_visit`)
     parent, edges marked for the update walk, visit counts) is recorded and
     replayed while the subtree stays untouched: an update or cancel walk
     bumps :attr:`~.graph.Vertex.version` on every vertex it passes, and a
-    status change clears the records.  Records are kept for one request at
-    a time.
+    status change clears the records.  Records are kept for one request
+    shape at a time: :meth:`~.matcher.Traverser.run` matches every request of
+    one shape (:meth:`~.request.Request.key`) through the first such object,
+    so a freshly parsed jobspec equal to the last one replays its records.
+
+Failed busy subtrees (``Traverser._fails``, used by ``Traverser._explore``)
+    A subtree that holds jobs and failed to match a request level during a
+    window (``at``, ``duration``, kind of allocation) fails the same way, with
+    the same visit counts, while its version is unchanged: the visit is not
+    repeated (allocate-or-reserve on a full cluster would otherwise walk
+    every busy node again for each job).
 
 Leaves (:meth:`FastPaths._leaf_dfv`, :meth:`FastPaths._slot_of_leaves`)
     Most vertices of a large graph are leaves (cores).  Their visit, and a
@@ -98,6 +107,7 @@ class FastPaths:
     _greedy_ok: dict[tuple[int, int, bool], bool]
     _memo: dict[tuple, tuple] | None
     _memo_req: object
+    _fails: dict[tuple, dict[int, tuple[int, bool, int, int]]] | None
     _big: dict[int, bool]
     _rec: list[tuple[Edge, int, bool]] | None
     _merged: Scoring | None
@@ -275,11 +285,15 @@ class FastPaths:
             if self._memo is not None:
                 self._memo.clear()
             self._greedy_ok.clear()
+            if self._fails is not None:
+                self._fails.clear()
             self._memo_req = req
 
     def _memo_clear(self) -> None:
         if self._memo is not None:
             self._memo.clear()
+        if self._fails is not None:
+            self._fails.clear()
 
     def _memo_worth(self, u: Vertex) -> bool:
         """A subtree deep enough (grandchildren) for a record to save work.

@@ -53,6 +53,10 @@ GRAPH_END = INT64_MAX
 _NONE, _PRISTINE_NONE, _RESOURCE, _SLOT = range(4)
 #: Vertices with at least this many children keep them sorted for ``first``.
 _ORDER_MIN = 64
+#: Request shapes remembered by one traverser (see :meth:`Traverser._canonical`).
+_CANON_MAX = 256
+#: Windows of failed-visit records kept (see ``Traverser._fails``).
+_FAILS_MAX = 64
 
 
 def _weight_key(e: Edge) -> tuple[int, int]:
@@ -106,6 +110,8 @@ class Traverser(UpdateWalk, FastPaths):
         self._level = 0
         self._writer: MatchWriter | None = None
         self._order: dict[int, SortedKeyList] = {}
+        #: The same order of a vertex with few children, as a list (see :meth:`_ordered_children`).
+        self._small_order: dict[int, list[Edge]] = {}
         #: Edges selected by the current match, by source vertex (see :meth:`_mark`).
         self._marked: dict[int, list[Edge]] = {}
         # fast paths (see fastpaths.py): greedy child order, free-subtree records
@@ -113,9 +119,25 @@ class Traverser(UpdateWalk, FastPaths):
         self._greedy_ok: dict[tuple[int, int, bool], bool] = {}
         self._memo: dict[tuple, tuple] | None = {} if policy.stop_on_k == 0 else None
         self._memo_req: object = None
+        #: Failed visits of subtrees that hold jobs: (request level, pristine, excl, level
+        #: score, alloc type, at, duration) -> child uniq_id -> (child's version, x_out,
+        #: preorder and postorder visits).  A busy subtree that has not changed since
+        #: (its version) fails again the same way for the same request and window, so
+        #: e.g. each allocate-or-reserve on a full cluster does not revisit every busy node.
+        self._fails: dict[tuple, dict[int, tuple[int, bool, int, int]]] | None = {}
+        #: One request object per request shape (see :meth:`_canonical`).
+        self._canon: dict[tuple, Request] = {}
         self._big: dict[int, bool] = {}
         self._rec: list[tuple[Edge, int, bool]] | None = None
         self._merged: Scoring | None = None
+        if policy.stop_on_k > 0:
+            # the first policy's sorted children of big vertices (a cluster's nodes):
+            # built with the graph's indexes, not by the first match
+            dom = self.dom
+            for v in graph.vertices:
+                out = v.out
+                if out and len(out.get(dom, ())) >= _ORDER_MIN:
+                    self._ordered_children(v)
 
     @property
     def root(self) -> Vertex:
@@ -210,7 +232,10 @@ class Traverser(UpdateWalk, FastPaths):
         """
         edges = u.children(self.dom)
         if len(edges) < _ORDER_MIN:
-            return sorted(edges, key=_weight_key)
+            order = self._small_order.get(u.uniq_id)
+            if order is None:  # until a weight below u changes (_set_weight)
+                order = self._small_order[u.uniq_id] = sorted(edges, key=_weight_key)
+            return order
         order = self._order.get(u.uniq_id)
         if order is None:
             order = self._order[u.uniq_id] = SortedKeyList(edges, key=_weight_key)
@@ -222,6 +247,7 @@ class Traverser(UpdateWalk, FastPaths):
         order = self._order.get(e.src)
         if order is None:
             e.weight = weight
+            self._small_order.pop(e.src, None)
         else:
             order.remove(e)
             e.weight = weight
@@ -269,27 +295,77 @@ class Traverser(UpdateWalk, FastPaths):
         rc2 = -1
         gray = self._gray
         by_type: dict[str, Evals] = {}  # dfu's candidate lists, looked up once per type
+        leaf_dfv = self._leaf_dfv
+        pol = self.policy
+        # failed visits of busy children, for this request level and window (see _fails)
+        ctx = (id(resources), pristine, excl, pol._level_scores, meta.alloc_type, meta.at, meta.duration)
+        all_fails = self._fails
+        fails = None
+        if all_fails is not None:
+            fails = all_fails.get(ctx)
+            if fails is None:
+                if len(all_fails) >= _FAILS_MAX:
+                    all_fails.clear()
+                fails = all_fails[ctx] = {}
+        fails_get = fails.get if fails is not None else {}.get
+        replayed_pre = replayed_post = 0
         for e in edges:
             tgt = verts[e.dst]
             if tgt.color >= gray:  # visited in this match
                 continue
-            if dynamic and tgt.type in sat_types:
+            f = fails_get(e.dst)
+            if f is not None and f[0] == tgt.version and not (dynamic and tgt.type in sat_types):
+                replayed_pre += f[2]  # the same failed visit as last time
+                replayed_post += f[3]
                 continue
-            rc, x_out = self._dom_dfv(meta, tgt, resources, pristine, excl, dfu)
+            ttype = tgt.type
+            if dynamic and ttype in sat_types:
+                continue
+            leaf = not tgt.out
+            if leaf:
+                # a leaf's visit, tried directly (what _dom_dfv would do first)
+                done = leaf_dfv(meta, tgt, resources, excl, dfu)
+                rc, x_out = done if done is not None else self._dom_dfv(meta, tgt, resources, pristine,
+                                                                         excl, dfu)
+            else:
+                pre0, post0, err0 = self.preorder, self.postorder, len(self.err_msg)
+                rc, x_out = self._dom_dfv(meta, tgt, resources, pristine, excl, dfu)
+                if rc != 0:
+                    if (fails is not None and tgt.tags and len(self.err_msg) == err0
+                            and pol._level_scores == ctx[3]):
+                        fails[tgt.uniq_id] = (tgt.version, x_out, self.preorder - pre0,
+                                              self.postorder - post0)
+                    continue
             if rc != 0:
                 continue
             count = dfu.avail
             eg = EGroup(dfu.overall_score, count, 0, x_out)
             eg.edges.append(EEdge(count, count, x_out, e))
-            ev = by_type.get(tgt.type)
+            ev = by_type.get(ttype)
             if ev is None:
-                ev = by_type[tgt.type] = dfu.evals(dom, tgt.type)
+                ev = by_type[ttype] = dfu.evals(dom, ttype)
             ev.total_count += count  # Evals.add, inlined: this runs once per candidate
             if eg.score > ev.cutline:
                 ev.qual_count += count
             ev.groups.append(eg)
             rc2 = 0
             if dynamic:
+                if leaf:
+                    # a leaf merges nothing into dfu: only its own type's total moved
+                    tl = tallies.get(ttype)
+                    if tl is not None:
+                        total = ev.total_count
+                        if total > tl[2]:
+                            tl[1] += total - tl[2]
+                            tl[2] = total
+                            if tl[1] >= per_share[ttype]:
+                                tl[0] += 1
+                                tl[1] = 0
+                                if tl[0] >= multiplier:
+                                    sat_types.add(ttype)
+                    if len(sat_types) == len(tallies):
+                        break
+                    continue
                 for t, tl in tallies.items():
                     total = dfu.total_count(dom, t)
                     if total <= tl[2]:
@@ -307,6 +383,8 @@ class Traverser(UpdateWalk, FastPaths):
                         enough = False
                 if enough:
                     break
+        self.preorder += replayed_pre
+        self.postorder += replayed_post
         return rc2
 
     def _cnt_slot(self, shape: list[ResourceReq], dfu_slot: Scoring) -> int:
@@ -546,6 +624,23 @@ class Traverser(UpdateWalk, FastPaths):
             return _errno.ENODEV if rc2 in (_errno.EBUSY, _errno.ENODEV) else _errno.EBUSY
         return rc if rc == _errno.EINVAL else _errno.EBUSY
 
+    def _canonical(self, req: Request) -> Request:
+        """The request this traverser first saw with ``req``'s shape (:meth:`Request.key`).
+
+        Per-request records (free-subtree replays, greedy decisions, see
+        :mod:`.fastpaths`) name the request's resource lists by identity;
+        matching every request of one shape through one object lets a new
+        jobspec object (each ``match allocate FILE`` of resource-query, each
+        job of the scheduler) replay the records of an earlier equal one.
+        """
+        key = req.key()
+        canon = self._canon.get(key)
+        if canon is not req and (canon is None or canon.key() != key):  # (its owner changed it)
+            if len(self._canon) >= _CANON_MAX:
+                self._canon.clear()  # the current records keep their own request alive
+            self._canon[key] = canon = req
+        return canon
+
     def run(self, req: Request, op: MatchOp, jobid: int, writer: MatchWriter, at: int = 0) -> JobMeta:
         """Match ``req``; on success plan it (unless satisfiability) and emit it.
 
@@ -559,6 +654,7 @@ class Traverser(UpdateWalk, FastPaths):
         if op not in MATCH_OPS:
             raise MatchError(_errno.EINVAL, f"invalid match op '{op}'")
         self.err_msg = ""
+        req = self._canonical(req)
         self._memo_start(req)
         self.total_preorder = self.total_postorder = 0
         root = self.root

@@ -81,6 +81,35 @@ class Planner:
         self._spans: dict[int, tuple[int, int, int]] = {}
         self._next_id = 1
 
+    @classmethod
+    def with_first_span(cls, total: int, resource_type: str, start: int, duration: int,
+                        amount: int) -> "Planner":
+        """``Planner(total, 0, INT64_MAX, resource_type)`` holding span 1 of ``amount`` at ``start``.
+
+        What ``p = Planner(...); p.add_span(start, duration, amount)`` gives,
+        without the checks and calls: the update walk creates a vertex's
+        planners this way on its first job.
+        """
+        if duration < 1 or start < 0 or not 0 <= amount <= total:
+            p = cls(total, 0, INT64_MAX, resource_type)
+            p.add_span(start, duration, amount)  # raises as usual
+            return p
+        p = cls.__new__(cls)
+        p.total = total
+        p.base_time = 0
+        p.duration = INT64_MAX
+        p.resource_type = resource_type
+        end = start + duration
+        if end > INT64_MAX:
+            end = INT64_MAX
+        if start == 0:
+            p._times, p._used = [0, end], [amount, 0]
+        else:
+            p._times, p._used = [0, start, end], [0, amount, 0]
+        p._spans = {1: (start, end, amount)}
+        p._next_id = 2
+        return p
+
     # -- spans ---------------------------------------------------------------
     @property
     def span_count(self) -> int:
@@ -328,9 +357,20 @@ class MultiPlanner:
         return any(n > p.total for p, n in zip(self.planners, amounts))
 
     def _candidates(self, at: int) -> Iterator[int]:
-        times = {at}
+        """The scheduled points at or after ``at``, in time order.
+
+        As flux-sched's ``avail_at``, only scheduled points are candidates
+        (the horizon's start and the ends of spans): ``at`` itself is one only
+        if it is a point.  (Trying a time inside an unchanged stretch would
+        repeat, for a reservation, the walk that just failed at its start.)
+        """
+        times: set[int] = set()
         for p in self.planners:
-            times.update(p.points_after(at))
+            if p.base_time >= at:
+                times.add(p.base_time)
+            pts = p._times
+            if pts:
+                times.update(pts[bisect_left(pts, at):])
         return iter(sorted(times))
 
     def avail_time_first(self, at: int, duration: int, amounts: Sequence[int]) -> int:

@@ -26,7 +26,7 @@ import yaml
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 __all__ = ["ResourceReq", "Request", "RequestError", "parse_request", "calc_count",
-           "calc_effective_max"]
+           "calc_effective_max", "shape_key"]
 
 _UINT_MAX = 0xFFFFFFFF
 
@@ -56,6 +56,26 @@ class Request:
     resources: list[ResourceReq]
     duration: int = 0
     task_slots: list[str] = field(default_factory=list)
+
+    def key(self) -> tuple:
+        """The request's shape: what a match depends on (resources, duration, task slots).
+
+        Two requests with equal keys select the same resources on the same
+        graph, whatever jobspec object or file they came from; the matcher
+        keys its per-request records by it (see :meth:`.matcher.Traverser.run`).
+        The resource part is computed once (``resources`` is not to be changed
+        after parsing); ``duration`` and ``task_slots`` are read each time.
+        """
+        shape = self.__dict__.get("_shape")
+        if shape is None:
+            shape = self.__dict__["_shape"] = shape_key(self.resources)
+        return (shape, self.duration, tuple(self.task_slots))
+
+
+def shape_key(resources: list[ResourceReq]) -> tuple:
+    """A hashable canonical form of a resource request tree (every field a match reads)."""
+    return tuple((r.type, r.count_min, r.count_max, r.operator, r.operand, r.exclusive, r.label,
+                  shape_key(r.with_)) for r in resources)
 
 
 def calc_count(r: ResourceReq, qc: int) -> int:

@@ -16,7 +16,8 @@ import errno as _errno
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable, Literal
 
-from .graph import Edge, Vertex
+from .graph import EMPTY, EMPTY_SET, X_CHECKER_NJOBS, Edge, Vertex
+from .planner import Planner
 
 if TYPE_CHECKING:
     from .writers import MatchWriter
@@ -92,10 +93,61 @@ class UpdateWalk:
         if edges:
             verts, seq = self.g.vertices, self.seq
             upd_weights = self.policy.stop_on_k > 0
+            leaf_ctx = None
             for e in edges:
                 if e.seq != seq and not mod:
                     continue
                 tgt = verts[e.dst]
+                if tgt.out is EMPTY and not tgt.subplans:  # a leaf: most of what a walk visits
+                    # the same effects as the general case below, in fewer steps (a socket's
+                    # cores are dozens of leaves per match): no children to walk, no subtree
+                    # span, no edge weight below
+                    if not (mod or e.exclusive or tgt.type in self.policy.exclusive_types):
+                        continue  # nothing planned there, nothing emitted
+                    if leaf_ctx is None:
+                        w = self._writer
+                        leaf_ctx = (meta.alloc_type, meta.jobid, meta.at, meta.duration,
+                                    self.filters.accum, None if w is None else w.emit_vtx,
+                                    self._level + 1)
+                    alloc_type, jobid, at, dur, accum, emit, lvl = leaf_ctx
+                    lneeds = tgt.size if mod else e.needs
+                    if alloc_type != "noalloc":
+                        p = tgt._plans
+                        if p is None:
+                            tgt._plans = Planner.with_first_span(tgt.size, tgt.type, at, dur, lneeds)
+                            span = 1
+                        else:
+                            span = p.add_span(at, dur, lneeds)
+                        if alloc_type == "alloc":
+                            m = tgt.allocations
+                            if m is EMPTY:
+                                m = tgt.allocations = {}
+                            m[jobid] = span
+                        elif alloc_type == "reserve":
+                            m = tgt.reservations
+                            if m is EMPTY:
+                                m = tgt.reservations = {}
+                            m[jobid] = span
+                        tgt.version += 1
+                        tags = tgt.tags
+                        if tags is EMPTY_SET:
+                            tags = tgt.tags = set()
+                        tags.add(jobid)
+                        x = tgt._x_checker
+                        if x is None:
+                            tgt._x_checker = Planner.with_first_span(X_CHECKER_NJOBS, "jobs", at, dur, 1)
+                            xs = 1
+                        else:
+                            xs = x.add_span(at, dur, 1)
+                        xm = tgt.x_spans
+                        if xm is EMPTY:
+                            xm = tgt.x_spans = {}
+                        xm[jobid] = xs
+                        accum(tgt.type, tgt.size, dfu)
+                    if emit is not None:
+                        emit(lvl, tgt, lneeds, True)
+                    n += 1
+                    continue
                 n_sub = self._upd_dfv(tgt, tgt.size if mod else e.needs, e.exclusive or mod, meta, dfu, mod)
                 if n_sub > 0:
                     if upd_weights:
