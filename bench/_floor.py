@@ -1,4 +1,4 @@
-"""Floors measured in the same run as the benchmarks: raw pyzmq loops."""
+"""Floors measured in the same run as the benchmarks: raw pyzmq and raw unix-socket loops."""
 
 from __future__ import annotations
 
@@ -44,6 +44,44 @@ def raw_reqrep_rate(n: int = 20000, payload: bytes = b'{"name":"size"}') -> floa
     c.recv()
     proc.join()
     c.close(0)
+    return rate
+
+
+def _echo_server(path: str, ready) -> None:
+    import socket
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    srv.listen(1)
+    ready.set()
+    c, _ = srv.accept()
+    while True:
+        m = c.recv(65536)
+        if not m:
+            return
+        c.sendall(m)
+
+
+def raw_unix_rate(n: int = 20000, payload: bytes = b'{"name":"size"}') -> float:
+    """Round trips/s of a Python ping-pong over an AF_UNIX stream socket to another
+    process: the floor of any Python client/broker pair on this machine."""
+    import socket
+    path = os.path.join(tempfile.mkdtemp(prefix="floor-"), "echo")
+    ready = mp.Event()
+    proc = mp.Process(target=_echo_server, args=(path, ready), daemon=True)
+    proc.start()
+    ready.wait()
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    c.connect(path)
+    for _ in range(200):
+        c.sendall(payload)
+        c.recv(65536)
+    t = time.perf_counter()
+    for _ in range(n):
+        c.sendall(payload)
+        c.recv(65536)
+    rate = n / (time.perf_counter() - t)
+    c.close()
+    proc.join()
     return rate
 
 
@@ -94,3 +132,4 @@ def raw_pubsub_rate(n: int, nsubs: int) -> float:
 
 if __name__ == "__main__":
     print(f"raw REQ/REP: {raw_reqrep_rate():,.0f}/s")
+    print(f"raw AF_UNIX ping-pong: {raw_unix_rate():,.0f}/s")

@@ -1,30 +1,59 @@
-"""KVS put+commit/s and lookups/s from one client, beside a raw pyzmq loop.
+"""KVS put+commit/s and lookups/s from a job, fluxnb beside the real flux-core.
 
 Run: python bench/kvs.py [N]
 
-Targets (issue 2, this 2-core machine): >= 2,000 put+commit/s and >= 10,000
-lookups/s. For reference, flux-core 0.88's Python bindings measured here:
-241 put+commit/s and 4,378 lookups/s.
+The same script runs under each system, alternately (fluxnb, flux, fluxnb, ...):
+``flux start --test-size=1 python SCRIPT`` where the script does ``import flux`` and,
+one at a time: ``flux.kvs.put`` + ``flux.kvs.commit`` (N/4 of them), a ``kvs.lookup``
+RPC of one of those keys (N), and ``flux.kvs.get`` (N). Medians of 3 with ranges, and
+the ratio (> 1: fluxnb ahead).
 
-Rows: ``lookup (one RPC each)`` sends ``kvs.lookup`` itself; ``kvs.get`` goes
-through ``fluxnb.kvs``, whose read replica answers from cached blobs while the root
-board shows no commit since (strictly consistent); ``root moved`` is its worst case,
-a commit by another client before every lookup.
+Then fluxnb's own API alone (``fluxnb.kvs``, brokers in processes), beside the raw
+AF_UNIX and pyzmq floors: ``kvs.get`` goes through the read replica, which answers
+from cached blobs while the root board shows no commit since (strictly consistent);
+``root moved`` is its worst case, a commit by another client before every lookup.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _floor import raw_reqrep_rate  # noqa: E402
+from _floor import raw_reqrep_rate, raw_unix_rate  # noqa: E402
+from _peer import Peer, alternate, fluxnb_start, header, show, tmpfile  # noqa: E402
 
 from fluxnb import Flux, Instance, kvs  # noqa: E402
 
-FLUX_CORE = {"put+commit": 241, "lookup (one RPC each)": 4378, "kvs.get (replica)": 4378}
+SCRIPT = r'''
+import json, sys, time
+import flux
+import flux.kvs
+
+h = flux.Flux()
+n = int(sys.argv[1])
+m = max(1, n // 4)
+out = {}
+t = time.perf_counter()
+for i in range(m):
+    flux.kvs.put(h, f"bench.d{i % 64}.k{i}", i)
+    flux.kvs.commit(h)
+out["put+commit/s"] = m / (time.perf_counter() - t)
+keys = [f"bench.d{i % 64}.k{i}" for i in range(m)]
+assert flux.kvs.get(h, keys[-1]) == m - 1
+t = time.perf_counter()
+for i in range(n):
+    h.rpc("kvs.lookup", {"key": keys[i % m], "flags": 0, "namespace": "primary"}).get()
+out["kvs.lookup RPC, one at a time/s"] = n / (time.perf_counter() - t)
+t = time.perf_counter()
+for i in range(n):
+    flux.kvs.get(h, keys[i % m])
+out["flux.kvs.get/s"] = n / (time.perf_counter() - t)
+print(json.dumps(out))
+'''
 
 
 def pipelined(n: int, send, window: int = 64) -> float:
@@ -85,18 +114,31 @@ def measure(h: Flux, n: int) -> dict[str, float]:
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 10000
-    floor = raw_reqrep_rate(n)
-    print(f"floor  raw pyzmq REQ/REP round trips (ipc, other process): {floor:,.0f}/s")
-    for label, kw in (("broker process, in-memory", {"processes": True}),
-                      ("broker process, SQLite statedir", {"processes": True,
-                                                           "statedir": tempfile.mkdtemp()}),
-                      ("broker thread, in-memory", {})):
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 4000
+    peer = Peer.find()
+    print(header(peer, f"bench/kvs.py: KVS from a job (`import flux`), N={n}"))
+    script = tmpfile(SCRIPT)
+
+    def fluxnb_run() -> dict:
+        return json.loads(fluxnb_start(1, [sys.executable, script, str(n)]).strip().splitlines()[-1])
+
+    def peer_run() -> dict:
+        return json.loads(peer.start(1, [*peer.python(), script, str(n)]).strip().splitlines()[-1])
+
+    a, b = alternate(fluxnb_run, peer_run if peer else None, repeat=3)
+    for op in a[0]:
+        print(show(op, [r[op] for r in a], [r[op] for r in b], higher_is_better=True, target=1))
+    os.unlink(script)
+
+    unix = raw_unix_rate(n * 2)
+    floor = raw_reqrep_rate(n * 2)
+    print(f"floor: raw Python AF_UNIX ping-pong {unix:,.0f} rt/s; raw pyzmq REQ/REP (ipc) {floor:,.0f} rt/s")
+    print("# fluxnb's own API (fluxnb.Flux, fluxnb.kvs), brokers in processes")
+    for label, kw in (("in-memory", {"processes": True}),
+                      ("SQLite statedir", {"processes": True, "statedir": tempfile.mkdtemp()})):
         with Instance(test_size=1, **kw) as inst, Flux(inst.uri) as h:
             for op, rate in measure(h, n).items():
-                ref = FLUX_CORE.get(op)
-                extra = f"   flux-core 0.88: {ref:,}/s ({rate / ref:.1f}x)" if ref else ""
-                print(f"{label:<32} {op:<22} {rate:>9,.0f}/s   {rate / floor:.2f} of floor{extra}")
+                print(f"  {label:<16} {op:<22} {rate:>9,.0f}/s   {rate / unix:.2f} of the AF_UNIX floor")
 
 
 if __name__ == "__main__":

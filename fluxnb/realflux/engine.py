@@ -1,11 +1,11 @@
 """Which engine is behind a URI: fluxnb's own brokers, or a real flux-core instance.
 
-Both put a unix socket at ``local://PATH``, but they speak different protocols on
-it: fluxnb's brokers are ZeroMQ (a ZMTP greeting, first byte ``0xFF``, is sent at
-once on connect), flux-core's local connector is a framed unix socket whose server
-answers a new connection with one auth byte (``0x00`` when the peer is allowed).
-:func:`probe` reads that first byte, so telling them apart takes one connect and
-never waits longer than its timeout.
+Both put a framed unix stream socket at ``local://PATH`` and both servers speak
+first, with one byte: flux-core's connector-local answers a new connection with its
+auth byte (``0x00`` when the peer is allowed, else an errno), fluxnb's broker with
+its greeting ``0xFF`` (:mod:`fluxnb.runtime.connector`; no errno is 255). After that
+byte their framing differs. :func:`probe` reads the first byte, so telling them
+apart takes one connect and never waits longer than its timeout.
 
 Examples
 --------
@@ -72,7 +72,7 @@ def probe(uri: str, timeout: float = 1.0) -> Engine:
             return "none"
         if not first:
             return "none"
-        if first == b"\xff":
+        if first == b"\xff":    # fluxnb's greeting (connector.GREETING)
             return "fluxnb"
         # flux-core's usock server: one byte, 0 = allowed, else the errno of a refusal
         return "flux-core"

@@ -1,21 +1,22 @@
 """The broker: one per rank, joined to the others in a tree (TBON) over pyzmq.
 
-Each broker owns up to three zmq sockets, all driven by one asyncio loop through
-the sockets' file descriptors (no per-message futures):
+Each broker serves its clients on a unix socket and owns up to three zmq sockets,
+all driven by one asyncio loop through their file descriptors (no per-message futures):
 
-* ``local``  ROUTER bound to ``ipc://<rundir>/local[-rank]``: clients (``Flux()``);
+* ``<rundir>/local[-rank]``, the ``local://`` URI: a framed unix stream socket
+  (:mod:`fluxnb.runtime.connector`), as flux-core's connector-local serves; clients
+  in other processes connect here;
+* ``local``  ROUTER bound to ``inproc://``: clients in the broker's own process;
 * ``child``  ROUTER bound to the TBON endpoint: this rank's children connect here;
 * ``parent`` DEALER (identity = rank) connected to the parent's ``child`` socket.
 
 Only the instance owner is served, as flux-core's connector-local does without
-multi-user support. The ``local`` socket lives in the run directory, mode 0700, so
-other uids cannot even connect; should they reach it anyway (a loosened directory),
-each message's sender uid comes from libzmq, which reads the ipc peer's
-credentials (``SO_PEERCRED``) when it accepts the connection and reports them as
-the ``Peer-Address`` property (``host:uid:gid:pid``). A request from another uid
-is answered EPERM and goes no further. (libzmq's deprecated ``ZMQ_IPC_FILTER_UID``
-would drop such connections silently, leaving the client waiting; a ZAP handler
-would need a thread of its own to tell the same thing.)
+multi-user support. The socket lives in the run directory, mode 0700, so other
+uids cannot even connect; should they reach it anyway (a loosened directory), the
+broker reads the peer's credentials (``SO_PEERCRED``) when it accepts the
+connection, and answers every request from another uid with EPERM; it goes no
+further. A client that goes away (closes, or dies) ends its connection, and the
+broker drops its subscriptions, services and streams at once.
 
 A request names a destination ``nodeid``. The broker answers it from a local
 service, or forwards it down the tree towards the rank whose subtree holds the
@@ -38,6 +39,7 @@ from typing import Any, Callable
 
 import zmq
 
+from .connector import GREETING, ServerConnection, bind_listener
 from .message import (
     CONTROL, EVENT, FLAG_NORESPONSE, FLAG_STREAMING, NODEID_ANY, NODEID_UPSTREAM, REQUEST, RESPONSE,
     LARGE, FluxError, Message, ProtocolError,
@@ -112,18 +114,6 @@ def _recv_client_frames(sock: zmq.Socket) -> tuple[list, int | None]:
 
 
 
-def _client_alive(hop: str) -> bool:
-    """False if the process of client ``c:PID.TAG`` (fluxnb's client identity) is gone."""
-    pid = hop[2:].split(".", 1)[0]
-    if not pid.isdigit():
-        return True
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        pass
-    return True
 
 class _Stream:
     """An RPC issued by the broker itself (from one of its services)."""
@@ -199,19 +189,24 @@ class Broker:
         #: gives other uids the guest role only with multi-user support)
         self.owner = os.getuid()
         self._strangers: set[int] = set()
+        #: the ``local://`` listener and its connections, by route hop (``c:#RANK.PID.TAG.N``)
+        self._listener = None
+        self._listener_ino = 0
+        self._uconns: dict[str, ServerConnection] = {}
+        self._uconn_seq = 0
+        self._uconn_tag = f"{rank}.{os.getpid()}.{os.urandom(3).hex()}"
 
     # -- start/stop -------------------------------------------------------------
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Bind and connect this broker's sockets and start reading them."""
         self.loop = loop
         self.shutdown_requested = asyncio.Event()
-        self.local = self._socket(zmq.ROUTER, self.topo.local_endpoint(self.rank), bind=True)
-        #: the local socket's clients are processes of this host (ipc): their pids mean
-        #: something here (a tcp client's would not)
-        self._local_pids = self.topo.local_endpoint(self.rank).startswith("ipc://")
-        if self.topo.transport == "inproc":
-            # clients in this process skip the ipc socket (and the kernel) altogether
-            self.local.bind(self.topo.local_inproc(self.rank))
+        # clients in this process skip the unix socket (and the kernel) altogether
+        self.local = self._socket(zmq.ROUTER, self.topo.local_inproc(self.rank), bind=True)
+        path = self.topo.local_path(self.rank)
+        self._listener = bind_listener(path)
+        self._listener_ino = os.stat(path).st_ino
+        loop.add_reader(self._listener.fileno(), self._accept)
         if self.topo.children(self.rank):
             self.child = self._socket(zmq.ROUTER, self.topo.tbon_endpoint(self.rank), bind=True)
             # a send to a child that went away fails (EHOSTUNREACH) instead of vanishing
@@ -264,6 +259,7 @@ class Broker:
         self._pending.clear()
         if getattr(self, "_tick_handle", None) is not None:
             self._tick_handle.cancel()
+        self._close_listener()
         for socks in (self._monitors, self._sockets):
             for sock in socks:
                 try:
@@ -329,7 +325,7 @@ class Broker:
                     if uid is None or uid == self.owner:
                         handler(frames)
                     else:
-                        self._refuse(frames, uid)
+                        self._refuse("c:" + frames[0].decode("latin-1"), frames[1:], uid)
             else:
                 while sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
                     handler(_recv_frames(sock))
@@ -338,6 +334,112 @@ class Broker:
         except zmq.ZMQError:
             if not self.closed:
                 raise
+
+    # -- the local:// connector -------------------------------------------------------
+    def _accept(self) -> None:
+        while not self.closed:
+            try:
+                sock, _ = self._listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # out of fds: say so, keep serving the others
+                self.log("err", f"accepting a client connection failed: {exc}")
+                return
+            sock.setblocking(False)
+            self._uconn_seq += 1
+            # hops are compared by prefix all along the tree: unique instance-wide, and
+            # past a restart of this rank (as zmq's identities of its clients were)
+            conn = ServerConnection(sock, f"c:#{self._uconn_tag}.{self._uconn_seq}",
+                                    self._want_write)
+            if not conn.send_raw(GREETING):
+                conn.close()
+                continue
+            self._uconns[conn.hop] = conn
+            self.loop.add_reader(conn.fd, self._on_uconn, conn)
+
+    def _want_write(self, conn: ServerConnection, on: bool) -> None:
+        if on:
+            self.loop.add_writer(conn.fd, self._flush_uconn, conn)
+        else:
+            self.loop.remove_writer(conn.fd)
+
+    def _flush_uconn(self, conn: ServerConnection) -> None:
+        if not conn.flush():
+            self._drop_uconn(conn)
+
+    def _on_uconn(self, conn: ServerConnection) -> None:
+        try:
+            data = conn.sock.recv(262144)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._drop_uconn(conn)
+            return
+        try:
+            bodies = conn.reader.feed(data)
+        except FluxError as exc:
+            self.log("err", f"dropped a client connection: {exc}")
+            self._drop_uconn(conn)
+            return
+        uid = conn.uid
+        conn.spoke = True
+        for body in bodies:
+            if uid == self.owner:
+                self._on_client(conn.hop, [body])
+            else:
+                self._refuse(conn.hop, [body], uid)
+            if conn.closed or self.closed:
+                return
+
+    def _drop_uconn(self, conn: ServerConnection) -> None:
+        """A client's connection ended: forget what it subscribed to, registered or streams."""
+        if self._uconns.pop(conn.hop, None) is None:
+            return
+        try:
+            self.loop.remove_reader(conn.fd)
+            self.loop.remove_writer(conn.fd)
+        except Exception:
+            pass
+        conn.close()
+        if conn.spoke and not conn.said_goodbye and not self.closed:
+            self._disconnect(conn.hop)
+
+    def _close_listener(self) -> None:
+        for conn in list(self._uconns.values()):
+            try:
+                self.loop.remove_reader(conn.fd)
+                self.loop.remove_writer(conn.fd)
+            except Exception:
+                pass
+            conn.close()
+        self._uconns.clear()
+        if self._listener is not None:
+            try:
+                self.loop.remove_reader(self._listener.fileno())
+            except Exception:
+                pass
+            self._listener.close()
+            self._listener = None
+            path = self.topo.local_path(self.rank)
+            try:  # only our own socket file (a new broker may have bound the path since)
+                if os.stat(path).st_ino == self._listener_ino:
+                    os.unlink(path)
+            except OSError:
+                pass
+
+    def _send_client(self, hop: str, frames: list) -> bool:
+        """Send to the client behind route hop ``hop`` (``c:...``)."""
+        conn = self._uconns.get(hop)
+        if conn is not None:
+            if conn.send(frames):
+                return True
+            self.loop.call_soon(self._drop_uconn, conn)
+            return False
+        if hop.startswith("c:#"):
+            return False   # a unix client that went away
+        return self._send(self.local, [hop[2:].encode("latin-1"), *frames])
 
     def _kick(self, sock: zmq.Socket | None) -> None:
         # A send can consume the FD's edge: if input is waiting, read it soon.
@@ -354,15 +456,17 @@ class Broker:
             self.loop.call_soon(self._drain, sock, self._on_parent)
 
     def _on_local(self, frames: list[bytes]) -> None:
-        ident = frames[0]
+        self._on_client("c:" + frames[0].decode("latin-1"), frames[1:])
+
+    def _on_client(self, sender: str, frames: list) -> None:
+        """A message from the client behind route hop ``sender``."""
         try:
-            msg = Message.from_frames(frames[1:])
+            msg = Message.from_frames(frames)
         except ProtocolError as exc:
             self.log("err", f"dropped malformed message from client: {exc}")
-            self._send(self.local, [ident, Message(RESPONSE, "", b"", 0, NODEID_ANY, 0, errno.EPROTO,
-                                                   f"malformed message: {exc}").encode()])
+            self._send_client(sender, [Message(RESPONSE, "", b"", 0, NODEID_ANY, 0, errno.EPROTO,
+                                               f"malformed message: {exc}").encode()])
             return
-        sender = "c:" + ident.decode("latin-1")
         if msg.type == REQUEST:
             msg.route.append(sender)
             self.route_request(msg)
@@ -370,19 +474,24 @@ class Broker:
             self.route_response(msg)
         elif msg.type == CONTROL:
             if msg.topic == "disconnect":
+                conn = self._uconns.get(sender)
+                if conn is not None:
+                    if conn.said_goodbye:
+                        return
+                    conn.said_goodbye = True
                 self._disconnect(sender)
         elif msg.type == EVENT:
             self.rpc("event.pub", {"topic": msg.topic, "payload": msg.json}, nodeid=0,
                      flags=FLAG_NORESPONSE)
 
-    def _refuse(self, frames: list[bytes], uid: int) -> None:
+    def _refuse(self, sender: str, frames: list, uid: int) -> None:
         """Answer a request from another uid with EPERM; run nothing for it."""
         if uid not in self._strangers and len(self._strangers) < 64:
             self._strangers.add(uid)
             self.log("warning", f"refused a connection from uid {uid} (instance owner is "
                                 f"uid {self.owner})")
         try:
-            msg = Message.from_frames(frames[1:])
+            msg = Message.from_frames(frames)
         except ProtocolError:
             return
         if msg.type == REQUEST and not msg.flags & FLAG_NORESPONSE:
@@ -390,7 +499,7 @@ class Broker:
                 f"{msg.topic}: permission denied: uid {uid} is not the instance owner "
                 f"(uid {self.owner}) and this instance allows no guests"))
             err.route = []
-            self._send(self.local, [frames[0], *err.frames()])
+            self._send_client(sender, err.frames())
 
     def _on_child(self, frames: list[bytes]) -> None:
         ident = frames[0]
@@ -513,7 +622,7 @@ class Broker:
         elif hop == _PARENT:
             self._send(self.parent, msg.frames())
         elif hop.startswith("c:"):
-            self._send(self.local, [hop[2:].encode("latin-1"), *msg.frames()])
+            self._send_client(hop, msg.frames())
         elif hop.startswith("r:"):
             self._send_child(int(hop[2:]), msg.frames())
 
@@ -522,14 +631,8 @@ class Broker:
         if entry is None:
             svc = msg.topic.split(".", 1)[0]
             client = self.client_services.get(svc)
-            if client is not None and getattr(self, "_local_pids", False) \
-                    and not _client_alive(client):
-                # its process died without saying goodbye (flux-core's broker sees the
-                # socket close): its services go, as on disconnect
-                self._disconnect(client)
-                client = None
             if client is not None:  # a service a client registered: it answers
-                self._send(self.local, [client[2:].encode("latin-1"), *msg.frames()])
+                self._send_client(client, msg.frames())
                 return
             if svc in self.service_names:
                 text = f"{msg.topic}: unknown method of service '{svc}'"
@@ -672,7 +775,7 @@ class Broker:
         for sender, prefixes in self.client_subs.items():
             if any(ev.topic.startswith(p) for p in prefixes):
                 frames = frames or ev.frames()
-                self._send(self.local, [sender[2:].encode("latin-1"), *frames])
+                self._send_client(sender, frames)
         for prefix, callback in list(self.event_subs):
             if ev.topic.startswith(prefix):
                 try:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import asyncio
     from typing import Any, AsyncIterator, Iterator
 
+from .connector import FrameReader, UnixConnection
 from .message import (
     CONTROL, EVENT, FLAG_STREAMING, LARGE, NODEID_ANY, RESPONSE, FluxError, Message, ProtocolError,
 )
@@ -44,7 +45,12 @@ def clear_hosted_instance(inst: Any) -> None:
 
 
 def resolve_uri(uri: str | None) -> tuple[str, str]:
-    """Return ``(uri, zmq_endpoint)`` for a handle; raise FluxError if there is none."""
+    """Return ``(uri, endpoint)`` for a handle; raise FluxError if there is none.
+
+    The endpoint is ``unix://PATH`` (the broker's framed unix socket, for
+    ``local://PATH``), or a zmq endpoint: ``inproc://`` for an instance this process
+    hosts, or an ``ipc://``/``tcp://`` URI given as it is.
+    """
     if uri is None:
         uri = os.environ.get("FLUX_URI")
     if uri is None and _hosted:
@@ -69,7 +75,7 @@ def resolve_uri(uri: str | None) -> tuple[str, str]:
         except OSError:
             raise FluxError(errno.ENOENT, f"cannot connect to {uri}: no broker socket there "
                             "(is the instance running?)") from None
-        return uri, "ipc://" + path
+        return uri, "unix://" + path
     if uri.startswith(("ipc://", "tcp://")):
         return uri, uri
     raise FluxError(errno.EINVAL, f"unsupported URI {uri!r} (expected local://PATH)")
@@ -107,7 +113,10 @@ def broker_listening(path: str) -> bool:
 
 
 def _socket_path(endpoint: str) -> str | None:
-    return endpoint[len("ipc://"):] if endpoint.startswith("ipc://") else None
+    for scheme in ("ipc://", "unix://"):
+        if endpoint.startswith(scheme):
+            return endpoint[len(scheme):]
+    return None
 
 
 class RPC:
@@ -181,10 +190,17 @@ class Flux:
     def __init__(self, uri: str | None = None, *, native: bool | None = None):
         self.uri, self.endpoint = resolve_uri(uri)
         self._path = _socket_path(self.endpoint)
+        #: over the unix socket (``local://``) a lost broker shows at once: the
+        #: connection ends; no pyzmq either (``native`` is for ``ipc://`` endpoints)
+        self._unix = self.endpoint.startswith("unix://")
         if native is None:
             native = NATIVE_IPC
-        self.native = bool(native and self._path)
-        if self.native:
+        self.native = bool(native and self._path and not self._unix)
+        if self._unix:
+            self._zmq = None
+            self.ctx = None
+            self.sock = UnixConnection(self._path, self.uri)
+        elif self.native:
             from .zmtp import Dealer
             self._zmq = None
             self.ctx = None
@@ -232,6 +248,13 @@ class Flux:
         except RecursionError:
             del self._responses[tag]
             raise FluxError(errno.EINVAL, f"{topic}: payload nested too deeply") from None
+        if self._unix:
+            try:
+                self.sock.send_multipart(frames)
+            except BaseException:
+                del self._responses[tag]
+                raise
+            return RPC(self, tag, topic, bool(flags & FLAG_STREAMING))
         if self.native:
             try:
                 self.sock.send_multipart(frames)
@@ -267,12 +290,23 @@ class Flux:
         a broker that went away (even by ``kill -9``) gives ECONNRESET, not a hang, and
         a real flux-core broker behind the socket (which never answers ZeroMQ) is named.
         """
+        if self._unix:
+            self._recv_unix(timeout)
+            return
         if self.native:
             frames = self._recv_native(timeout)
         else:
             frames = self._recv_zmq(timeout)
         self._heard = time.monotonic()
-        msg = Message.from_frames(frames)
+        self._deliver(Message.from_frames(frames))
+
+    def _recv_unix(self, timeout: float | None) -> None:
+        # the connection ends when the broker does: no liveness checks needed
+        if timeout is not None and not self.sock.poll(int(timeout * 1000) + (timeout > 0)):
+            raise TimeoutError(f"no message from {self.uri} within {timeout}s")
+        self._deliver(Message.decode(self.sock.recv()))
+
+    def _deliver(self, msg: Message) -> None:
         if msg.type == RESPONSE:
             q = self._responses.get(msg.matchtag)
             if q is not None:
@@ -386,6 +420,11 @@ class Flux:
         if self.closed:
             return
         self.closed = True
+        if self.sock is None:
+            return
+        if self._unix:   # the connection's end tells the broker
+            self.sock.close()
+            return
         if self.native:
             try:
                 if self.sock.handshaken:   # else the broker has nothing of ours to forget
@@ -428,26 +467,63 @@ class AsyncFlux:
     def __init__(self, uri: str | None = None):
         import asyncio  # AsyncFlux only: the blocking handle must not pay for it
 
-        import zmq
-        import zmq.asyncio
-        self._zmq = zmq
         self._aio = asyncio
         self.uri, self.endpoint = resolve_uri(uri)
-        # shadow the process-wide context: inproc endpoints of a hosted instance live there
-        self.ctx = zmq.asyncio.Context.shadow(zmq.Context.instance())
-        self.sock = self.ctx.socket(zmq.DEALER)
-        self.sock.setsockopt(zmq.LINGER, 0)
-        self.sock.setsockopt(zmq.IDENTITY, _identity("a"))
-        self.sock.connect(self.endpoint)
+        self._unix = self.endpoint.startswith("unix://")
+        if self._unix:
+            self._zmq = None
+            self.ctx = None
+            self.sock = UnixConnection(_socket_path(self.endpoint), self.uri)
+        else:
+            import zmq
+            import zmq.asyncio
+            self._zmq = zmq
+            # shadow the process-wide context: inproc endpoints of a hosted instance live there
+            self.ctx = zmq.asyncio.Context.shadow(zmq.Context.instance())
+            self.sock = self.ctx.socket(zmq.DEALER)
+            self.sock.setsockopt(zmq.LINGER, 0)
+            self.sock.setsockopt(zmq.IDENTITY, _identity("a"))
+            self.sock.connect(self.endpoint)
         self._tags = itertools.count(1)
         self._queues: dict[int, asyncio.Queue] = {}
         self._events: asyncio.Queue = asyncio.Queue()
-        self._reader: asyncio.Task | None = None
+        self._reader: Any = None
         self._dead: FluxError | None = None
 
     def _ensure_reader(self) -> None:
-        if self._reader is None:
-            self._reader = self._aio.get_running_loop().create_task(self._read())
+        if self._reader is not None:
+            return
+        loop = self._aio.get_running_loop()
+        if self._unix:  # read whatever arrives, when it arrives, on the loop
+            self._frames = FrameReader()
+            loop.add_reader(self.sock.fileno(), self._on_readable)
+            self._reader = loop
+        else:
+            self._reader = loop.create_task(self._read())
+
+    def _on_readable(self) -> None:
+        try:
+            data = self.sock.recv_available()
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        try:
+            bodies = self._frames.feed(data) if data else None
+        except FluxError:
+            bodies = None
+        if bodies is None:
+            self._reader.remove_reader(self.sock.fileno())
+            self._lost()
+            return
+        for body in bodies:
+            self._dispatch(Message.decode(body))
+
+    def _dispatch(self, msg: Message) -> None:
+        if msg.type == RESPONSE and msg.matchtag in self._queues:
+            self._queues[msg.matchtag].put_nowait(msg)
+        elif msg.type == EVENT:
+            self._events.put_nowait(msg)
 
     async def _read(self) -> None:
         path = _socket_path(self.endpoint)
@@ -457,11 +533,7 @@ class AsyncFlux:
                     self._lost()
                     return
                 continue
-            msg = Message.from_frames(await self.sock.recv_multipart())
-            if msg.type == RESPONSE and msg.matchtag in self._queues:
-                self._queues[msg.matchtag].put_nowait(msg)
-            elif msg.type == EVENT:
-                self._events.put_nowait(msg)
+            self._dispatch(Message.from_frames(await self.sock.recv_multipart()))
 
     def _lost(self) -> None:
         """The broker went away: every waiter gets ECONNRESET (and later RPCs too)."""
@@ -478,7 +550,12 @@ class AsyncFlux:
         tag = next(self._tags)
         self._queues[tag] = self._aio.Queue()
         msg = Message.request(topic, payload, nodeid=nodeid, matchtag=tag, flags=flags)
-        self.sock.send_multipart(msg.frames())
+        try:
+            self.sock.send_multipart(msg.frames())
+        except FluxError as exc:
+            self._queues.pop(tag, None)
+            self._dead = exc
+            raise
         return tag
 
     async def rpc(self, topic: str, payload: Any = None, nodeid: int = NODEID_ANY) -> Any:
@@ -524,6 +601,14 @@ class AsyncFlux:
         return (await self.rpc("attr.get", {"name": name}))["value"]
 
     def close(self) -> None:
+        if self._unix:
+            if self._reader is not None and not self.sock.closed:
+                try:
+                    self._reader.remove_reader(self.sock.fileno())
+                except Exception:
+                    pass
+            self.sock.close()   # the connection's end tells the broker
+            return
         if self._reader is not None:
             self._reader.cancel()
         try:

@@ -79,15 +79,17 @@ def test_shim_falls_back_to_site_when_its_paths_are_gone(env, tmp_path):
     assert (r.returncode, r.stdout) == (0, "4\n"), r.stderr
 
 
-def test_the_cli_handle_speaks_zmtp_itself(env):
-    # the CLI's handles do not load pyzmq, yet every reply arrives (large ones included)
+def test_the_cli_handle_needs_no_pyzmq(env):
+    # the CLI's handles do not load pyzmq (local:// is the framed unix socket of
+    # fluxnb/runtime/connector.py), yet every reply arrives (large ones included)
     value = "x" * 100_000   # > 64 KiB: a large frame each way
     r = subprocess.run(["flux", "kvs", "put", f"startup.big={value}"], env=env,
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     r, mods = imported(env, "kvs", "get", "startup.big")
     assert (r.returncode, r.stdout) == (0, value + "\n"), r.stderr[-500:]
-    assert "zmq" not in mods and "fluxnb.runtime.zmtp" in mods
+    assert "zmq" not in mods and "fluxnb.runtime.connector" in mods
+    assert "socket" not in mods   # the connector uses the C module alone
 
 
 def test_a_host_calling_main_keeps_pyzmq_handles(env, monkeypatch, capsys):

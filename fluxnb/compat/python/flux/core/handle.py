@@ -64,7 +64,7 @@ class Flux(_FluxnbFlux):
             raise TypeError("Flux: url must be a str")
         self._loop = url == "loop://"
         if self._loop:
-            self.uri, self.endpoint, self._path = url, None, None
+            self.uri, self.endpoint, self._path, self._unix = url, None, None, False
             self.sock, self.closed, self.aux = None, False, {}
             self._responses, self._events, self._subs = {}, deque(), []
             import itertools
@@ -393,6 +393,23 @@ class Flux(_FluxnbFlux):
         if self.sock is None:
             raise OSError(errno.ENOSYS, "loop:// handle has no reactor")
         deadline = None if timeout is None else time.monotonic() + timeout
+        if until is not None and not (self._watchers or self._thens or self._signals
+                                      or self._requests):
+            # a future's get() with nothing else to run: just wait for messages
+            while not until():
+                if self._requests or self._thens or self._watchers:
+                    break   # something arrived (or was added) that the reactor must run
+                wait = None
+                if deadline is not None:
+                    wait = deadline - time.monotonic()
+                    if wait <= 0:
+                        return -1
+                try:
+                    self._recv_one(wait)
+                except TimeoutError:
+                    return -1
+            else:
+                return 0
         once = flags & (_c.FLUX_REACTOR_NOWAIT | _c.FLUX_REACTOR_ONCE)
         if until is None:
             self._stop = None
@@ -449,8 +466,9 @@ class Flux(_FluxnbFlux):
             if exc.errno == errno.EINTR:
                 return
             raise
+        mine = self.sock if isinstance(self.sock, zmq.Socket) else self.sock.fileno()
         for sock, revents in ready:
-            if sock is self.sock:
+            if sock is mine or sock == mine:   # zmq.Poller names a polled object by its fd
                 self._drain()
             elif sock in fds and fds[sock].active:
                 fds[sock]._fire(revents)
