@@ -51,7 +51,9 @@ def grid_figures(njobs: int, repeat: int) -> list[str]:
     from fluxnb.widgets import JobBrowser
 
     running = min(100, njobs)
-    with Instance(test_size=4, cores_per_node=32) as inst, Flux(inst.uri) as h:
+    # every job kept (no purge), as a user browsing 10,000 jobs of a campaign would set it
+    with Instance(test_size=4, cores_per_node=32,
+                  attrs={"job-manager.inactive-num-limit": "-1"}) as inst, Flux(inst.uri) as h:
         def spec(i, duration):
             js = JobspecV1.from_command(["true"])
             js.setattr("system.exec.test.run_duration", duration)
