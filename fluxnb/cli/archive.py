@@ -128,15 +128,7 @@ class _Creator:
         except OSError as exc:
             raise CommandError(f"{top}: {_strerror(exc)}") from None
         for entry in names:
-            path = os.path.join(top, entry)
-            try:
-                st = os.lstat(path)
-            except OSError as exc:
-                raise CommandError(f"{path}: {_strerror(exc)}") from None
-            if stat.S_ISDIR(st.st_mode):
-                self._walk(path)
-            else:
-                self._add(path)
+            self.add_path(os.path.join(top, entry))
         if top != ".":
             self._add(top)
 

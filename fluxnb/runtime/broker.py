@@ -397,23 +397,22 @@ class Broker:
         """A client's connection ended: forget what it subscribed to, registered or streams."""
         if self._uconns.pop(conn.hop, None) is None:
             return
+        self._unwatch(conn)
+        if conn.spoke and not conn.said_goodbye and not self.closed:
+            self._disconnect(conn.hop)
+
+    def _unwatch(self, conn: ServerConnection) -> None:
+        """Stop polling a client connection and close it."""
         try:
             self.loop.remove_reader(conn.fd)
             self.loop.remove_writer(conn.fd)
         except Exception:
             pass
         conn.close()
-        if conn.spoke and not conn.said_goodbye and not self.closed:
-            self._disconnect(conn.hop)
 
     def _close_listener(self) -> None:
         for conn in list(self._uconns.values()):
-            try:
-                self.loop.remove_reader(conn.fd)
-                self.loop.remove_writer(conn.fd)
-            except Exception:
-                pass
-            conn.close()
+            self._unwatch(conn)
         self._uconns.clear()
         if self._listener is not None:
             try:

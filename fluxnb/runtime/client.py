@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import asyncio
     from typing import Any, AsyncIterator, Iterator
 
-from .connector import FrameReader, UnixConnection
+from .connector import FrameReader, UnixConnection, broker_listening
 from .message import (
     CONTROL, EVENT, FLAG_STREAMING, LARGE, NODEID_ANY, RESPONSE, FluxError, Message, ProtocolError,
 )
@@ -93,23 +93,6 @@ NATIVE_IPC = False
 
 def _identity(tag: str = "") -> bytes:
     return f"{os.getpid()}.{tag}{os.urandom(5).hex()}".encode()
-
-
-def broker_listening(path: str) -> bool:
-    """Whether a broker listens on the unix socket ``path`` (a dead one leaves the
-    file behind, but connecting to it is refused)."""
-    import socket
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        s.settimeout(1.0)
-        s.connect(path)
-        return True
-    except (ConnectionRefusedError, FileNotFoundError):
-        return False
-    except OSError:  # busy (EAGAIN, timeout): alive but slow
-        return True
-    finally:
-        s.close()
 
 
 def _socket_path(endpoint: str) -> str | None:

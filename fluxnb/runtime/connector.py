@@ -370,7 +370,7 @@ def bind_listener(path: str):
         try:
             s.bind(path)
         except OSError as exc:
-            if exc.errno != errno.EADDRINUSE or _listening(path):
+            if exc.errno != errno.EADDRINUSE or broker_listening(path):
                 raise
             os.unlink(path)   # left behind by a broker that died
             s.bind(path)
@@ -383,7 +383,9 @@ def bind_listener(path: str):
     return s
 
 
-def _listening(path: str) -> bool:
+def broker_listening(path: str) -> bool:
+    """Whether a broker listens on the unix socket ``path`` (a dead one leaves the
+    file behind, but connecting to it is refused)."""
     t = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         t.settimeout(1.0)
@@ -391,7 +393,7 @@ def _listening(path: str) -> bool:
         return True
     except (ConnectionRefusedError, FileNotFoundError):
         return False
-    except OSError:
+    except OSError:  # busy (EAGAIN, timeout): alive but slow
         return True
     finally:
         t.close()
