@@ -22,7 +22,11 @@ much as flux-core's ``content-sqlite`` module backs its content cache:
   opened through a symlink someone else planted there (``O_NOFOLLOW``).
 
 A `ContentStore` is not thread-safe: use it from one thread at a time (the
-broker's loop thread).
+broker's loop thread). The one exception is its own: a scratch store
+(``durable=False``) can write its dirty blobs from a worker thread
+(`ContentStore.flush_background`) while the loop thread goes on; the SQLite
+connection is then used under a lock, and the blobs in flight stay in memory until
+they are written.
 
 Examples
 --------
@@ -39,6 +43,7 @@ import fcntl
 import os
 import sqlite3
 import stat
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -186,6 +191,11 @@ class ContentStore:
         # durable=False: a scratch backing (the run directory) that need not
         # survive a crash, so no fsync; it only keeps memory bounded
         self.durable = durable
+        self._dblock = threading.Lock()     # the worker of flush_background and loads
+        self._inflight: threading.Thread | None = None
+        self._inflight_blobs: dict[str, bytes] = {}
+        self._inflight_error: BaseException | None = None
+        self._inflight_checkpoints: dict[str, dict[str, Any] | None] = {}
         if self.statedir is not None:
             self._open_backing(self.statedir)
 
@@ -285,9 +295,10 @@ class ContentStore:
         if data is not None:
             return data
         if self._db is not None:
-            row = self._db.execute(
-                "SELECT object FROM objects WHERE hash = ?", (_digest(blobref),)
-            ).fetchone()
+            with self._dblock:
+                row = self._db.execute(
+                    "SELECT object FROM objects WHERE hash = ?", (_digest(blobref),)
+                ).fetchone()
             if row is not None:
                 data = bytes(row[0])
                 self._cache[blobref] = data
@@ -301,9 +312,10 @@ class ContentStore:
             return True
         if self._db is None or not isinstance(blobref, str):
             return False
-        row = self._db.execute(
-            "SELECT 1 FROM objects WHERE hash = ?", (_digest(blobref),)
-        ).fetchone()
+        with self._dblock:
+            row = self._db.execute(
+                "SELECT 1 FROM objects WHERE hash = ?", (_digest(blobref),)
+            ).fetchone()
         return row is not None
 
     @property
@@ -347,63 +359,134 @@ class ContentStore:
     def flush(self) -> int:
         """Write dirty blobs and checkpoints to SQLite in one transaction.
 
+        Waits for a background flush in flight first (and raises its error, its
+        blobs then being dirty again).
+
         Returns
         -------
         int
             The number of blobs written (0 without a backing file).
         """
+        self._join_background()
         db = self._db
         if db is None or not (self._dirty or self._checkpoints_dirty):
             return 0
         count = len(self._dirty)
-        removed = [(ns,) for ns, cp in self._checkpoints_dirty.items() if cp is None]
-        upserts = [
-            (cp["namespace"], cp["rootref"], cp["sequence"], cp["owner"], cp["flags"],
-             cp["timestamp"])
-            for cp in self._checkpoints_dirty.values() if cp is not None
-        ]
-        db.execute("BEGIN")
-        try:
-            if self._dirty:
-                db.executemany(
-                    "INSERT OR IGNORE INTO objects (hash, object) VALUES (?, ?)",
-                    [(bytes.fromhex(ref[ref.index("-") + 1:]), data)
-                     for ref, data in self._dirty.items()],
-                )
-            if removed:
-                db.executemany("DELETE FROM checkpoint WHERE namespace = ?", removed)
-            if upserts:
-                db.executemany(
-                    "INSERT OR REPLACE INTO checkpoint "
-                    "(namespace, rootref, sequence, owner, flags, timestamp) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    upserts,
-                )
-            db.execute("COMMIT")
-        except BaseException as exc:
-            # SQLite has already rolled back after some errors (a full disk):
-            # a second ROLLBACK would hide the real error behind its own
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.Error):
-                raise _os_error(exc, self.statedir) from None
-            raise
+        self._write(self._dirty, self._checkpoints_dirty)
         self._dirty = {}
         self._dirty_bytes = 0
         self._checkpoints_dirty = {}
-        if len(self._cache) > self.cache_limit or self._cache_size > self.cache_bytes:
-            self._evict()
+        self._maybe_evict()
         return count
 
+    def flush_background(self) -> bool:
+        """Start writing the dirty blobs from a worker thread; return at once.
+
+        For a scratch store (``durable=False``) only, whose writes need not be done
+        before a commit is answered: SQLite works without the GIL for much of a
+        transaction, so the loop thread goes on meanwhile. One flush at a time: a
+        call while one is in flight does nothing and returns False. The flushed
+        blobs stay in memory until it ends; a later call (or `flush`) collects it,
+        evicting clean blobs and raising its error (the blobs become dirty again).
+        """
+        if self.durable:
+            raise ValueError("flush_background: only for a scratch (durable=False) store")
+        self._collect_background()
+        if self._db is None or self._inflight is not None or not (
+                self._dirty or self._checkpoints_dirty):
+            return False
+        blobs, checkpoints = self._dirty, self._checkpoints_dirty
+        self._dirty, self._dirty_bytes, self._checkpoints_dirty = {}, 0, {}
+        self._inflight_blobs = blobs
+
+        def work() -> None:
+            try:
+                self._write(blobs, checkpoints)
+            except BaseException as exc:  # handed to the loop thread at collection
+                self._inflight_error = exc
+                self._inflight_checkpoints = checkpoints
+
+        self._inflight = threading.Thread(target=work, name="content-flush", daemon=True)
+        self._inflight.start()
+        return True
+
+    def poll_background(self) -> None:
+        """Collect a background flush that has ended (see `flush_background`)."""
+        self._collect_background()
+
+    def _collect_background(self, wait: bool = False) -> None:
+        t = self._inflight
+        if t is None or (t.is_alive() and not wait):
+            return
+        t.join()
+        self._inflight = None
+        blobs, self._inflight_blobs = self._inflight_blobs, {}
+        exc, self._inflight_error = self._inflight_error, None
+        if exc is not None:
+            # not written: dirty again, under what was stored since (newer checkpoints win)
+            for ref, data in blobs.items():
+                if ref not in self._dirty:
+                    self._dirty[ref] = data
+                    self._dirty_bytes += len(data)
+            for ns, cp in self._inflight_checkpoints.items():
+                self._checkpoints_dirty.setdefault(ns, cp)
+            raise exc
+        self._maybe_evict()
+
+    def _join_background(self) -> None:
+        if self._inflight is not None:
+            self._collect_background(wait=True)
+
+    def _write(self, blobs: dict[str, bytes], checkpoints: dict[str, dict[str, Any] | None]) -> None:
+        db = self._db
+        removed = [(ns,) for ns, cp in checkpoints.items() if cp is None]
+        upserts = [
+            (cp["namespace"], cp["rootref"], cp["sequence"], cp["owner"], cp["flags"],
+             cp["timestamp"])
+            for cp in checkpoints.values() if cp is not None
+        ]
+        rows = [(bytes.fromhex(ref[ref.index("-") + 1:]), data) for ref, data in blobs.items()]
+        with self._dblock:
+            db.execute("BEGIN")
+            try:
+                if rows:
+                    db.executemany("INSERT OR IGNORE INTO objects (hash, object) VALUES (?, ?)",
+                                   rows)
+                if removed:
+                    db.executemany("DELETE FROM checkpoint WHERE namespace = ?", removed)
+                if upserts:
+                    db.executemany(
+                        "INSERT OR REPLACE INTO checkpoint "
+                        "(namespace, rootref, sequence, owner, flags, timestamp) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        upserts,
+                    )
+                db.execute("COMMIT")
+            except BaseException as exc:
+                # SQLite has already rolled back after some errors (a full disk):
+                # a second ROLLBACK would hide the real error behind its own
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise _os_error(exc, self.statedir) from None
+                raise
+
+    def _maybe_evict(self) -> None:
+        if len(self._cache) > self.cache_limit or self._cache_size > self.cache_bytes:
+            self._evict()
+
     def _evict(self) -> None:
-        # Everything is clean right after a flush; drop the oldest blobs down to half
+        # Everything is clean right after a flush (but what was stored while a
+        # background flush was writing); drop the oldest blobs down to half
         # the limits at once, so that eviction is amortized rather than per blob.
         keep_n, keep_bytes = self.cache_limit // 2, self.cache_bytes // 2
-        cache = self._cache
+        cache, dirty = self._cache, self._dirty
         gone = []
         for ref, data in cache.items():
             if len(cache) - len(gone) <= keep_n and self._cache_size <= keep_bytes:
                 break
+            if ref in dirty:  # stored while a background flush was writing: not yet clean
+                continue
             gone.append(ref)
             self._cache_size -= len(data)
         for ref in gone:
@@ -413,7 +496,10 @@ class ContentStore:
         """Flush, close the SQLite file and release the state directory."""
         if self._db is not None:
             try:
-                self.flush()
+                try:
+                    self._join_background()
+                finally:
+                    self.flush()
             finally:
                 self._db.close()
                 self._db = None

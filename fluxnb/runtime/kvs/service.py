@@ -105,8 +105,13 @@ class KVSService(Service):
     def _flush(self) -> None:
         """Move blobs of a scratch store to its SQLite file once there are many."""
         try:
-            if self.kvs.content.dirty_bytes >= SCRATCH_DIRTY_LIMIT:
-                self.kvs.flush()
+            # a scratch store's writes need not be done before commits are answered:
+            # a worker thread writes them while this loop goes on
+            content = self.kvs.content
+            if content.dirty_bytes >= SCRATCH_DIRTY_LIMIT:
+                content.flush_background()
+            else:
+                content.poll_background()  # one that ended: its blobs can leave memory
         except Exception as exc:  # never let a full disk stop the service loop
             self.log("err", f"content flush failed: {exc}")
         self._flush_timer = self.broker.loop.call_later(FLUSH_INTERVAL, self._flush)

@@ -124,3 +124,58 @@ def test_cache_eviction_keeps_blobs_loadable(tmp_path):
         cs.flush()
         assert len(cs) <= 10
         assert [cs.load(r) for r in refs] == [str(i).encode() for i in range(50)]
+
+
+def test_background_flush_writes_blobs_a_fresh_store_can_load(tmp_path):
+    cs = ContentStore(tmp_path, durable=False, cache_limit=4)
+    refs = [cs.store(f"blob {i}".encode()) for i in range(50)]
+    assert cs.flush_background() is True
+    assert cs.dirty_count == 0 and cs.dirty_bytes == 0   # handed to the worker
+    # what the worker is writing stays readable meanwhile
+    assert all(cs.load(r) == f"blob {i}".encode() for i, r in enumerate(refs))
+    cs.close()
+    with ContentStore(tmp_path) as again:
+        assert [again.load(r) for r in refs] == [f"blob {i}".encode() for i in range(50)]
+
+
+def test_background_flush_is_for_scratch_stores_only(tmp_path):
+    with ContentStore(tmp_path) as cs:
+        cs.store(b"x")
+        with pytest.raises(ValueError, match="scratch"):
+            cs.flush_background()
+
+
+def test_blobs_stored_during_a_background_flush_are_not_evicted(tmp_path):
+    cs = ContentStore(tmp_path, durable=False, cache_limit=4)
+    for i in range(40):
+        cs.store(f"old {i}".encode())
+    cs.flush_background()
+    late = [cs.store(f"late {i}".encode()) for i in range(20)]  # dirty, not in the flush
+    cs._join_background()                  # the flush ends: eviction of clean blobs
+    assert cs.dirty_count == 20
+    assert all(r in cs._cache for r in late)
+    assert len(cs) < 60                    # old, clean blobs did leave memory
+    cs.close()
+    with ContentStore(tmp_path) as again:
+        assert again.load(late[-1]) == b"late 19"
+
+
+def test_a_failed_background_flush_keeps_its_blobs_dirty_and_reports(tmp_path, monkeypatch):
+    cs = ContentStore(tmp_path, durable=False)
+    ref = cs.store(b"precious")
+    real_write = cs._write
+
+    def full_disk(blobs, checkpoints):
+        raise OSError(28, "content store: No space left on device")
+
+    monkeypatch.setattr(cs, "_write", full_disk)
+    cs.flush_background()
+    cs._inflight.join()
+    with pytest.raises(OSError, match="No space left"):
+        cs.poll_background()
+    assert cs.dirty_count == 1 and cs.load(ref) == b"precious"
+    monkeypatch.setattr(cs, "_write", real_write)     # room again: the next flush writes it
+    assert cs.flush() == 1
+    cs.close()
+    with ContentStore(tmp_path) as again:
+        assert again.load(ref) == b"precious"
