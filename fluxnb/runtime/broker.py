@@ -64,6 +64,13 @@ def log_level(level: int | str) -> int:
         raise ValueError(f"unknown log level {level!r} (one of {', '.join(LOG_LEVELS)})") from None
 
 
+def _handover(msg: Message) -> Message:
+    """What a linked broker receives for ``msg``: the same header, a route of its
+    own and the payload as bytes (the sender's objects stay the sender's)."""
+    return Message(msg.type, msg.topic, msg.payload, msg.matchtag, msg.nodeid, msg.flags,
+                   msg.errnum, msg.errstr, list(msg.route), msg.seq)
+
+
 def _recv_frames(sock: zmq.Socket) -> list:
     """One multipart message; a large payload frame arrives uncopied (a memoryview).
 
@@ -184,6 +191,10 @@ class Broker:
         self.dmesg: deque = deque(maxlen=int(attrs.get("log-ring-size", "1024")))
         self._sockets: list[zmq.Socket] = []
         self.local = self.child = self.parent = None
+        #: brokers of this instance on this very loop (``link_direct``): messages to
+        #: them are handed over as objects instead of through zmq
+        self._direct_parent: Broker | None = None
+        self._direct_children: dict[int, Broker] = {}
         self.closed = False
         #: the instance owner: the only uid whose requests are served (flux-core
         #: gives other uids the guest role only with multi-user support)
@@ -508,16 +519,24 @@ class Broker:
             return
         if child in self.lost:
             # declared lost: it must not come back half-way (its jobs are gone)
-            self._send_child(child, Message(CONTROL, "overlay.lost").frames())
+            self._send_child(child, Message(CONTROL, "overlay.lost"))
             return
-        if ident not in self.children_seen:
-            self.children_seen[ident] = time.time()
-        self.child_lastseen[child] = time.monotonic()
         try:
             msg = Message.from_frames(frames[1:])
         except ProtocolError as exc:
             self.log("err", f"dropped malformed message from rank {ident!r}: {exc}")
             return
+        self._from_child(child, msg, ident)
+
+    def _from_child(self, child: int, msg: Message, ident: bytes | None = None) -> None:
+        """A message from child ``child`` (from its socket, or handed over directly)."""
+        if self.closed:
+            return
+        if ident is None:
+            ident = str(child).encode()
+        if ident not in self.children_seen:
+            self.children_seen[ident] = time.time()
+        self.child_lastseen[child] = time.monotonic()
         if msg.type == REQUEST:
             msg.route.append("r:" + ident.decode())
             self.route_request(msg)
@@ -534,6 +553,12 @@ class Broker:
         except ProtocolError as exc:
             self.log("err", f"dropped malformed message from parent: {exc}")
             return
+        self._from_parent(msg)
+
+    def _from_parent(self, msg: Message) -> None:
+        """A message from the parent (from its socket, or handed over directly)."""
+        if self.closed:
+            return
         if msg.type == REQUEST:
             msg.route.append(_PARENT)
             self.route_request(msg)
@@ -544,6 +569,29 @@ class Broker:
         elif msg.type == CONTROL and msg.topic == "overlay.lost":
             self.log("err", "parent declared this broker lost: exiting")
             self.request_shutdown(1)
+
+    def link_direct(self, brokers: dict[int, "Broker"]) -> None:
+        """Hand messages to the brokers of ``brokers`` that are this one's parent or
+        children as objects, on the loop they share, instead of through zmq.
+
+        Only the payload's bytes travel (decoded again by whoever reads them), so
+        neither side sees the other's objects; header encoding, zmq and the reads
+        of its sockets are saved. All traffic between two linked brokers goes this
+        way, so their messages stay in order.
+        """
+        if self.rank > 0:
+            self._direct_parent = brokers.get(self.topo.parent(self.rank))
+        self._direct_children = {c: brokers[c] for c in self.topo.children(self.rank)
+                                 if c in brokers}
+
+    def _send_parent(self, msg: Message) -> bool:
+        peer = self._direct_parent
+        if peer is not None:
+            if peer.closed:
+                return False
+            self.loop.call_soon(peer._from_child, self.rank, _handover(msg))
+            return True
+        return self._send(self.parent, msg.frames())
 
     def _send(self, sock: zmq.Socket, frames: list[bytes]) -> bool:
         try:
@@ -558,9 +606,18 @@ class Broker:
         self._kick(sock)
         return ok
 
-    def _send_child(self, child: int, frames: list[bytes]) -> bool:
-        """Send to a child; a child once heard from that cannot be reached is lost."""
-        if self._send(self.child, [str(child).encode(), *frames]):
+    def _send_child(self, child: int, msg: Message, frames: list | None = None) -> bool:
+        """Send to a child; a child once heard from that cannot be reached is lost.
+
+        ``frames``: ``msg``'s, when the caller has them already (an event to many).
+        """
+        peer = self._direct_children.get(child)
+        if peer is not None:
+            if peer.closed:
+                return False
+            self.loop.call_soon(peer._from_parent, _handover(msg))
+            return True
+        if self._send(self.child, [str(child).encode(), *(frames or msg.frames())]):
             return True
         if child in self.child_lastseen and child not in self.lost:
             self.lose_child(child, "lost connection")
@@ -580,11 +637,11 @@ class Broker:
             else:
                 if target == NODEID_UPSTREAM:
                     msg.nodeid = NODEID_ANY
-                self._send(self.parent, msg.frames())
+                self._send_parent(msg)
         elif 0 <= target < self.size:
             child = self.topo.child_toward(self.rank, target)
             if child is None:
-                self._send(self.parent, msg.frames())
+                self._send_parent(msg)
             elif child in self.lost or target in self.lost:
                 self.respond_error(msg, errno.EHOSTUNREACH)
             else:
@@ -592,7 +649,7 @@ class Broker:
                 if track:
                     key = (tuple(msg.route), msg.matchtag)
                     self._tracked.setdefault(child, {})[key] = msg
-                if not self._send_child(child, msg.frames()):
+                if not self._send_child(child, msg):
                     if track and self._tracked.get(child, {}).pop(key, None) is not None:
                         self.respond_error(msg, errno.EHOSTUNREACH)
         else:
@@ -619,11 +676,11 @@ class Broker:
         if hop == _SELF:
             self._complete(msg)
         elif hop == _PARENT:
-            self._send(self.parent, msg.frames())
+            self._send_parent(msg)
         elif hop.startswith("c:"):
             self._send_client(hop, msg.frames())
         elif hop.startswith("r:"):
-            self._send_child(int(hop[2:]), msg.frames())
+            self._send_child(int(hop[2:]), msg)
 
     def _dispatch(self, msg: Message) -> None:
         entry = self.topics.get(msg.topic)
@@ -764,13 +821,13 @@ class Broker:
                      flags=FLAG_NORESPONSE)
 
     def _distribute_event(self, ev: Message) -> None:
+        frames = None
         if self.child is not None:
-            frames = ev.frames()
             for child in self.topo.children(self.rank):
                 if child not in self.lost and str(child).encode() in self.children_seen:
-                    self._send_child(child, frames)
-        else:
-            frames = None
+                    if child not in self._direct_children:
+                        frames = frames or ev.frames()
+                    self._send_child(child, ev, frames)
         for sender, prefixes in self.client_subs.items():
             if any(ev.topic.startswith(p) for p in prefixes):
                 frames = frames or ev.frames()
@@ -811,7 +868,7 @@ class Broker:
             msg = Message.request("broker.disconnect", {}, nodeid=NODEID_ANY,
                                   flags=FLAG_NORESPONSE)
             msg.route = list(route)
-            self._send(self.parent, msg.frames())
+            self._send_parent(msg)
 
     # -- liveness: heartbeats, the torpid timeout, lost ranks ----------------------------
     def _fsd_attr(self, name: str, default: str) -> float:
@@ -857,7 +914,7 @@ class Broker:
         """A connection below went away: the child we can no longer send to is lost."""
         if self.closed:
             return
-        ping = Message(CONTROL, "overlay.ping").frames()
+        ping = Message(CONTROL, "overlay.ping")
         for child in self.topo.children(self.rank):
             if child in self.child_lastseen and child not in self.lost:
                 self._send_child(child, ping)
@@ -874,7 +931,7 @@ class Broker:
             return
         now = time.monotonic()
         if self.parent is not None and now - self._parent_sent >= self.torpid_min:
-            self._send(self.parent, Message(CONTROL, "overlay.heartbeat").frames())
+            self._send_parent(Message(CONTROL, "overlay.heartbeat"))
         if self.child is not None and self.torpid_max > 0:
             late = [c for c, t in self.child_lastseen.items()
                     if c not in self.lost and now - t >= self.torpid_max]

@@ -194,3 +194,28 @@ def test_dmesg_collects_every_rank_and_clears(any_instance):
 def test_ping_route_names_the_ranks(any_instance):
     with Flux(any_instance.uri) as h:
         assert h.rpc("broker.ping", {"seq": 0}, nodeid=3).get()["route"] == "0!1!3"
+
+
+def test_brokers_of_one_loop_are_linked_and_a_closed_one_is_unreachable():
+    # In one process the brokers hand messages to each other directly (no zmq);
+    # a broker of the loop that has closed must then fail requests routed to it
+    # with EHOSTUNREACH, as a zmq send to a departed peer does, not swallow them.
+    import concurrent.futures
+
+    from fluxnb import Instance
+    with Instance(test_size=4) as inst:
+        brokers = inst._set.brokers
+        assert brokers[3]._direct_parent is brokers[1]
+        assert brokers[0]._direct_children == {1: brokers[1], 2: brokers[2]}
+        with Flux(inst.uri) as h:
+            assert h.rpc("broker.ping", {"seq": 5}, nodeid=3).get()["route"] == "0!1!3"
+        done: concurrent.futures.Future = concurrent.futures.Future()
+
+        def close_then_ask():
+            brokers[3].close()
+            fut = brokers[0].rpc("attr.get", {"name": "rank"}, nodeid=3)
+            fut.add_done_callback(lambda f: done.set_result(f.exception()))
+
+        brokers[0].loop.call_soon_threadsafe(close_then_ask)
+        exc = done.result(timeout=10)
+        assert isinstance(exc, FluxError) and exc.errno == errno.EHOSTUNREACH

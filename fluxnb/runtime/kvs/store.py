@@ -452,14 +452,23 @@ class KVS:
         for old in list(self._dirs)[: len(self._dirs) - DIR_CACHE_LIMIT // 2]:
             del self._dirs[old]
 
-    def _dir_copy(self, ref: str) -> _Dir:
-        entries = self._dir_entries(ref)
-        pieces = self._dirs[ref][1]
+    def _dir_take(self, ref: str) -> _Dir:
+        """A directory to rewrite in a commit, taken out of the cache.
+
+        The commit replaces this version of it with a new one (cached when stored),
+        so the old version leaves the cache rather than pushing current ones out:
+        the cache then holds mostly the dirs of the current roots, and a commit finds
+        the dirs it rewrites there without copying them (a miss decodes the blob).
+        """
+        cached = self._dirs.pop(ref, None)
+        if cached is None:
+            self._dir_entries(ref)
+            cached = self._dirs.pop(ref)
+        entries, pieces = cached
         if pieces is None:
             piece = tree.dir_piece
             pieces = {name: piece(name, e) for name, e in entries.items()}
-            self._dirs[ref] = (entries, pieces)
-        return _Dir(dict(entries), dict(pieces))
+        return _Dir(entries, pieces)
 
     def _store_dir(self, d: _Dir, blobs: dict[str, bytes]) -> str:
         """Encode ``d`` (and its rewritten kids, depth first); return its blobref."""
@@ -505,7 +514,7 @@ class KVS:
             If ``namespace`` does not exist (ENOTSUP).
         """
         ns = self._ns(namespace)
-        root = self._dir_copy(ns.rootref)
+        root = self._dir_take(ns.rootref)
         blobs: dict[str, bytes] = {}
         keys: set[str] = set()
         for i, op in enumerate(ops):
@@ -596,11 +605,13 @@ class KVS:
                 continue
             kind = e["type"] if e is not None else None
             if kind == "dirref":
-                cached = dirs.get(e["data"][0])
+                cached = dirs.pop(e["data"][0], None)
                 if cached is not None and cached[1] is not None:  # hot path, inlined
-                    sub = _Dir(cached[0].copy(), cached[1].copy())
+                    sub = _Dir(cached[0], cached[1])
                 else:
-                    sub = self._dir_copy(e["data"][0])
+                    if cached is not None:
+                        dirs[e["data"][0]] = cached
+                    sub = self._dir_take(e["data"][0])
             elif kind == "dir":  # inline dir in a root made elsewhere
                 sub = self._import_dirent(e, 0, blobs)
             elif kind == "symlink":

@@ -12,6 +12,7 @@ from fluxnb.runtime.kvs.content import ContentStore, StatedirBusyError
 from fluxnb.runtime.kvs.store import (
     FLUX_KVS_APPEND,
     FLUX_KVS_READDIR,
+    FLUX_KVS_TREEOBJ,
     KVS,
     VAL_INLINE_MAX,
     KVSCommitError,
@@ -410,3 +411,24 @@ def test_shared_content_store_and_sha256(tmp_path):
     kvs = KVS(content=cs)
     ref, _ = kvs.commit(P, KVSTxn().put("a", 1))
     assert ref.startswith("sha256-") and ref in cs
+
+
+def test_commits_leave_only_current_directories_in_the_cache(kvs):
+    # a commit replaces the versions of the dirs it rewrites: those old versions
+    # leave the directory cache (they are still in the content store), so the
+    # cache holds the current roots' dirs instead of every version ever written
+    for i in range(200):
+        kvs.commit(P, KVSTxn().put(f"job.0000.{i % 4:04x}.eventlog", i))
+        if i == 0:
+            first = kvs.getroot(P)["rootref"]
+    current = {kvs.getroot(P)["rootref"]}
+    job = kvs.lookup(P, "job", flags=FLUX_KVS_TREEOBJ)["data"][0]
+    current.add(job)
+    current.update(kvs.lookup(P, f"job.0000.{i:04x}", flags=FLUX_KVS_TREEOBJ)["data"][0]
+                   for i in range(4))
+    current.add(kvs.lookup(P, "job.0000", flags=FLUX_KVS_TREEOBJ)["data"][0])
+    assert current <= set(kvs._dirs)
+    assert len(kvs._dirs) <= len(current) + 2      # (+ the empty dir, at most)
+    # and an old root still reads back, from the content store
+    assert kvs.get(P, "job.0000.0000.eventlog") == 196
+    assert kvs.get(P, "job.0000.0000.eventlog", rootref=first) == 0
