@@ -70,6 +70,7 @@ class JobManager(Service):
         self.fluid = FluidGenerator(gen_id=0, start_timestamp=0)
         self.listeners: list[Callable[[Job, dict], None]] = []
         self.journal = EventsJournal(self)
+        self._valid_texts: set[str] = set()   # jobspec texts that passed V1 validation
         self.listeners.append(self.journal)
         self.wait_requests: list[tuple[int | None, Message]] = []
         self.waitable_done: dict[int, Job] = {}
@@ -243,12 +244,20 @@ class JobManager(Service):
         body = msg.json
         if not isinstance(body, dict):
             raise FluxError(errno.EPROTO, "job-manager.submit: payload must be a JSON object")
+        self._admit(msg)
+        return self._submit(body, None)
+
+    def _admit(self, msg: Message) -> None:
         if not self.queue["enabled"]:
             reason = self.queue["disable_reason"]
             raise FluxError(errno.EAGAIN, "job submission is disabled" + (f": {reason}" if reason else ""))
         if len(msg.payload or b"") > MAX_BYTES:
             raise FluxError(errno.EINVAL, f"jobspec: larger than the limit of "
                                           f"{MAX_BYTES // (1024 * 1024)} MiB")
+
+    def _submit(self, body: dict, text: str | None):
+        """Validate and accept ``body['jobspec']``; ``text``: the JSON it was decoded
+        from, when the submitter sent one (job-ingest's ``J``)."""
         jobspec = body.get("jobspec")
         if isinstance(jobspec, str):
             try:
@@ -258,7 +267,13 @@ class JobManager(Service):
             except RecursionError:
                 raise FluxError(errno.EINVAL, "jobspec: nested too deeply") from None
         try:
-            validate(jobspec, version=1)
+            # the copies of a `flux submit --cc` range are one text: validated once
+            if text is None or text not in self._valid_texts:
+                validate(jobspec, version=1)
+                if text is not None:
+                    if len(self._valid_texts) >= 64:
+                        self._valid_texts.clear()
+                    self._valid_texts.add(text)
         except JobspecError as v1_error:
             if v1_error.path == "version" and _v1_but_version(jobspec):
                 # a version 1 jobspec in all but its number (version: 99): flux-core's
@@ -279,7 +294,7 @@ class JobManager(Service):
             except JobspecError as exc:
                 raise FluxError(errno.EINVAL, str(exc)) from None
             return self._submit_canonical(body, jobspec, str(v1_error))
-        return self._accept(body, jobspec)
+        return self._accept(body, jobspec, text)
 
     @request_handler("submit", topic="job-ingest.submit")
     def ingest_submit(self, msg: Message):
@@ -302,8 +317,10 @@ class JobManager(Service):
                 jobspec = json.loads(base64.b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
             except (IndexError, ValueError) as exc:
                 raise FluxError(errno.EINVAL, f"job-ingest.submit: cannot decode J: {exc}") from None
-        msg.obj = {"jobspec": jobspec, "urgency": urgency, "flags": body.get("flags", 0)}
-        return self.submit(msg)
+            J = None  # the KVS keeps the jobspec, not its signed wrapper
+        self._admit(msg)
+        return self._submit({"jobspec": jobspec, "urgency": urgency,
+                             "flags": body.get("flags", 0)}, J)
 
     async def _submit_canonical(self, body: dict, jobspec: dict, v1_error: str) -> dict:
         try:
@@ -317,8 +334,9 @@ class JobManager(Service):
                                           "for other resource types)")
         return self._accept(body, jobspec)
 
-    def _accept(self, body: dict, jobspec: dict) -> dict:
-        """Give a validated jobspec an id and post its ``submit`` event."""
+    def _accept(self, body: dict, jobspec: dict, text: str | None = None) -> dict:
+        """Give a validated jobspec an id and post its ``submit`` event (``text``: the
+        JSON it came as, stored as it is rather than encoded again)."""
         urgency = body.get("urgency", URGENCY_DEFAULT)
         if not isinstance(urgency, int) or not 0 <= urgency <= 31:
             raise FluxError(errno.EINVAL, f"urgency {urgency!r}: must be an integer from 0 to 31")
@@ -338,7 +356,10 @@ class JobManager(Service):
         self.history.append(jobid)
         if len(self.history) > 1000:
             del self.history[:500]
-        self.writer.put(job_key(jobid, "jobspec"), jobspec)
+        if text is not None:
+            self.writer.put_raw(job_key(jobid, "jobspec"), text)
+        else:
+            self.writer.put(job_key(jobid, "jobspec"), jobspec)
         self.writer.put("checkpoint.job-manager.max-jobid", jobid)
         job.pending_deps = deps
         self.post(job, "submit", {"userid": job.userid, "urgency": urgency, "flags": flags,

@@ -96,3 +96,29 @@ def test_guest_namespace_is_archived_and_removed(inst):
         assert f"job-{int(jobid)}" not in names
         execlog = [e.name for e in eventlog_entries(h, jobid, "exec", watch=False)]
         assert execlog[0] == "init" and execlog[-1] == "done" and "shell.start" in execlog
+
+
+def test_ingest_keeps_the_submitted_text_and_validates_every_copy(inst):
+    # job-ingest.submit stores the jobspec text it was sent (flux job info shows it);
+    # the copies of one text (a --cc range) are all accepted, and a different,
+    # invalid text sent after them is still refused
+    import base64
+    import errno
+    import json
+
+    from fluxnb import FluxError
+    js = JobspecV1.from_command(["true"])
+    js.setattr("system.exec.test.run_duration", "0s")
+    text = js.dumps()
+    with Flux(inst.uri) as h:
+        ids = [h.rpc("job-ingest.submit", {"J": text, "urgency": 16, "flags": 0}).get()["id"]
+               for _ in range(3)]
+        for jobid in ids:
+            key = f"{JobID(jobid).kvs}.jobspec"
+            raw = h.rpc("kvs.lookup", {"key": key}).get()["val"]["data"]
+            assert base64.b64decode(raw).decode() == text
+        bad = json.loads(text)
+        bad["tasks"][0]["count"] = {"per_slot": 0}
+        with pytest.raises(FluxError) as exc:
+            h.rpc("job-ingest.submit", {"J": json.dumps(bad), "urgency": 16, "flags": 0}).get()
+        assert exc.value.errno == errno.EINVAL and "per_slot" in str(exc.value)
