@@ -245,7 +245,21 @@ class JobManager(Service):
         if not isinstance(body, dict):
             raise FluxError(errno.EPROTO, "job-manager.submit: payload must be a JSON object")
         self._admit(msg)
-        return self._submit(body, None)
+        return self._when_stored(msg, self._submit(body, None))
+
+    def _when_stored(self, msg: Message, result):
+        """Answer a submit once the job's jobspec and first events are in the KVS, as
+        flux-core's ingest does: whoever has the id can read the job at once."""
+        if hasattr(result, "__await__"):
+            async def stored():
+                answer = await result
+                done = self.broker.loop.create_future()
+                self.writer.after("primary", lambda: done.done() or done.set_result(None))
+                await done
+                return answer
+            return stored()
+        self.writer.after("primary", lambda: self.respond(msg, result))
+        return DEFERRED
 
     def _admit(self, msg: Message) -> None:
         if not self.queue["enabled"]:
@@ -319,8 +333,8 @@ class JobManager(Service):
                 raise FluxError(errno.EINVAL, f"job-ingest.submit: cannot decode J: {exc}") from None
             J = None  # the KVS keeps the jobspec, not its signed wrapper
         self._admit(msg)
-        return self._submit({"jobspec": jobspec, "urgency": urgency,
-                             "flags": body.get("flags", 0)}, J)
+        return self._when_stored(msg, self._submit({"jobspec": jobspec, "urgency": urgency,
+                                                    "flags": body.get("flags", 0)}, J))
 
     async def _submit_canonical(self, body: dict, jobspec: dict, v1_error: str) -> dict:
         try:
