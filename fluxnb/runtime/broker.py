@@ -361,7 +361,7 @@ class Broker:
             # hops are compared by prefix all along the tree: unique instance-wide, and
             # past a restart of this rank (as zmq's identities of its clients were)
             conn = ServerConnection(sock, f"c:#{self._uconn_tag}.{self._uconn_seq}",
-                                    self._want_write)
+                                    self._want_write, self._uconn_queued)
             if not conn.send_raw(GREETING):
                 conn.close()
                 continue
@@ -374,7 +374,12 @@ class Broker:
         else:
             self.loop.remove_writer(conn.fd)
 
+    def _uconn_queued(self, conn: ServerConnection) -> None:
+        self.loop.call_soon(self._flush_uconn, conn)
+
     def _flush_uconn(self, conn: ServerConnection) -> None:
+        if conn.closed:  # (its fd may be another connection's by now)
+            return
         if not conn.flush():
             self._drop_uconn(conn)
 
@@ -423,6 +428,8 @@ class Broker:
 
     def _close_listener(self) -> None:
         for conn in list(self._uconns.values()):
+            if conn.pending:  # last answers (to `flux shutdown`...) go out if they can
+                conn.flush()
             self._unwatch(conn)
         self._uconns.clear()
         if self._listener is not None:

@@ -264,15 +264,17 @@ class UnixConnection:
 class ServerConnection:
     """The broker's end of one client connection (non-blocking, on the broker's loop).
 
-    What cannot be written at once waits in ``pending`` and goes out when the
-    socket is writable again (``on_writable`` arms that), so a slow client never
-    blocks the broker.
+    Messages wait in ``pending`` and go out together: ``on_queued`` (called when
+    the first one arrives) schedules a `flush` after what the loop is doing now,
+    so the responses and events a client gets in one pass of the loop cost one
+    ``sendmsg``. What cannot be written then waits until the socket is writable
+    again (``on_writable`` arms that), so a slow client never blocks the broker.
     """
 
     __slots__ = ("sock", "fd", "hop", "uid", "pid", "reader", "pending", "closed", "on_writable",
-                 "said_goodbye", "spoke")
+                 "on_queued", "said_goodbye", "spoke")
 
-    def __init__(self, sock, hop: str, on_writable):
+    def __init__(self, sock, hop: str, on_writable, on_queued):
         self.sock = sock
         self.fd = sock.fileno()
         self.hop = hop
@@ -285,28 +287,20 @@ class ServerConnection:
         self.pending: list = []
         self.closed = False
         self.on_writable = on_writable
+        self.on_queued = on_queued
         self.said_goodbye = False
         #: whether the client sent anything (a probe that only read the greeting did not)
         self.spoke = False
 
     def send(self, frames: list) -> bool:
-        """Queue one message; False if the client is gone."""
+        """Queue one message; False if the client is gone (a failed write shows
+        at the flush)."""
         if self.closed:
             return False
-        bufs = pack(frames)
-        if self.pending:
-            self.pending.extend(bufs)
-            return True
-        try:
-            if len(bufs) == 1:
-                sent = self.sock.send(bufs[0])
-            else:
-                sent = self.sock.sendmsg(bufs)
-        except BlockingIOError:
-            sent = 0
-        except OSError:
-            return False
-        self._keep(bufs, sent)
+        first = not self.pending
+        self.pending.extend(pack(frames))
+        if first:
+            self.on_queued(self)
         return True
 
     def send_raw(self, data: bytes) -> bool:
@@ -337,6 +331,7 @@ class ServerConnection:
             try:
                 sent = self.sock.sendmsg(self.pending[:64])
             except BlockingIOError:
+                self.on_writable(self, True)
                 return True
             except OSError:
                 self.pending.clear()

@@ -117,6 +117,19 @@ def test_many_concurrent_clients_each_get_their_own_answers(pinst):
     assert not any(t.is_alive() for t in threads)
 
 
+def test_a_client_that_stops_reading_blocks_nobody_and_loses_nothing(pinst):
+    # the broker writes what the client's socket cannot take later: meanwhile it
+    # answers others, and the slow client, reading again, gets every event in order
+    blob = "x" * 60_000
+    with Flux(pinst.uri) as slow, Flux(pinst.uri) as other:
+        slow.event_subscribe("slow-test.")
+        for i in range(200):            # ~12 MB: far more than a socket buffer holds
+            other.rpc("event.pub", {"topic": "slow-test.ev", "payload": {"i": i, "b": blob}}).get()
+        assert other.attr_get("size") == "2"      # the broker was not stuck writing
+        got = [slow.event_recv("slow-test.", timeout=30).json["i"] for _ in range(200)]
+        assert got == list(range(200))
+
+
 # -- a client that dies ------------------------------------------------------------------------
 CLIENT = r"""
 import sys
