@@ -122,3 +122,19 @@ def test_ingest_keeps_the_submitted_text_and_validates_every_copy(inst):
         with pytest.raises(FluxError) as exc:
             h.rpc("job-ingest.submit", {"J": json.dumps(bad), "urgency": 16, "flags": 0}).get()
         assert exc.value.errno == errno.EINVAL and "per_slot" in str(exc.value)
+
+
+def test_job_tmpdir_goes_when_the_job_ends_whatever_it_holds(inst):
+    # FLUX_JOB_TMPDIR exists while the tasks run and is removed after the job,
+    # empty or not (flux-core's shell removes it with what the tasks left in it)
+    from tests.conftest import wait_for
+    script = 'echo "$FLUX_JOB_TMPDIR"; mkdir "$FLUX_JOB_TMPDIR/sub"; echo x > "$FLUX_JOB_TMPDIR/sub/f"'
+    with Flux(inst.uri) as h:
+        full = submit(h, spec(["sh", "-c", script]))
+        empty = submit(h, spec(["sh", "-c", 'echo "$FLUX_JOB_TMPDIR"']))
+        dirs = []
+        for jobid in (full, empty):
+            assert result(h, jobid)["result"] == "COMPLETED"
+            dirs.append(outputs(h, jobid)["stdout"][0][1].strip())
+    assert all(os.path.basename(d).startswith("jobtmp-") for d in dirs), dirs
+    wait_for(lambda: not any(os.path.exists(d) for d in dirs), what="job tmpdirs removed")
