@@ -88,6 +88,10 @@ def test_first_node_reallocated_while_second_still_cleans_up(tmp_path):
         assert _ranks_of(h, b) == [0]          # rank 0 came back alone and went to b
         running = _hk_running(h)[_f58(a)]
         assert running["pending"] == "1" and running["allocated"] == "1"
+        # b ends at once and rank 0 runs its (quick) housekeeping: let that pass, so
+        # that the listing shows a's alone
+        event_wait(h, b, "clean", timeout=30)
+        _wait_until(lambda: _f58(b) not in _hk_running(h))
         env = inst.environ(0)
         out = fluxnb_cmd("housekeeping", "list", "-n", "-o", "{id.f58} {nnodes} {pending.nnodes} "
                          "{ranks} {nodelist}", env=env).stdout.split()
