@@ -539,6 +539,9 @@ class Broker:
         """A message from child ``child`` (from its socket, or handed over directly)."""
         if self.closed:
             return
+        if ident is None and child in self.lost:  # (checked before decoding on a socket)
+            self._send_child(child, Message(CONTROL, "overlay.lost"))
+            return
         if ident is None:
             ident = str(child).encode()
         if ident not in self.children_seen:
