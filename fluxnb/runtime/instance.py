@@ -1,7 +1,8 @@
 """An instance: a set of brokers, their run directory, and their life cycle.
 
-By default all brokers live in one background thread with their own asyncio loop
-(inproc transport between them). With ``processes=True`` each rank is its own
+By default all brokers live in one background thread with their own asyncio loop,
+handing messages to each other directly (`Broker.link_direct`; their sockets are zmq
+inproc ones, for clients of this process). With ``processes=True`` each rank is its own
 process (``python -m fluxnb.runtime.brokerd``) and the TBON runs over ipc; the
 behaviour seen by clients is the same.
 
