@@ -70,7 +70,7 @@ class JobManager(Service):
         self.fluid = FluidGenerator(gen_id=0, start_timestamp=0)
         self.listeners: list[Callable[[Job, dict], None]] = []
         self.journal = EventsJournal(self)
-        self._valid_texts: set[str] = set()   # jobspec texts that passed V1 validation
+        self._valid_texts: set = set()   # jobspec texts (or payloads) that passed V1 validation
         self.listeners.append(self.journal)
         self.wait_requests: list[tuple[int | None, Message]] = []
         self.waitable_done: dict[int, Job] = {}
@@ -245,7 +245,8 @@ class JobManager(Service):
         if not isinstance(body, dict):
             raise FluxError(errno.EPROTO, "job-manager.submit: payload must be a JSON object")
         self._admit(msg)
-        return self._when_stored(msg, self._submit(body, None))
+        raw = msg.raw if type(msg.raw) is bytes else None  # the whole payload says it all
+        return self._when_stored(msg, self._submit(body, None, raw))
 
     def _when_stored(self, msg: Message, result):
         """Answer a submit once the job's jobspec and first events are in the KVS, as
@@ -269,9 +270,11 @@ class JobManager(Service):
             raise FluxError(errno.EINVAL, f"jobspec: larger than the limit of "
                                           f"{MAX_BYTES // (1024 * 1024)} MiB")
 
-    def _submit(self, body: dict, text: str | None):
+    def _submit(self, body: dict, text: str | None, same: str | bytes | None = None):
         """Validate and accept ``body['jobspec']``; ``text``: the JSON it was decoded
-        from, when the submitter sent one (job-ingest's ``J``)."""
+        from, when the submitter sent one (job-ingest's ``J``); ``same``: what is the
+        same for requests with the same jobspec (``text``, or the request's payload)."""
+        same = text if same is None else same
         jobspec = body.get("jobspec")
         if isinstance(jobspec, str):
             try:
@@ -282,12 +285,12 @@ class JobManager(Service):
                 raise FluxError(errno.EINVAL, "jobspec: nested too deeply") from None
         try:
             # the copies of a `flux submit --cc` range are one text: validated once
-            if text is None or text not in self._valid_texts:
+            if same is None or same not in self._valid_texts:
                 validate(jobspec, version=1)
-                if text is not None:
+                if same is not None:
                     if len(self._valid_texts) >= 64:
                         self._valid_texts.clear()
-                    self._valid_texts.add(text)
+                    self._valid_texts.add(same)
         except JobspecError as v1_error:
             if v1_error.path == "version" and _v1_but_version(jobspec):
                 # a version 1 jobspec in all but its number (version: 99): flux-core's
