@@ -226,3 +226,16 @@ def test_the_events_journal_keeps_inactive_jobs_compactly_and_until_purged():
             assert resp["jobspec"]["tasks"][0]["command"] == ["true"]
             assert "environment" not in resp["jobspec"]["attributes"]["system"]
             assert resp["R"]["execution"]["R_lite"]
+
+
+def test_job_dirs_name_the_highest_directory_no_kept_job_needs():
+    dirs = purge.JobDirs()
+    kept = ["job.0000.0001.0002.0003", "job.0000.0001.0002.0004", "job.0000.0001.0005.0006",
+            "job.0000.0007.0008.0009"]
+    for d in kept:
+        dirs.add(d)
+    assert dirs.remove(kept[0]) is None                 # its sibling still needs job.0000.0001.0002
+    assert dirs.remove(kept[1]) == "job.0000.0001.0002"
+    assert dirs.remove(kept[3]) == "job.0000.0007"      # job.0000 holds job.0000.0001 still
+    assert dirs.remove(kept[2]) == "job.0000"
+    assert len(dirs) == 0                               # nothing left behind per purged job
