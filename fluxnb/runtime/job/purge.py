@@ -29,8 +29,9 @@ UNLIMITED = -1
 DEFAULT_NUM_LIMIT = 1000
 #: most KVS unlinks per request (flux-core's purge_batch_max)
 BATCH_MAX = 100
-#: seconds between automatic purges (flux-core purges on each heartbeat)
-PERIOD = 1.0
+#: seconds between automatic purges (flux-core purges on each heartbeat): at a
+#: thousand jobs a second, a one-second period kept hundreds past the limit
+PERIOD = 0.25
 
 
 def parse_limits(attrs: dict[str, str]) -> tuple[float, int]:
