@@ -116,7 +116,7 @@ def test_the_num_limit_purges_the_oldest_on_its_own():
             Flux(inst.uri) as h:
         ids = _run(h, 7)
         wait_for(lambda: h.rpc("job-manager.stats-get", {}).get()["inactive_jobs"] == 3,
-                 purge.PERIOD * 3, "the automatic purge")
+                 max(3.0, purge.PERIOD * 3), "the automatic purge")
         assert _listed(h) == set(ids[4:])
         wait_for(lambda: not _in_kvs(h, ids[3]), 2, "the KVS unlink")
         assert _in_kvs(h, ids[4])
@@ -130,7 +130,7 @@ def test_the_age_limit_purges_on_its_own():
         stats = h.rpc("job-manager.stats-get", {}).get()
         assert (stats["inactive_age_limit"], stats["inactive_num_limit"]) == (0.2, -1)
         wait_for(lambda: h.rpc("job-manager.stats-get", {}).get()["inactive_jobs"] == 0,
-                 purge.PERIOD * 3, "the age-limit purge")
+                 max(3.0, purge.PERIOD * 3), "the age-limit purge")
 
 
 def test_default_limits_keep_memory_bounded():
@@ -155,3 +155,87 @@ def test_select_oldest_first_as_flux_core():
     assert purge.select(jobs, purge.UNLIMITED, purge.UNLIMITED) == []
     # either limit is enough
     assert purge.select(jobs, 4.5, 3, now=6.0) == [1, 2]
+
+
+def _job_dirs(h) -> tuple[list[str], list[str]]:
+    """The directories under ``job`` in the KVS, and the empty ones."""
+    from fluxnb import kvs
+    dirs, empty = [], []
+    todo = ["job"] if kvs.exists(h, "job") else []
+    while todo:
+        key = todo.pop()
+        entries = kvs.listdir(h, key)
+        dirs.append(key)
+        if not entries:
+            empty.append(key)
+        todo.extend(f"{key}.{name}" for name, e in entries.items()
+                    if e["type"] in ("dir", "dirref") and key.count(".") < 3)
+    return dirs, empty
+
+
+def test_the_purge_leaves_no_empty_directories_above_the_jobs():
+    # issue 15: flux-core unlinks job.<dothex> alone, so the directories above, one
+    # per millisecond or so of submissions, pile up empty without end
+    with Instance(test_size=1, attrs={"job-manager.inactive-num-limit": "2"}) as inst, \
+            Flux(inst.uri) as h:
+        ids = []
+        for _ in range(6):
+            ids += _run(h, 2)
+            time.sleep(0.01)  # later ids: other directories
+        wait_for(lambda: h.rpc("job-manager.stats-get", {}).get()["inactive_jobs"] == 2,
+                 max(3.0, purge.PERIOD * 3), "the automatic purge")
+        wait_for(lambda: not _in_kvs(h, ids[-3]), 2, "the KVS unlink")
+        dirs, empty = _job_dirs(h)
+        assert empty == []
+        # job, job.xxxx, job.xxxx.xxxx, job.xxxx.xxxx.xxxx: at most one each per kept job
+        assert len(dirs) <= 1 + 3 * 2, dirs
+        assert [_in_kvs(h, i) for i in ids[-2:]] == [True, True]
+        # a purged job's directory, made again by a new job there, is a full one
+        ids += _run(h, 1)
+        assert _in_kvs(h, ids[-1])
+        assert h.rpc("job-list.list-id", {"id": ids[-1], "attrs": ["state"]}).get()["job"]["state"] == 64
+
+
+def test_the_events_journal_keeps_inactive_jobs_compactly_and_until_purged():
+    with Instance(test_size=1, attrs={"job-manager.inactive-num-limit": "3"}) as inst, \
+            Flux(inst.uri) as h:
+        ids = _run(h, 8)
+        wait_for(lambda: h.rpc("job-manager.stats-get", {}).get()["inactive_jobs"] == 3,
+                 max(3.0, purge.PERIOD * 3), "the automatic purge")
+        journal = inst._set.brokers[0].services["job-manager"].journal
+        assert set(journal.jobs) == set(ids[-3:])
+        # an inactive job's record is one string, not dozens of dicts ...
+        assert all(type(e) is str for e in journal.jobs.values())
+        # ... and the backlog is what it was
+        from fluxnb.runtime.message import FLAG_STREAMING
+        rpc = h.rpc("job-manager.events-journal", {"full": True}, flags=FLAG_STREAMING)
+        backlog = {}
+        while True:
+            resp = rpc.get(timeout=10)
+            rpc.reset()
+            if resp["id"] == -1:
+                break
+            backlog[resp["id"]] = resp
+        h.rpc("job-manager.events-journal-cancel", {"matchtag": rpc.matchtag}).get()
+        assert set(backlog) == set(ids[-3:])
+        for resp in backlog.values():
+            names = [ev["name"] for ev in resp["events"]]
+            assert names[0] == "submit" and names[-1] == "clean" and "alloc" in names
+            assert all(set(ev) == {"timestamp", "name", "context"} for ev in resp["events"])
+            assert resp["events"][0]["context"]["urgency"] == 16
+            assert resp["jobspec"]["tasks"][0]["command"] == ["true"]
+            assert "environment" not in resp["jobspec"]["attributes"]["system"]
+            assert resp["R"]["execution"]["R_lite"]
+
+
+def test_job_dirs_name_the_highest_directory_no_kept_job_needs():
+    dirs = purge.JobDirs()
+    kept = ["job.0000.0001.0002.0003", "job.0000.0001.0002.0004", "job.0000.0001.0005.0006",
+            "job.0000.0007.0008.0009"]
+    for d in kept:
+        dirs.add(d)
+    assert dirs.remove(kept[0]) is None                 # its sibling still needs job.0000.0001.0002
+    assert dirs.remove(kept[1]) == "job.0000.0001.0002"
+    assert dirs.remove(kept[3]) == "job.0000.0007"      # job.0000 holds job.0000.0001 still
+    assert dirs.remove(kept[2]) == "job.0000"
+    assert len(dirs) == 0                               # nothing left behind per purged job

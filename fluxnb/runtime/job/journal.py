@@ -8,18 +8,24 @@ events posted so far (the inactive jobs too when ``full``), then the sentinel
 ``{"matchtag"}`` ends a stream with ENODATA, as does the consumer going away.
 
 The manager keeps each job's events for this (as flux-core's job manager keeps each
-job's eventlog), until the job is purged.
+job's eventlog), until the job is purged. An inactive job's record is final, so it is
+kept as one JSON string (decoded again for a backlog): a thousand kept jobs' events as
+dicts took 7 MiB, and scattered across the heap they pinned more (issue 15).
 """
 
 from __future__ import annotations
 
 import errno
+import json
 from typing import TYPE_CHECKING, Any
 
 from ..message import Message
 
 if TYPE_CHECKING:  # pragma: no cover
     from .states import Job
+
+
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def _redacted(jobspec: dict | None) -> dict | None:
@@ -38,8 +44,9 @@ def _redacted(jobspec: dict | None) -> dict | None:
 class EventsJournal:
     def __init__(self, service) -> None:
         self.service = service  # the job manager (responds)
-        #: job id -> {"events": its primary events so far, "jobspec", "R"}
-        self.jobs: dict[int, dict[str, Any]] = {}
+        #: job id -> {"events": its primary events so far, "jobspec", "R"}; for an
+        #: inactive job, that dict JSON-encoded
+        self.jobs: dict[int, dict[str, Any] | str] = {}
         self.listeners: list[Message] = []
 
     # -- recording (a job-manager listener) ---------------------------------------------
@@ -47,6 +54,8 @@ class EventsJournal:
         if ev.get("name") == "restore":  # a restored job: see restored()
             return
         entry = self.jobs.setdefault(job.id, {"events": [], "jobspec": None, "R": None})
+        if type(entry) is str:  # an inactive job's (none are posted today)
+            entry = self.jobs[job.id] = json.loads(entry)
         entry["events"].append(ev)
         resp: dict[str, Any] = {"id": job.id, "events": [ev]}
         if ev["name"] == "submit":
@@ -55,11 +64,13 @@ class EventsJournal:
             entry["R"] = resp["R"] = job.R
         for msg in self.listeners:
             self.service.respond(msg, resp)
+        if job.state == "INACTIVE":
+            self.jobs[job.id] = _dumps(entry)
 
     def restored(self, job: "Job", events: list[dict[str, Any]]) -> None:
         """A job rebuilt from its eventlog after a restart."""
-        self.jobs[job.id] = {"events": list(events), "jobspec": _redacted(job.jobspec),
-                             "R": job.R}
+        entry = {"events": list(events), "jobspec": _redacted(job.jobspec), "R": job.R}
+        self.jobs[job.id] = _dumps(entry) if job.state == "INACTIVE" else entry
 
     def forget(self, jobid: int) -> None:
         self.jobs.pop(jobid, None)
@@ -72,6 +83,8 @@ class EventsJournal:
         for jobid, entry in list(self.jobs.items()):
             if not full and jobid not in active:
                 continue
+            if type(entry) is str:
+                entry = json.loads(entry)
             resp: dict[str, Any] = {"id": jobid, "events": list(entry["events"])}
             if entry["jobspec"] is not None:
                 resp["jobspec"] = entry["jobspec"]

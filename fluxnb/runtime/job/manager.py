@@ -66,6 +66,8 @@ class JobManager(Service):
         self.jobs: dict[int, Job] = {}
         #: id -> (result, ever started, t_inactive), in the order jobs became inactive
         self.inactive: dict[int, tuple[str, bool, float]] = {}
+        #: kept jobs per directory above theirs (purge unlinks the emptied ones)
+        self.job_dirs = purge.JobDirs()
         self.writer = KVSWriter(self.broker, self._kvs_error)
         self.fluid = FluidGenerator(gen_id=0, start_timestamp=0)
         self.listeners: list[Callable[[Job, dict], None]] = []
@@ -125,6 +127,8 @@ class JobManager(Service):
         from .states import replay
         restored = 0
         for path in _job_keys(store):
+            # counted even if it cannot be restored: its parents stay
+            self.job_dirs.add(path)
             try:
                 jobid = id_parse(path)
                 events = decode(store.get_raw("primary", f"{path}.eventlog").decode())
@@ -370,6 +374,8 @@ class JobManager(Service):
                   jobspec=jobspec, waitable=bool(flags & FLAG_WAITABLE))
         _fill_from_jobspec(job)
         self.jobs[jobid] = job
+        job.kvs_dir = kvs_dir(jobid)
+        self.job_dirs.add(job.kvs_dir)
         self.history.append(jobid)
         if len(self.history) > 1000:
             del self.history[:500]
@@ -865,7 +871,9 @@ class JobManager(Service):
             del self.inactive[jobid]
             self.journal.forget(jobid)
             self.waitable_done.pop(jobid, None)
-            self.writer.unlink(kvs_dir(jobid))
+            path = kvs_dir(jobid)
+            # the emptied directory above the job's goes too (flux-core leaves it)
+            self.writer.unlink(self.job_dirs.remove(path) or path)
         self.broker.publish("job-purge-inactive", {"jobs": ids})
 
     @request_handler("purge")

@@ -29,8 +29,9 @@ UNLIMITED = -1
 DEFAULT_NUM_LIMIT = 1000
 #: most KVS unlinks per request (flux-core's purge_batch_max)
 BATCH_MAX = 100
-#: seconds between automatic purges (flux-core purges on each heartbeat)
-PERIOD = 1.0
+#: seconds between automatic purges (flux-core purges on each heartbeat): at a
+#: thousand jobs a second, a one-second period kept hundreds past the limit
+PERIOD = 0.25
 
 
 def parse_limits(attrs: dict[str, str]) -> tuple[float, int]:
@@ -96,6 +97,59 @@ def check_request(age_limit: float, num_limit: int, batch: int) -> None:
         raise FluxError(errno.EINVAL, "if set, num limit must be >= 0")
     if batch < 1 or batch > BATCH_MAX:
         raise FluxError(errno.EINVAL, f"batch must be >= 1 and <= {BATCH_MAX}")
+
+
+class JobDirs:
+    """How many kept jobs live under each ``job.*`` directory above theirs.
+
+    A job's directory is ``job.xxxx.xxxx.xxxx.xxxx``; purging it leaves the
+    directories above it in the KVS. Ids grow with time, so those fill with empty
+    directories, one per millisecond or so of submissions, without end (the
+    KVS's job directories, their blobs, and the KVS's cache of them grow with
+    every job ever run). :meth:`remove` names the highest directory that no
+    kept job needs any more, for the purge to unlink with the job's own. A job
+    submitted under it later makes it again (a commit creates missing parents).
+
+    >>> dirs = JobDirs()
+    >>> dirs.add("job.0000.0001.0002.0003"); dirs.add("job.0000.0001.0004.0005")
+    >>> dirs.remove("job.0000.0001.0002.0003")
+    'job.0000.0001.0002'
+    >>> dirs.remove("job.0000.0001.0004.0005")
+    'job.0000'
+    >>> len(dirs)
+    0
+    """
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count: dict[str, int] = {}
+
+    @staticmethod
+    def _parents(jobdir: str) -> tuple[str, str, str]:
+        # "job.0000.0001.0002.0003" -> job.0000.0001.0002, job.0000.0001, job.0000
+        return jobdir[:-5], jobdir[:-10], jobdir[:-15]
+
+    def add(self, jobdir: str) -> None:
+        count = self.count
+        for p in self._parents(jobdir):
+            count[p] = count.get(p, 0) + 1
+
+    def remove(self, jobdir: str) -> str | None:
+        """Forget a purged job; the directory above it to unlink too, if any."""
+        count = self.count
+        top = None
+        for p in self._parents(jobdir):
+            n = count.get(p, 0) - 1
+            if n > 0:
+                count[p] = n
+            else:
+                count.pop(p, None)
+                top = p
+        return top
+
+    def __len__(self) -> int:
+        return len(self.count)
 
 
 class Purger:

@@ -55,8 +55,11 @@ __all__ = ["BlobNotFoundError", "ContentStore", "StatedirBusyError", "StatedirEr
 
 #: Blobs kept in memory (beyond dirty ones) when a SQLite file backs the store.
 DEFAULT_CACHE_LIMIT = 100_000
-#: ... and their bytes (flux-core's content cache aims at 16 MiB: ``content.purge-target-size``)
-DEFAULT_CACHE_BYTES = 6 * 1024 * 1024
+#: ... and their bytes, at all times (flux-core's content cache aims at 16 MiB:
+#: ``content.purge-target-size``). A broker's hot blobs are the dirty ones and the
+#: KVS caches the decoded dirs it walks, so 3 MiB costs no throughput; 6 MiB added
+#: a tenth to a busy rank 0's resident size (issue 15)
+DEFAULT_CACHE_BYTES = 3 * 1024 * 1024
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (
@@ -194,6 +197,7 @@ class ContentStore:
         self._dblock = threading.Lock()     # the worker of flush_background and loads
         self._inflight: threading.Thread | None = None
         self._inflight_blobs: dict[str, bytes] = {}
+        self._inflight_bytes = 0
         self._inflight_error: BaseException | None = None
         self._inflight_checkpoints: dict[str, dict[str, Any] | None] = {}
         if self.statedir is not None:
@@ -262,7 +266,9 @@ class ContentStore:
             self._cache[ref] = data
             if self._db is not None:
                 self._dirty[ref] = data
+                self._dirty_bytes += len(data)
                 self._cache_size += len(data)
+                self._maybe_evict()
         return ref
 
     def store_blobs(self, blobs: dict[str, bytes]) -> None:
@@ -282,6 +288,7 @@ class ContentStore:
                 dirty[ref] = data
                 self._dirty_bytes += len(data)
                 self._cache_size += len(data)
+        self._maybe_evict()
 
     def load(self, blobref: str) -> bytes:
         """Return the blob named by ``blobref``.
@@ -303,6 +310,7 @@ class ContentStore:
                 data = bytes(row[0])
                 self._cache[blobref] = data
                 self._cache_size += len(data)
+                self._maybe_evict()
                 return data
         blobref_validate(blobref)
         raise BlobNotFoundError(f"content store has no blob {blobref}")
@@ -396,6 +404,7 @@ class ContentStore:
                 self._dirty or self._checkpoints_dirty):
             return False
         blobs, checkpoints = self._dirty, self._checkpoints_dirty
+        self._inflight_bytes = self._dirty_bytes
         self._dirty, self._dirty_bytes, self._checkpoints_dirty = {}, 0, {}
         self._inflight_blobs = blobs
 
@@ -421,6 +430,7 @@ class ContentStore:
         t.join()
         self._inflight = None
         blobs, self._inflight_blobs = self._inflight_blobs, {}
+        self._inflight_bytes = 0
         exc, self._inflight_error = self._inflight_error, None
         if exc is not None:
             # not written: dirty again, under what was stored since (newer checkpoints win)
@@ -471,26 +481,42 @@ class ContentStore:
                     raise _os_error(exc, self.statedir) from None
                 raise
 
+    @property
+    def clean_bytes(self) -> int:
+        """Bytes of the blobs in memory that SQLite holds too (the cache proper)."""
+        return self._cache_size - self._dirty_bytes - self._inflight_bytes
+
     def _maybe_evict(self) -> None:
-        if len(self._cache) > self.cache_limit or self._cache_size > self.cache_bytes:
+        # The limits bound the clean blobs at all times, not only after a flush:
+        # between flushes a busy KVS loads and writes megabytes, and a cache that
+        # overshoots its limit sets the broker's high-water mark (issue 15). Dirty
+        # blobs, and those a background flush is writing, stay.
+        if self._db is None:
+            return
+        unwritten = len(self._dirty) + len(self._inflight_blobs)
+        if (len(self._cache) - unwritten > self.cache_limit
+                or self.clean_bytes > self.cache_bytes):
             self._evict()
 
     def _evict(self) -> None:
-        # Everything is clean right after a flush (but what was stored while a
-        # background flush was writing); drop the oldest blobs down to half
-        # the limits at once, so that eviction is amortized rather than per blob.
+        # Drop the oldest clean blobs down to half the limits at once, so that
+        # eviction is amortized rather than per blob. Unwritten blobs are the
+        # newest: the first ones met are nearly all clean.
         keep_n, keep_bytes = self.cache_limit // 2, self.cache_bytes // 2
-        cache, dirty = self._cache, self._dirty
+        cache, dirty, inflight = self._cache, self._dirty, self._inflight_blobs
+        clean_n = len(cache) - len(dirty) - len(inflight)
+        clean_bytes = self.clean_bytes
         gone = []
         for ref, data in cache.items():
-            if len(cache) - len(gone) <= keep_n and self._cache_size <= keep_bytes:
+            if clean_n <= keep_n and clean_bytes <= keep_bytes:
                 break
-            if ref in dirty:  # stored while a background flush was writing: not yet clean
+            if ref in dirty or ref in inflight:
                 continue
             gone.append(ref)
-            self._cache_size -= len(data)
+            clean_n -= 1
+            clean_bytes -= len(data)
         for ref in gone:
-            del cache[ref]
+            self._cache_size -= len(cache.pop(ref))
 
     def close(self) -> None:
         """Flush, close the SQLite file and release the state directory."""

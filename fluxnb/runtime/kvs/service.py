@@ -37,9 +37,10 @@ _LOOKUP_FLAGS = FLUX_KVS_READDIR | FLUX_KVS_READLINK | FLUX_KVS_TREEOBJ
 #: how often a scratch content store (no state directory) checks its memory, and
 #: how many bytes of new blobs it keeps before writing them out: small sessions
 #: never write (flushing every half second cost 6-7% of job throughput), and no
-#: single flush grows large enough to stall the loop for long
+#: single flush grows large enough to stall the loop for long; what waits to be
+#: written is part of a busy broker's high-water mark (issue 15: 2 MiB was a tenth)
 FLUSH_INTERVAL = 0.5
-SCRATCH_DIRTY_LIMIT = 2 << 20
+SCRATCH_DIRTY_LIMIT = 1 << 20
 
 
 def _touches(changed: frozenset, key: str) -> bool:

@@ -470,6 +470,20 @@ class KVS:
             pieces = {name: piece(name, e) for name, e in entries.items()}
         return _Dir(entries, pieces)
 
+    def _uncache_tree(self, ref: str) -> None:
+        """Drop an unlinked directory, and what of its tree is cached, from the cache.
+
+        No root holds it any more (an old root's lookup finds it in the content
+        store), so it would only wait for the trim, pushing current dirs out.
+        """
+        todo = [ref]
+        dirs = self._dirs
+        while todo:
+            cached = dirs.pop(todo.pop(), None)
+            if cached is not None:
+                todo.extend(e["data"][0] for e in cached[0].values()
+                            if type(e) is dict and e.get("type") == "dirref")
+
     def _store_dir(self, d: _Dir, blobs: dict[str, bytes]) -> str:
         """Encode ``d`` (and its rewritten kids, depth first); return its blobref."""
         entries, pieces = d.entries, d.pieces
@@ -635,6 +649,9 @@ class KVS:
         name = comps[-1]
         keys.add(key)
         if dirent is None:
+            gone = d.entries.get(name)
+            if type(gone) is dict and gone.get("type") == "dirref":
+                self._uncache_tree(gone["data"][0])  # a purged job's directory
             d.delete(name)
         elif flags & FLUX_KVS_APPEND:
             self._append(d, name, dirent, blobs)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sqlite3
+import threading
 
 import pytest
 
@@ -179,3 +180,37 @@ def test_a_failed_background_flush_keeps_its_blobs_dirty_and_reports(tmp_path, m
     cs.close()
     with ContentStore(tmp_path) as again:
         assert again.load(ref) == b"precious"
+
+
+def test_clean_blobs_stay_within_the_byte_limit_between_flushes(tmp_path):
+    # issue 15: the limit held only right after a flush, so a busy KVS's loads and
+    # flushed blobs overshot it between flushes
+    with ContentStore(tmp_path, cache_bytes=10_000) as cs:
+        refs = [cs.store(bytes([i]) * 1000) for i in range(40)]
+        assert cs.clean_bytes == 0 and cs.dirty_bytes == 40_000  # dirty ones all stay
+        cs.flush()
+        assert cs.clean_bytes <= 10_000 and cs.dirty_bytes == 0
+        for r in refs:  # loading every blob back from SQLite
+            cs.load(r)
+            assert cs.clean_bytes <= 10_000
+        more = [cs.store(bytes([i]) * 1000 + b"x") for i in range(20)]
+        assert cs.clean_bytes <= 10_000 and cs.dirty_bytes == 20_020
+        assert [cs.load(r) for r in refs + more][:2] == [b"\0" * 1000, b"\1" * 1000]
+
+
+def test_eviction_never_drops_an_unwritten_blob(tmp_path):
+    with ContentStore(tmp_path, cache_bytes=3000, durable=False) as cs:
+        old = [cs.store(bytes([i]) * 1000) for i in range(6)]
+        cs.flush()
+        inflight = [cs.store(bytes([i]) * 998) for i in range(6)]
+        release = threading.Event()
+        write = cs._write
+        cs._write = lambda *a: (release.wait(10), write(*a))
+        assert cs.flush_background()
+        new = [cs.store(bytes([i]) * 999) for i in range(6)]
+        for r in old:
+            cs.load(r)  # each load may evict: only clean blobs go
+        assert all(r in cs._cache for r in inflight + new)
+        release.set()
+    with ContentStore(tmp_path) as cs:  # and they were all written
+        assert [cs.load(r) for r in (inflight[5], new[5])] == [b"\5" * 998, b"\5" * 999]

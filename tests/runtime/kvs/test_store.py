@@ -432,3 +432,29 @@ def test_commits_leave_only_current_directories_in_the_cache(kvs):
     # and an old root still reads back, from the content store
     assert kvs.get(P, "job.0000.0000.eventlog") == 196
     assert kvs.get(P, "job.0000.0000.eventlog", rootref=first) == 0
+
+
+def _reachable(kvs, rootref):
+    """Blobrefs of every directory in the tree under ``rootref``."""
+    out, todo = set(), [rootref]
+    while todo:
+        ref = todo.pop()
+        out.add(ref)
+        todo.extend(e["data"][0] for e in kvs._dir_entries(ref).values()
+                    if e["type"] == "dirref")
+    return out
+
+
+def test_unlinking_a_directory_drops_its_cached_tree(kvs):
+    # issue 15: a purged job's directory (and any below it) waited in the cache for
+    # the trim, pushing current directories out
+    kvs.commit(P, KVSTxn().put("job.a.b.eventlog", "x").put("job.a.c.eventlog", "y")
+               .put("job.d.eventlog", "z"))
+    kvs.get(P, "job.a.b.eventlog")  # the reads cache their directories too
+    under_a = _reachable(kvs, kvs.lookup(P, "job.a", treeobj=True)["data"][0])
+    assert under_a <= set(kvs._dirs) and len(under_a) == 3
+    kvs.commit(P, KVSTxn().unlink("job.a"))
+    assert not under_a & set(kvs._dirs)
+    assert kvs.get(P, "job.d.eventlog") == "z"
+    with pytest.raises(KVSLookupError):
+        kvs.get(P, "job.a.b.eventlog")
