@@ -35,6 +35,24 @@ Failed busy subtrees (``Traverser._fails``, used by ``Traverser._explore``)
     repeated (allocate-or-reserve on a full cluster would otherwise walk
     every busy node again for each job).
 
+Replayed untouched subtrees of one shape (:meth:`FastPaths._shape_visit`)
+    For the ``first`` policy a free node is visited once and then taken, so
+    records of one vertex are never replayed; but a subtree that no walk has
+    ever changed (``version`` 0: no span ever planned below it, no status
+    change) is visited exactly as every other untouched subtree of the same
+    shape: the same types, sizes, ids, statuses and child order (edge
+    weights, then uniq_ids) at the same child positions
+    (:meth:`FastPaths._shape_of`), the ids of each type shifted by one
+    constant.  The first such visit is recorded with its selected edges named by
+    the child positions that lead to them and replayed for the next subtree of
+    that shape.  A score is ``level + id + 1``: the shift of one type's ids
+    shifts the scores of its candidates alike, and under a node-centric policy
+    a node's factor (from its id) shifts every score below it alike; neither
+    changes an order when every candidate group counts one unit (every vertex
+    of size 1, else no record is kept), and the subtree root's own score is
+    translated by its id.  Visits that hand candidate groups to the parent (no
+    choice made inside) are not recorded.
+
 Leaves (:meth:`FastPaths._leaf_dfv`, :meth:`FastPaths._slot_of_leaves`)
     Most vertices of a large graph are leaves (cores).  Their visit, and a
     slot made of one leaf, are done without the scoring objects the general
@@ -44,6 +62,7 @@ Leaves (:meth:`FastPaths._leaf_dfv`, :meth:`FastPaths._slot_of_leaves`)
 
 from __future__ import annotations
 
+from operator import attrgetter, sub as _sub
 from typing import TYPE_CHECKING, Any
 
 from .cxxsort import cxx_sort
@@ -61,6 +80,21 @@ __all__ = ["FastPaths"]
 
 def _first(x: tuple) -> Any:
     return x[0]
+
+
+_dst = attrgetter("dst")
+_weight = attrgetter("weight")
+_type = attrgetter("type")
+_size = attrgetter("size")
+_id = attrgetter("id")
+_status = attrgetter("status")
+_subplans = attrgetter("subplans")
+
+
+def _plan_key(v: Vertex) -> tuple:
+    """A vertex's subtree planners: their types and totals."""
+    sp = v.subplans
+    return tuple((s, tuple(p.types), tuple(q.total for q in p.planners)) for s, p in sp.items()) if sp else ()
 
 
 def _types_below(resources: list[ResourceReq]) -> set[str]:
@@ -109,6 +143,9 @@ class FastPaths:
     _memo_req: object
     _fails: dict[tuple, dict[int, tuple[int, bool, int, int]]] | None
     _big: dict[int, bool]
+    _shapes: dict[tuple, tuple] | None
+    _shape_ids: dict[int, int | None]
+    _shape_cls: dict[tuple, int]
     _rec: list[tuple[Edge, int, bool]] | None
     _merged: Scoring | None
 
@@ -287,6 +324,8 @@ class FastPaths:
             self._greedy_ok.clear()
             if self._fails is not None:
                 self._fails.clear()
+            if self._shapes is not None:
+                self._shapes.clear()
             self._memo_req = req
 
     def _memo_clear(self) -> None:
@@ -344,4 +383,136 @@ class FastPaths:
             memo[key] = (u.version, rc, x_out, self._merged if rc == 0 else None,  # type: ignore[index]
                          to_parent.avail, to_parent.overall_score, rec,
                          self.preorder - pre0, self.postorder - post0)
+        return rc, x_out
+
+    # -- untouched subtrees of one shape ----------------------------------------------------
+    def _shape_of(self, u: Vertex) -> int | None:
+        """A number naming ``u``'s subtree up to its uniq_ids (and ``u``'s own id).
+
+        Two subtrees with the same number have, vertex by vertex at the same
+        child positions from their roots, the same type, size, status,
+        subtree planner types and totals, and id less the first id of its
+        type in the subtree, and every
+        vertex's children with the same edge weights and uniq_id order.  Only
+        meaningful while the subtree is untouched (``u.version == 0``): a walk
+        that changes any of this bumps the version.  None when a replay could
+        differ from the visit: under a node-centric policy, unless ``u`` is a
+        node with no node below it and every vertex has size 1 (the node's
+        factor, from its id and uniq_id, then shifts every score below it
+        alike).
+        """
+        uid = u.uniq_id
+        ids = self._shape_ids
+        if uid in ids:
+            return ids[uid]
+        key, uniform, nodes_below = self._shape_key(u, {u.type: u.id})
+        if not uniform or (self.policy.node_centric and not (u.type == "node" and not nodes_below)):
+            sid = None
+        else:
+            if self.g.reverse_edges:
+                # the parent's type is one of u's neighbour types (see Traverser._slot_match)
+                pe = u.parent_edge.get(self.dom)
+                key = (key, self.g.vertices[pe.src].type if pe is not None else None)
+            sid = self._shape_cls.get(key)
+            if sid is None:
+                sid = self._shape_cls[key] = len(self._shape_cls)
+        ids[uid] = sid
+        return sid
+
+    def _shape_key(self, u: Vertex, first_id: dict[str, int]) -> tuple[tuple, bool, bool]:
+        """``u``'s subtree as nested tuples; whether all sizes are 1; whether a node is below.
+
+        Ids are taken relative to the first id of each type met (``first_id``,
+        children before grandchildren: any order fixed by the shape will do).
+        Built from whole child lists at a time (``map``): this runs once per
+        subtree a match meets untouched.
+        """
+        verts = self.g.vertices
+        edges = u.children(self.dom)
+        vs = list(map(verts.__getitem__, map(_dst, edges)))
+        types = tuple(map(_type, vs))
+        sizes = tuple(map(_size, vs))
+        ids = tuple(map(_id, vs))
+        uniform = u.size == 1 and sizes.count(1) == len(sizes)
+        nodes = "node" in types
+        dsts = list(map(_dst, edges))
+        kids: list[Any] = [types, sizes, tuple(map(_status, vs)), tuple(map(_weight, edges)),
+                           tuple(map(_sub, ids, map(first_id.setdefault, types, ids))),
+                           # the first policy breaks ties of weight by uniq_id
+                           True if dsts == sorted(dsts) else tuple(sorted(range(len(dsts)), key=dsts.__getitem__))]
+        if any(map(_subplans, vs)):
+            kids.append(tuple(map(_plan_key, vs)))
+        for i, v in enumerate(vs):
+            if v.out:
+                k, uni, nb = self._shape_key(v, first_id)
+                kids.append((i, k))
+                uniform = uniform and uni
+                nodes = nodes or nb
+        return (u.type, u.size, u.status, _plan_key(u), tuple(kids)), uniform, nodes
+
+    def _shape_visit(self, meta: JobMeta, u: Vertex, resources: list[ResourceReq], pristine: bool,
+                     excl: bool, to_parent: Scoring) -> tuple[int, bool]:
+        """:meth:`_dom_dfv` of an untouched subtree, replayed from one of the same shape."""
+        pol = self.policy
+        sid = self._shape_of(u)
+        if sid is None:
+            return self._dom_dfv(meta, u, resources, pristine, excl, to_parent, False)
+        key = (sid, id(resources), pristine, excl, pol._level_scores, meta.alloc_type == "sat")
+        shapes = self._shapes
+        hit = shapes.get(key)  # type: ignore[union-attr]
+        if hit is not None:
+            rc, x_out, avail, score, rid, marks, npre, npost, colored = hit
+            self.preorder += npre
+            self.postorder += npost
+            self._merged = None
+            if colored:
+                u.color = self._gray + 1
+            if rc == 0:
+                verts = self.g.vertices
+                dom = self.dom
+                mark = self._mark
+                for path, n, x in marks:
+                    v = u
+                    for pos in path:
+                        e = v.out[dom][pos]
+                        v = verts[e.dst]
+                    mark(e, n, x)
+                to_parent.avail = avail
+                to_parent.overall_score = score - rid + u.id
+            return rc, x_out
+        outer = self._rec
+        rec: list[Any] = []
+        self._rec = rec
+        pre0, post0 = self.preorder, self.postorder
+        err0, lvl0 = len(self.err_msg), pol._level_scores
+        try:
+            rc, x_out = self._dom_dfv(meta, u, resources, pristine, excl, to_parent, False)
+        finally:
+            self._rec = outer
+        if outer is not None:
+            outer.extend(rec)
+        if (len(self.err_msg) != err0 or pol._level_scores != lvl0
+                or (rc == 0 and self._merged is not None)):
+            return rc, x_out
+        dom = self.dom
+        verts = self.g.vertices
+        marks = []
+        for e, n, x in rec:
+            # the edge by the child positions leading to it from u
+            path = []
+            pe = e
+            while True:
+                src = verts[pe.src]
+                if src.out[dom][pe.pos] is not pe:
+                    return rc, x_out
+                path.append(pe.pos)
+                if src is u:
+                    break
+                pe = src.parent_edge.get(dom)
+                if pe is None:
+                    return rc, x_out  # an edge outside the subtree: not a record of its shape
+            marks.append((tuple(reversed(path)), n, x))
+        shapes[key] = (rc, x_out, to_parent.avail, to_parent.overall_score, u.id,  # type: ignore[index]
+                       tuple(marks), self.preorder - pre0, self.postorder - post0,
+                       u.color == self._gray + 1)
         return rc, x_out

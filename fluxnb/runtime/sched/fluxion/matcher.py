@@ -119,6 +119,11 @@ class Traverser(UpdateWalk, FastPaths):
         self._greedy_ok: dict[tuple[int, int, bool], bool] = {}
         self._memo: dict[tuple, tuple] | None = {} if policy.stop_on_k == 0 else None
         self._memo_req: object = None
+        #: Records of untouched subtrees by shape (first policy, see fastpaths.py).
+        self._shapes: dict[tuple, tuple] | None = (
+            {} if policy.stop_on_k > 0 and policy.kind == "id" else None)
+        self._shape_ids: dict[int, int | None] = {}
+        self._shape_cls: dict[tuple, int] = {}
         #: Failed visits of subtrees that hold jobs: (request level, pristine, excl, level
         #: score, alloc type, at, duration) -> child uniq_id -> (child's version, x_out,
         #: preorder and postorder visits).  A busy subtree that has not changed since
@@ -458,6 +463,9 @@ class Traverser(UpdateWalk, FastPaths):
                 return done
         elif memo and self._memo is not None and not u.tags and self._memo_worth(u):
             return self._memo_visit(meta, u, resources, pristine, excl, to_parent)
+        elif (memo and u.version == 0 and self._shapes is not None and u is not self.root
+              and self._memo_worth(u)):
+            return self._shape_visit(meta, u, resources, pristine, excl, to_parent)
         x_in = excl or self._exclusivity(resources, u)
         nxt, kind, nslots, label, check_pres = self._test(u, resources, pristine)
         self.preorder += 1
