@@ -87,6 +87,7 @@ def _plain(trav: Traverser) -> Traverser:
     """Switch the fast paths of ``trav`` off (the reference walk)."""
     trav._memo = None
     trav._fails = None
+    trav._shapes = None
     trav._greedy_applies = lambda *a: False  # type: ignore[method-assign]
     trav._root_cannot_fit = lambda *a: False  # type: ignore[method-assign]
     return trav
@@ -163,6 +164,69 @@ def test_failed_busy_subtrees_replay_the_same_visit(policy: str) -> None:
     slow._fails = None
     assert run(fast) == run(slow)
     assert fast._fails  # some busy nodes were recorded
+
+
+def _mixed_nodes() -> ResourceGraph:
+    """Nodes of several shapes: 4 or 3 cores a socket, global or repeated core ids, a memory pool."""
+    with ResourceGraph.building():
+        g = ResourceGraph()
+        root = g.add_vertex("cluster", "cluster", 0)
+        for i in range(16):
+            node = g.add_vertex("node", "node", i, parent=root, rank=i)
+            ncores = 3 if i % 5 == 4 else 4
+            for s in range(2):
+                sock = g.add_vertex("socket", "socket", 2 * i + s, parent=node, rank=i)
+                ids = range(s * 4, s * 4 + ncores) if i % 3 else range(8 * i + 4 * s, 8 * i + 4 * s + ncores)
+                g.add_children(sock, "core", "core", list(ids)[::-1] if i % 7 == 6 else ids, rank=i)
+                g.add_vertex("gpu", "gpu", 2 * i + s, parent=sock, rank=i)
+            if i % 4 == 3:
+                g.add_vertex("memory", "memory", i, parent=node, rank=i, size=16)
+    return g
+
+
+@pytest.mark.parametrize("policy", ["first", "firstnodex"])
+def test_untouched_subtrees_replay_a_visit_of_the_same_shape(policy: str) -> None:
+    """Records of one untouched node's visit, replayed for others, select and count as the walk."""
+    def run(trav: Traverser) -> list:
+        w = make_writer("simple")
+        out = []
+        rng = random.Random(3)
+        for jobid in range(1, 54):
+            if jobid % 9 == 0:
+                trav.cancel(jobid - rng.randrange(1, 8))
+                continue
+            if jobid == 20:
+                trav.mark("/cluster0/node9", "down")
+            # blocks of one request shape (the records are kept for one shape at a time)
+            kind, count = [("node", 1), ("slotcore", 1), ("node", 2), ("nodecore", 1)][jobid // 5 % 4]
+            op = rng.choice(["allocate", "allocate_orelse_reserve"])
+            try:
+                meta = trav.run(parse_request(_spec(kind, count, 100)), op, jobid, w)
+                out.append((meta.at, w.emit()))
+            except MatchError as exc:
+                w.emit()
+                out.append(("error", exc.errno))
+            out.append((trav.total_preorder, trav.total_postorder))
+        return out
+
+    def counted(trav: Traverser) -> list[int]:
+        calls = [0]
+        explore = trav._explore
+
+        def wrapper(*a, **k):  # type: ignore[no-untyped-def]
+            calls[0] += 1
+            return explore(*a, **k)
+        trav._explore = wrapper  # type: ignore[method-assign]
+        return calls
+
+    fast = Traverser(_mixed_nodes(), make_policy(policy))
+    slow = Traverser(_mixed_nodes(), make_policy(policy))
+    slow._shapes = None
+    fast_calls, slow_calls = counted(fast), counted(slow)
+    assert run(fast) == run(slow)
+    assert fast_calls[0] < slow_calls[0]  # some visits were replayed
+    assert len(set(fast._shape_ids.values()) - {None}) > 1  # several shapes met
+    assert None in fast._shape_ids.values()  # the nodes with a memory pool (size 16) are walked
 
 
 # -- building blocks -------------------------------------------------------------------
