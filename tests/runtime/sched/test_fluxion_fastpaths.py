@@ -296,3 +296,27 @@ def test_untouched_vertices_share_empty_containers() -> None:
     assert idle.tags is EMPTY_SET and idle.allocations is EMPTY and idle.out is EMPTY
     busy = [v for v in trav.g.vertices if v.tags]
     assert busy and all(isinstance(v.tags, set) for v in busy)
+
+
+def test_leaves_of_one_job_share_a_planner_until_one_changes() -> None:
+    trav = Traverser(build(2), make_policy("first"))
+    w = make_writer("simple")
+    for jobid in (1, 2):
+        trav.run(parse_request(_spec("node", 1, 100)), "allocate", jobid, w)
+    cores = [v for v in trav.g.by_type["core"] if v.rank == 0]  # one job's cores
+    assert all(v._plans is cores[0]._plans for v in cores) and cores[0]._plans.shared
+    # a reservation on one core after job 1 ends: that core alone gets its own planner
+    meta = trav.run(parse_request(_spec("slotcore", 1, 50)), "allocate_orelse_reserve", 3, w)
+    assert meta.at == 100
+    taken = [v for v in trav.g.by_type["core"] if 3 in v.reservations]
+    assert len(taken) == 1 and not taken[0]._plans.shared
+    others = [v for v in trav.g.by_type["core"] if v is not taken[0]]
+    assert all(v.avail_during(100, 50) == 1 for v in others)
+    assert taken[0].avail_during(100, 50) == 0 and taken[0].avail_during(0, 100) == 0
+    # releasing job 1 empties its node's cores, not those of job 2 nor the reservation
+    node = next(v for v in trav.g.by_type["node"] if v.rank == taken[0].rank)
+    trav.cancel(next(iter(node.allocations)))
+    assert all(v.avail_during(0, 100) == 1 for v in trav.g.by_type["core"] if v.rank == taken[0].rank
+               and v is not taken[0])
+    assert all(v.avail_during(0, 100) == 0 for v in trav.g.by_type["core"] if v.rank != taken[0].rank)
+    assert taken[0].avail_during(100, 50) == 0

@@ -454,11 +454,15 @@ class FastPaths:
                      excl: bool, to_parent: Scoring) -> tuple[int, bool]:
         """:meth:`_dom_dfv` of an untouched subtree, replayed from one of the same shape."""
         pol = self.policy
+        ctx = (id(resources), pristine, excl, pol._level_scores, meta.alloc_type == "sat")
+        shapes = self._shapes
+        if ctx in shapes:  # type: ignore[operator]
+            # the visits of this request level hand their candidates up: nothing to record
+            return self._dom_dfv(meta, u, resources, pristine, excl, to_parent, False)
         sid = self._shape_of(u)
         if sid is None:
             return self._dom_dfv(meta, u, resources, pristine, excl, to_parent, False)
-        key = (sid, id(resources), pristine, excl, pol._level_scores, meta.alloc_type == "sat")
-        shapes = self._shapes
+        key = (sid, *ctx)
         hit = shapes.get(key)  # type: ignore[union-attr]
         if hit is not None:
             rc, x_out, avail, score, rid, marks, npre, npost, colored = hit
@@ -491,8 +495,13 @@ class FastPaths:
             self._rec = outer
         if outer is not None:
             outer.extend(rec)
-        if (len(self.err_msg) != err0 or pol._level_scores != lvl0
-                or (rc == 0 and self._merged is not None)):
+        if rc == 0 and self._merged is not None:
+            # Not kept (the candidates' scores hold the node's factor); nor tried again for
+            # this request level, where subtrees of any shape are likely to do the same
+            # (this decides only where records are kept, never what a match selects).
+            shapes[ctx] = None  # type: ignore[index]
+            return rc, x_out
+        if len(self.err_msg) != err0 or pol._level_scores != lvl0:
             return rc, x_out
         dom = self.dom
         verts = self.g.vertices

@@ -34,7 +34,7 @@ from sortedcontainers import SortedKeyList
 
 from .fastpaths import FastPaths
 from .graph import CONTAINMENT, Edge, ResourceGraph, Vertex
-from .planner import INT64_MAX
+from .planner import INT64_MAX, Planner
 from .policies import Policy
 from .prune import PruneFilters, prime_pruning_filters
 from .request import Request, ResourceReq, calc_count, calc_effective_max
@@ -124,6 +124,7 @@ class Traverser(UpdateWalk, FastPaths):
             {} if policy.stop_on_k > 0 and policy.kind == "id" else None)
         self._shape_ids: dict[int, int | None] = {}
         self._shape_cls: dict[tuple, int] = {}
+        self._first_spans: dict[tuple[int, str, int, int, int], Planner] = {}
         #: Failed visits of subtrees that hold jobs: (request level, pristine, excl, level
         #: score, alloc type, at, duration) -> child uniq_id -> (child's version, x_out,
         #: preorder and postorder visits).  A busy subtree that has not changed since
@@ -139,10 +140,17 @@ class Traverser(UpdateWalk, FastPaths):
             # the first policy's sorted children of big vertices (a cluster's nodes):
             # built with the graph's indexes, not by the first match
             dom = self.dom
+            root = self.root
+            shapes = self._shapes is not None
             for v in graph.vertices:
                 out = v.out
-                if out and len(out.get(dom, ())) >= _ORDER_MIN:
+                if not out:
+                    continue
+                if len(out.get(dom, ())) >= _ORDER_MIN:
                     self._ordered_children(v)
+                if shapes and v is not root and self._memo_worth(v):
+                    # with the graph too: what a match replays an untouched node's visit by
+                    self._shape_of(v)
 
     @property
     def root(self) -> Vertex:

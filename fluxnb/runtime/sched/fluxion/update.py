@@ -63,6 +63,8 @@ def _pop(v: Vertex, attr: str, key: int) -> int | None:
 class UpdateWalk:
     """Update and cancel walks of :class:`~.matcher.Traverser` (a mixin)."""
 
+    _first_spans: dict[tuple[int, str, int, int, int], Planner]
+
     # -- update walk ---------------------------------------------------------------------
     def _update(self, meta: JobMeta, writer: MatchWriter) -> None:
         self._writer = writer
@@ -108,15 +110,18 @@ class UpdateWalk:
                         w = self._writer
                         leaf_ctx = (meta.alloc_type, meta.jobid, meta.at, meta.duration,
                                     self.filters.accum, None if w is None else w.emit_vtx,
-                                    self._level + 1)
-                    alloc_type, jobid, at, dur, accum, emit, lvl = leaf_ctx
+                                    self._level + 1, self._first_span)
+                    alloc_type, jobid, at, dur, accum, emit, lvl, first_span = leaf_ctx
                     lneeds = tgt.size if mod else e.needs
                     if alloc_type != "noalloc":
                         p = tgt._plans
                         if p is None:
-                            tgt._plans = Planner.with_first_span(tgt.size, tgt.type, at, dur, lneeds)
+                            # the leaf's first job: a one-span planner shared by the job's leaves
+                            tgt._plans = first_span(tgt.size, tgt.type, at, dur, lneeds)
                             span = 1
                         else:
+                            if p.shared:
+                                p = tgt._plans = p.copy()
                             span = p.add_span(at, dur, lneeds)
                         if alloc_type == "alloc":
                             m = tgt.allocations
@@ -135,9 +140,11 @@ class UpdateWalk:
                         tags.add(jobid)
                         x = tgt._x_checker
                         if x is None:
-                            tgt._x_checker = Planner.with_first_span(X_CHECKER_NJOBS, "jobs", at, dur, 1)
+                            tgt._x_checker = first_span(X_CHECKER_NJOBS, "jobs", at, dur, 1)
                             xs = 1
                         else:
+                            if x.shared:
+                                x = tgt._x_checker = x.copy()
                             xs = x.add_span(at, dur, 1)
                         xm = tgt.x_spans
                         if xm is EMPTY:
@@ -181,6 +188,25 @@ class UpdateWalk:
             self._writer.emit_vtx(self._level, u, needs, excl)
         self._level -= 1
         return n
+
+    def _first_span(self, total: int, rtype: str, at: int, duration: int, amount: int) -> Planner:
+        """The shared planner of ``total`` units of ``rtype`` holding span 1 of ``amount`` at ``at``.
+
+        Leaves that hold nothing but one job's span have equal planners: they
+        share one (``Planner.shared``; an owner copies it before any change,
+        see :attr:`~.graph.Vertex.plans`), so a whole-node job does not build
+        two planners per core.  One per window and amount is kept, the last
+        few windows' only.
+        """
+        key = (total, rtype, at, duration, amount)
+        cache = self._first_spans
+        p = cache.get(key)
+        if p is None:
+            if len(cache) >= 64:
+                cache.clear()
+            p = cache[key] = Planner.with_first_span(total, rtype, at, duration, amount)
+            p.shared = True
+        return p
 
     def _upd_by_outedges(self, meta: JobMeta, e: Edge) -> None:
         sp = self.g.vertices[e.dst].subplans.get(self.dom)
