@@ -320,3 +320,62 @@ def test_leaves_of_one_job_share_a_planner_until_one_changes() -> None:
                and v is not taken[0])
     assert all(v.avail_during(0, 100) == 0 for v in trav.g.by_type["core"] if v.rank != taken[0].rank)
     assert taken[0].avail_during(100, 50) == 0
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_failed_runs_of_a_big_vertex_are_skipped_with_the_walks_counts(seed: int) -> None:
+    """A cluster of 70 nodes (a big vertex): skipping its run of failing nodes selects and counts
+    as visiting each, through reservations, core jobs, cancels and status changes."""
+    def run(trav: Traverser) -> list:
+        w = make_writer("simple")
+        rng = random.Random(seed)
+        out = []
+        live: list[int] = []
+        for jobid in range(1, 160):
+            r = rng.random()
+            if live and r < 0.1:
+                trav.cancel(live.pop(rng.randrange(len(live))))
+                continue
+            if r < 0.13:
+                trav.mark(f"/cluster0/node{rng.randrange(70)}", rng.choice(["down", "up"]))
+                continue
+            kind = "node" if jobid % 40 < 30 else "slotcore"
+            op = "allocate_orelse_reserve" if jobid > 60 or r < 0.5 else "allocate"
+            try:
+                meta = trav.run(parse_request(_spec(kind, 1, rng.choice([100, 100, 300]))), op, jobid, w)
+                out.append((meta.at, w.emit()))
+                live.append(jobid)
+            except MatchError as exc:
+                w.emit()
+                out.append(("error", exc.errno))
+            out.append((trav.total_preorder, trav.total_postorder))
+            longest[0] = max([longest[0], *(len(p.keys) for p in trav._prefixes.values())])
+        return out
+
+    longest = [0]
+    fast = Traverser(build(70), make_policy("first"))
+    slow = Traverser(build(70), make_policy("first"))
+    slow._child_log = {}
+    assert fast._child_log and run(fast) == run(slow)
+    assert longest[0] > 20  # long runs were skipped
+
+
+def test_a_failed_run_whose_nodes_get_busier_selects_and_counts_as_the_walk() -> None:
+    """Reservations, then core jobs on a node of the run, then reservations again."""
+    def run(trav: Traverser) -> list:
+        w = make_writer("simple")
+        steps = ([("node", "allocate")] * 69 + [("slotcore", "allocate")]
+                 + [("node", "allocate_orelse_reserve")] * 2 + [("slotcore", "allocate")] * 4
+                 + [("node", "allocate_orelse_reserve")] * 2)
+        out = []
+        for jobid, (kind, op) in enumerate(steps, 1):
+            meta = trav.run(parse_request(_spec(kind, 1, 100)), op, jobid, w)  # type: ignore[arg-type]
+            out.append((meta.at, w.emit(), trav.total_preorder, trav.total_postorder))
+        return out
+
+    fast = Traverser(build(70), make_policy("first"))
+    slow = Traverser(build(70), make_policy("first"))
+    slow._child_log = {}
+    a, b = run(fast), run(slow)
+    assert a == b
+    assert a[-1][2] != a[71][2]  # the last reservation's walk differs from the earlier ones'

@@ -35,6 +35,17 @@ Failed busy subtrees (``Traverser._fails``, used by ``Traverser._explore``)
     repeated (allocate-or-reserve on a full cluster would otherwise walk
     every busy node again for each job).
 
+Failed prefixes of a big vertex's children (:class:`FailedPrefix`)
+    Under the ``first`` policy a big vertex (a cluster's nodes) is walked in
+    its children's order, and on a busy cluster a long run of them fails, each
+    replayed from its failed-visit record but still one step each (a 50k-node
+    allocate-or-reserve steps over every busy node).  For each request level
+    and window, the children known to fail (the leading run of that order) are
+    kept with their visit counts; a match adds their counts in a few slices
+    and visits only the children that changed since (the update walk logs
+    them) and those after the run.  Any other change (cancel, status) drops
+    the runs.
+
 Replayed untouched subtrees of one shape (:meth:`FastPaths._shape_visit`)
     For the ``first`` policy a free node is visited once and then taken, so
     records of one vertex are never replayed; but a subtree that no walk has
@@ -62,8 +73,9 @@ Leaves (:meth:`FastPaths._leaf_dfv`, :meth:`FastPaths._slot_of_leaves`)
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from operator import attrgetter, sub as _sub
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from .cxxsort import cxx_sort
 from .scoring import MATCH_MET, EEdge, EGroup
@@ -75,7 +87,12 @@ if TYPE_CHECKING:
     from .scoring import Scoring
     from .update import JobMeta
 
-__all__ = ["FastPaths"]
+__all__ = ["FastPaths", "FailedPrefix"]
+
+#: Sort keys of the first policy's order (see matcher._weight_key) are tuples of ints.
+_BEFORE_ALL = (float("-inf"),)
+#: Entries of a big vertex's change log before the runs are dropped and the log restarts.
+_LOG_MAX = 1 << 16
 
 
 def _first(x: tuple) -> Any:
@@ -89,6 +106,71 @@ _size = attrgetter("size")
 _id = attrgetter("id")
 _status = attrgetter("status")
 _subplans = attrgetter("subplans")
+
+
+class FailedPrefix:
+    """The leading children of a big vertex, in the ``first`` order, whose visits fail.
+
+    For one request level and window: every child whose sort key is at most
+    ``last`` is a member, with the visit counts of its failed visit, unless it
+    changed after entry ``log_pos`` of the vertex's change log.
+    """
+
+    __slots__ = ("keys", "pre", "post", "members", "last", "log_pos", "pending", "noted", "cut",
+                 "low", "at")
+
+    def __init__(self) -> None:
+        self.keys: list[tuple] = []  # members' sort keys, ascending
+        self.pre: list[int] = []
+        self.post: list[int] = []
+        self.members: dict[int, tuple] = {}  # child uniq_id -> sort key
+        self.last: tuple = _BEFORE_ALL
+        self.log_pos = 0
+        # state of one walk over the children
+        self.pending: Edge | None = None
+        self.noted = False
+        self.cut: tuple | None = None
+        self.low = False
+        self.at = 0
+
+    def member(self, e: Edge, key: tuple, pre: int, post: int) -> None:
+        """The child just yielded failed, with a record: it joins the run if the run still grows."""
+        self.noted = True
+        if self.cut is not None:
+            return
+        if self.low:
+            i = bisect_left(self.keys, key)
+            self.at = i
+        else:
+            i = len(self.keys)
+            self.last = key
+        self.keys.insert(i, key)
+        self.pre.insert(i, pre)
+        self.post.insert(i, post)
+        self.members[e.dst] = key
+
+    def _cut(self, key: tuple) -> None:
+        if self.cut is None or key < self.cut:
+            self.cut = key
+
+    def finish(self) -> None:
+        """After the walk: the run ends before the first child that did not fail with a record."""
+        if self.pending is not None and not self.noted:
+            self._cut(_weight_key(self.pending))
+        self.pending = None
+        cut = self.cut
+        if cut is not None:
+            i = bisect_left(self.keys, cut)
+            if i < len(self.keys):
+                drop = set(self.keys[i:])
+                self.members = {uid: k for uid, k in self.members.items() if k not in drop}
+                del self.keys[i:], self.pre[i:], self.post[i:]
+            self.last = self.keys[-1] if self.keys else _BEFORE_ALL
+            self.cut = None
+
+
+def _weight_key(e: Edge) -> tuple[int, int]:
+    return (-e.weight, -e.dst)
 
 
 def _plan_key(v: Vertex) -> tuple:
@@ -144,6 +226,8 @@ class FastPaths:
     _fails: dict[tuple, dict[int, tuple[int, bool, int, int]]] | None
     _big: dict[int, bool]
     _shapes: dict[tuple, tuple] | None
+    _prefixes: dict[tuple, FailedPrefix]
+    _child_log: dict[int, list[Edge]]
     _shape_ids: dict[int, int | None]
     _shape_cls: dict[tuple, int]
     _rec: list[tuple[Edge, int, bool]] | None
@@ -324,6 +408,7 @@ class FastPaths:
             self._greedy_ok.clear()
             if self._fails is not None:
                 self._fails.clear()
+            self._prefix_clear()
             if self._shapes is not None:
                 self._shapes.clear()
             self._memo_req = req
@@ -333,6 +418,12 @@ class FastPaths:
             self._memo.clear()
         if self._fails is not None:
             self._fails.clear()
+        self._prefix_clear()
+
+    def _prefix_clear(self) -> None:
+        self._prefixes.clear()
+        for log in self._child_log.values():
+            log.clear()
 
     def _memo_worth(self, u: Vertex) -> bool:
         """A subtree deep enough (grandchildren) for a record to save work.
@@ -384,6 +475,66 @@ class FastPaths:
                          to_parent.avail, to_parent.overall_score, rec,
                          self.preorder - pre0, self.postorder - post0)
         return rc, x_out
+
+    # -- failed prefixes of big vertices ------------------------------------------------------
+    def _prefix_edges(self, u: Vertex, rec: FailedPrefix, order: Any) -> Iterator[Edge]:
+        """``u``'s children in ``order``, less the members of ``rec`` (their counts added).
+
+        The changed children at or before the run's end come first, in order,
+        each after the counts of the members before it; then the children
+        after the run.  The walk notes each yielded child that fails with a
+        record (:meth:`FailedPrefix.member`); the first that does not ends the
+        run (:meth:`FailedPrefix.finish`).
+        """
+        log = self._child_log[u.uniq_id]
+        keys, pre, post, members = rec.keys, rec.pre, rec.post, rec.members
+        last = rec.last
+        low = []
+        if rec.log_pos < len(log):
+            changed = {e.dst: e for e in log[rec.log_pos:]}
+            for uid, e in changed.items():
+                k = members.pop(uid, None)
+                if k is not None:  # a member that changed is visited again
+                    i = bisect_left(keys, k)
+                    del keys[i], pre[i], post[i]
+                k = _weight_key(e)
+                if k <= last:
+                    low.append((k, e))
+            low.sort(key=_first)
+        rec.log_pos = len(log)
+        pos = 0
+        rec.low = True
+        for k, e in low:
+            j = bisect_left(keys, k)
+            if j > pos:
+                self.preorder += sum(pre[pos:j])
+                self.postorder += sum(post[pos:j])
+            rec.pending, rec.noted = e, False
+            yield e
+            if not rec.noted:
+                rec._cut(k)
+            rec.pending = None
+            pos = rec.at + 1 if rec.noted and rec.cut is None else j
+        if pos < len(keys):
+            self.preorder += sum(pre[pos:])
+            self.postorder += sum(post[pos:])
+        rec.low = False
+        it: Iterable[Edge] = order if last is _BEFORE_ALL else order.irange_key(min_key=last,
+                                                                              inclusive=(False, True))
+        for e in it:
+            rec.pending, rec.noted = e, False
+            yield e
+            if not rec.noted:
+                rec._cut(_weight_key(e))
+            rec.pending = None
+
+    def _log_child(self, u: Vertex, e: Edge) -> None:
+        """The update walk changed ``u``'s child through ``e`` (see :class:`FailedPrefix`)."""
+        log = self._child_log.get(u.uniq_id)
+        if log is not None:
+            if len(log) >= _LOG_MAX:
+                self._prefix_clear()
+            log.append(e)
 
     # -- untouched subtrees of one shape ----------------------------------------------------
     def _shape_of(self, u: Vertex) -> int | None:

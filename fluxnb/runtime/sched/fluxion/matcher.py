@@ -32,7 +32,7 @@ from typing import Iterable, Literal
 
 from sortedcontainers import SortedKeyList
 
-from .fastpaths import FastPaths
+from .fastpaths import FailedPrefix, FastPaths
 from .graph import CONTAINMENT, Edge, ResourceGraph, Vertex
 from .planner import INT64_MAX, Planner
 from .policies import Policy
@@ -125,6 +125,10 @@ class Traverser(UpdateWalk, FastPaths):
         self._shape_ids: dict[int, int | None] = {}
         self._shape_cls: dict[tuple, int] = {}
         self._first_spans: dict[tuple[int, str, int, int, int], Planner] = {}
+        #: Failed runs of big vertices' children, by (vertex, request level and window), and
+        #: the children the update walk changed since, by vertex (see fastpaths.FailedPrefix).
+        self._prefixes: dict[tuple, FailedPrefix] = {}
+        self._child_log: dict[int, list[Edge]] = {}
         #: Failed visits of subtrees that hold jobs: (request level, pristine, excl, level
         #: score, alloc type, at, duration) -> child uniq_id -> (child's version, x_out,
         #: preorder and postorder visits).  A busy subtree that has not changed since
@@ -146,8 +150,12 @@ class Traverser(UpdateWalk, FastPaths):
                 out = v.out
                 if not out:
                     continue
-                if len(out.get(dom, ())) >= _ORDER_MIN:
+                kids = out.get(dom, ())
+                if len(kids) >= _ORDER_MIN:
                     self._ordered_children(v)
+                    verts = graph.vertices
+                    if len({verts[e.dst].type for e in kids}) == 1:
+                        self._child_log[v.uniq_id] = []
                 if shapes and v is not root and self._memo_worth(v):
                     # with the graph too: what a match replays an untouched node's visit by
                     self._shape_of(v)
@@ -319,9 +327,18 @@ class Traverser(UpdateWalk, FastPaths):
             if fails is None:
                 if len(all_fails) >= _FAILS_MAX:
                     all_fails.clear()
+                    self._prefixes.clear()
                 fails = all_fails[ctx] = {}
         fails_get = fails.get if fails is not None else {}.get
         replayed_pre = replayed_post = 0
+        pfx = None
+        if dynamic and fails is not None and len(per_share) == 1 and u.uniq_id in self._child_log:
+            # one requested type, children of one type: the run of failing children is skipped
+            pkey = (u.uniq_id, ctx)
+            pfx = self._prefixes.get(pkey)
+            if pfx is None:
+                pfx = self._prefixes[pkey] = FailedPrefix()
+            edges = self._prefix_edges(u, pfx, edges)
         for e in edges:
             tgt = verts[e.dst]
             if tgt.color >= gray:  # visited in this match
@@ -330,6 +347,8 @@ class Traverser(UpdateWalk, FastPaths):
             if f is not None and f[0] == tgt.version and not (dynamic and tgt.type in sat_types):
                 replayed_pre += f[2]  # the same failed visit as last time
                 replayed_post += f[3]
+                if pfx is not None:
+                    pfx.member(e, _weight_key(e), f[2], f[3])
                 continue
             ttype = tgt.type
             if dynamic and ttype in sat_types:
@@ -348,6 +367,8 @@ class Traverser(UpdateWalk, FastPaths):
                             and pol._level_scores == ctx[3]):
                         fails[tgt.uniq_id] = (tgt.version, x_out, self.preorder - pre0,
                                               self.postorder - post0)
+                        if pfx is not None:
+                            pfx.member(e, _weight_key(e), self.preorder - pre0, self.postorder - post0)
                     continue
             if rc != 0:
                 continue
@@ -396,6 +417,8 @@ class Traverser(UpdateWalk, FastPaths):
                         enough = False
                 if enough:
                     break
+        if pfx is not None:
+            pfx.finish()
         self.preorder += replayed_pre
         self.postorder += replayed_post
         return rc2

@@ -64,6 +64,12 @@ class UpdateWalk:
     """Update and cancel walks of :class:`~.matcher.Traverser` (a mixin)."""
 
     _first_spans: dict[tuple[int, str, int, int, int], Planner]
+    _child_log: dict[int, list[Edge]]
+
+    if TYPE_CHECKING:  # provided by FastPaths
+        def _log_child(self, u: Vertex, e: Edge) -> None: ...
+
+        def _prefix_clear(self) -> None: ...
 
     # -- update walk ---------------------------------------------------------------------
     def _update(self, meta: JobMeta, writer: MatchWriter) -> None:
@@ -96,6 +102,7 @@ class UpdateWalk:
             verts, seq = self.g.vertices, self.seq
             upd_weights = self.policy.stop_on_k > 0
             leaf_ctx = None
+            log = self._child_log.get(u.uniq_id)  # a big vertex's changed children (FailedPrefix)
             for e in edges:
                 if e.seq != seq and not mod:
                     continue
@@ -153,12 +160,16 @@ class UpdateWalk:
                         accum(tgt.type, tgt.size, dfu)
                     if emit is not None:
                         emit(lvl, tgt, lneeds, True)
+                    if log is not None and alloc_type != "noalloc":
+                        self._log_child(u, e)
                     n += 1
                     continue
                 n_sub = self._upd_dfv(tgt, tgt.size if mod else e.needs, e.exclusive or mod, meta, dfu, mod)
                 if n_sub > 0:
                     if upd_weights:
                         self._upd_by_outedges(meta, e)
+                    if log is not None:
+                        self._log_child(u, e)
                     n += n_sub
         alloc_type = meta.alloc_type
         if alloc_type == "noalloc":
@@ -228,6 +239,7 @@ class UpdateWalk:
         """
         root = self.root
         self.total_preorder = self.total_postorder = 0
+        self._prefix_clear()  # the walk below changes children it does not log
         if jobid in root.tags:
             self._rem_dfv(root, jobid)
         else:
