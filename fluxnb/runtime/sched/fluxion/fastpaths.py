@@ -62,7 +62,10 @@ Replayed untouched subtrees of one shape (:meth:`FastPaths._shape_visit`)
     changes an order when every candidate group counts one unit (every vertex
     of size 1, else no record is kept), and the subtree root's own score is
     translated by its id.  Visits that hand candidate groups to the parent (no
-    choice made inside) are not recorded.
+    choice made inside) are not recorded.  A reservation's visit of a
+    subtree whose jobs all lie outside its window, children still in their
+    first order, is that of the untouched subtree and replays the same
+    records (:meth:`FastPaths._free_as_untouched`).
 
 Leaves (:meth:`FastPaths._leaf_dfv`, :meth:`FastPaths._slot_of_leaves`)
     Most vertices of a large graph are leaves (cores).  Their visit, and a
@@ -91,6 +94,8 @@ __all__ = ["FastPaths", "FailedPrefix"]
 
 #: Sort keys of the first policy's order (see matcher._weight_key) are tuples of ints.
 _BEFORE_ALL = (float("-inf"),)
+#: The weight every edge starts with (graph.Edge).
+_MAX_WEIGHT = (1 << 64) - 1
 #: Entries of a big vertex's change log before the runs are dropped and the log restarts.
 _LOG_MAX = 1 << 16
 
@@ -105,6 +110,7 @@ _type = attrgetter("type")
 _size = attrgetter("size")
 _id = attrgetter("id")
 _status = attrgetter("status")
+_pos = attrgetter("pos")
 _subplans = attrgetter("subplans")
 
 
@@ -173,6 +179,10 @@ def _weight_key(e: Edge) -> tuple[int, int]:
     return (-e.weight, -e.dst)
 
 
+def _neg_dst(e: Edge) -> int:
+    return -e.dst
+
+
 def _plan_key(v: Vertex) -> tuple:
     """A vertex's subtree planners: their types and totals."""
     sp = v.subplans
@@ -226,6 +236,7 @@ class FastPaths:
     _fails: dict[tuple, dict[int, tuple[int, bool, int, int]]] | None
     _big: dict[int, bool]
     _shapes: dict[tuple, tuple] | None
+    _status_changed: bool
     _prefixes: dict[tuple, FailedPrefix]
     _child_log: dict[int, list[Edge]]
     _shape_ids: dict[int, int | None]
@@ -543,21 +554,22 @@ class FastPaths:
         Two subtrees with the same number have, vertex by vertex at the same
         child positions from their roots, the same type, size, status,
         subtree planner types and totals, and id less the first id of its
-        type in the subtree, and every
-        vertex's children with the same edge weights and uniq_id order.  Only
-        meaningful while the subtree is untouched (``u.version == 0``): a walk
-        that changes any of this bumps the version.  None when a replay could
-        differ from the visit: under a node-centric policy, unless ``u`` is a
-        node with no node below it and every vertex has size 1 (the node's
-        factor, from its id and uniq_id, then shifts every score below it
-        alike).
+        type in the subtree, and every vertex's children in the same uniq_id
+        order, all edges at their first weight.  Computed for an untouched
+        subtree (``u.version == 0``) and describing it as it was then (see
+        :meth:`_free_as_untouched`).  None when a replay could differ from the
+        visit: a vertex of size > 1, an edge weight already changed, or, under
+        a node-centric policy, unless ``u`` is a node with no node below it
+        (the node's factor, from its id and uniq_id, then shifts every score
+        below it alike).
         """
         uid = u.uniq_id
         ids = self._shape_ids
         if uid in ids:
             return ids[uid]
         key, uniform, nodes_below = self._shape_key(u, {u.type: u.id})
-        if not uniform or (self.policy.node_centric and not (u.type == "node" and not nodes_below)):
+        if (not uniform or u.version != 0
+                or (self.policy.node_centric and not (u.type == "node" and not nodes_below))):
             sid = None
         else:
             if self.g.reverse_edges:
@@ -584,10 +596,12 @@ class FastPaths:
         types = tuple(map(_type, vs))
         sizes = tuple(map(_size, vs))
         ids = tuple(map(_id, vs))
-        uniform = u.size == 1 and sizes.count(1) == len(sizes)
+        weights = list(map(_weight, edges))
+        # sizes of 1 (see _shape_of) and the weights every edge starts with (never changed)
+        uniform = u.size == 1 and sizes.count(1) == len(sizes) and weights.count(_MAX_WEIGHT) == len(weights)
         nodes = "node" in types
         dsts = list(map(_dst, edges))
-        kids: list[Any] = [types, sizes, tuple(map(_status, vs)), tuple(map(_weight, edges)),
+        kids: list[Any] = [types, sizes, tuple(map(_status, vs)),
                            tuple(map(_sub, ids, map(first_id.setdefault, types, ids))),
                            # the first policy breaks ties of weight by uniq_id
                            True if dsts == sorted(dsts) else tuple(sorted(range(len(dsts)), key=dsts.__getitem__))]
@@ -601,9 +615,49 @@ class FastPaths:
                 nodes = nodes or nb
         return (u.type, u.size, u.status, _plan_key(u), tuple(kids)), uniform, nodes
 
+    def _free_as_untouched(self, meta: JobMeta, u: Vertex) -> tuple | None:
+        """Whether a reservation's (or satisfiability's) visit of ``u`` is that of an untouched one.
+
+        It is when no job of the subtree overlaps the window (``u``'s job
+        counter: every job planned below ``u`` has a span there) and no
+        status changed since the traverser was made; allocations count
+        outside the window too (``_by_excl``), hence not for ``alloc``.  Edge
+        weights, which the update walk changes, only order children: returns
+        the children's orders that differ from the untouched ones (``()`` if
+        none; part of the record's key), or None.
+        """
+        if meta.alloc_type == "alloc" or self._status_changed or u.njobs_during(meta.at, meta.duration):
+            return None
+        if self._shape_ids.get(u.uniq_id) is None:
+            return None
+        verts = self.g.vertices
+        dom = self.dom
+        stack = [u]
+        orders = []
+        i = 0
+        while stack:
+            w = stack.pop()
+            edges = w.out[dom]
+            weights = list(map(_weight, edges))
+            if weights.count(_MAX_WEIGHT) != len(weights):
+                # untouched, every weight is the largest: the order is by descending uniq_id
+                now = sorted(edges, key=_weight_key)
+                if now != sorted(edges, key=_neg_dst):
+                    orders.append((i, tuple(map(_pos, now))))
+            for e in edges:
+                v = verts[e.dst]
+                if v.out:
+                    stack.append(v)
+            i += 1
+        return tuple(orders)
+
     def _shape_visit(self, meta: JobMeta, u: Vertex, resources: list[ResourceReq], pristine: bool,
-                     excl: bool, to_parent: Scoring) -> tuple[int, bool]:
-        """:meth:`_dom_dfv` of an untouched subtree, replayed from one of the same shape."""
+                     excl: bool, to_parent: Scoring, orders: tuple = ()) -> tuple[int, bool]:
+        """:meth:`_dom_dfv` of an untouched subtree, replayed from one of the same shape.
+
+        ``orders``: the children's orders that differ from the untouched ones
+        (see :meth:`_free_as_untouched`).
+        """
         pol = self.policy
         ctx = (id(resources), pristine, excl, pol._level_scores, meta.alloc_type == "sat")
         shapes = self._shapes
@@ -613,7 +667,7 @@ class FastPaths:
         sid = self._shape_of(u)
         if sid is None:
             return self._dom_dfv(meta, u, resources, pristine, excl, to_parent, False)
-        key = (sid, *ctx)
+        key = (sid, orders, *ctx)
         hit = shapes.get(key)  # type: ignore[union-attr]
         if hit is not None:
             rc, x_out, avail, score, rid, marks, npre, npost, colored = hit

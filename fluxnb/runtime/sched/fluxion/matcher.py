@@ -123,6 +123,8 @@ class Traverser(UpdateWalk, FastPaths):
         self._shapes: dict[tuple, tuple] | None = (
             {} if policy.stop_on_k > 0 and policy.kind == "id" else None)
         self._shape_ids: dict[int, int | None] = {}
+        #: A status changed since the traverser was made (see FastPaths._free_as_untouched).
+        self._status_changed = False
         self._shape_cls: dict[tuple, int] = {}
         self._first_spans: dict[tuple[int, str, int, int, int], Planner] = {}
         #: Failed runs of big vertices' children, by (vertex, request level and window), and
@@ -494,9 +496,12 @@ class Traverser(UpdateWalk, FastPaths):
                 return done
         elif memo and self._memo is not None and not u.tags and self._memo_worth(u):
             return self._memo_visit(meta, u, resources, pristine, excl, to_parent)
-        elif (memo and u.version == 0 and self._shapes is not None and u is not self.root
-              and self._memo_worth(u)):
-            return self._shape_visit(meta, u, resources, pristine, excl, to_parent)
+        elif memo and self._shapes is not None and u is not self.root and self._memo_worth(u):
+            if u.version == 0:
+                return self._shape_visit(meta, u, resources, pristine, excl, to_parent)
+            orders = self._free_as_untouched(meta, u)
+            if orders is not None:
+                return self._shape_visit(meta, u, resources, pristine, excl, to_parent, orders)
         x_in = excl or self._exclusivity(resources, u)
         nxt, kind, nslots, label, check_pres = self._test(u, resources, pristine)
         self.preorder += 1
@@ -728,6 +733,7 @@ class Traverser(UpdateWalk, FastPaths):
         if status not in ("up", "down"):
             raise MatchError(_errno.EINVAL, f"unrecognized status '{status}'")
         self.g.mark(path, status)  # type: ignore[arg-type]
+        self._status_changed = True
         self._memo_clear()
 
 
