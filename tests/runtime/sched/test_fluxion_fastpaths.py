@@ -305,12 +305,12 @@ def test_leaves_of_one_job_share_a_planner_until_one_changes() -> None:
         trav.run(parse_request(_spec("node", 1, 100)), "allocate", jobid, w)
     cores = [v for v in trav.g.by_type["core"] if v.rank == 0]  # one job's cores
     assert all(v._plans is cores[0]._plans for v in cores) and cores[0]._plans.shared
-    # a reservation on one core after job 1 ends: that core alone gets its own planner
+    # a reservation on one core after job 1 ends: that core alone gets another planner
     meta = trav.run(parse_request(_spec("slotcore", 1, 50)), "allocate_orelse_reserve", 3, w)
     assert meta.at == 100
     taken = [v for v in trav.g.by_type["core"] if 3 in v.reservations]
-    assert len(taken) == 1 and not taken[0]._plans.shared
     others = [v for v in trav.g.by_type["core"] if v is not taken[0]]
+    assert len(taken) == 1 and all(v._plans is not taken[0]._plans for v in others)
     assert all(v.avail_during(100, 50) == 1 for v in others)
     assert taken[0].avail_during(100, 50) == 0 and taken[0].avail_during(0, 100) == 0
     # releasing job 1 empties its node's cores, not those of job 2 nor the reservation
@@ -416,3 +416,21 @@ def test_reservations_replay_subtrees_whose_jobs_end_before_the_window(policy: s
     assert any(o == () for o in free)  # in their first order
     if policy == "first":  # (firstnodex gives the core jobs whole nodes)
         assert any(o for o in free)  # and in another (a socket's core taken)
+
+
+def test_leaves_with_one_history_share_the_planner_of_their_next_span() -> None:
+    trav = Traverser(build(2), make_policy("first"))
+    w = make_writer("simple")
+    for jobid in (1, 2):
+        trav.run(parse_request(_spec("node", 1, 100)), "allocate", jobid, w)
+    meta = trav.run(parse_request(_spec("node", 1, 50)), "allocate_orelse_reserve", 3, w)
+    assert meta.at == 100
+    by_rank = {r: [v for v in trav.g.by_type["core"] if v.rank == r] for r in (0, 1)}
+    held = next(r for r in (0, 1) if 3 in by_rank[r][0].reservations)
+    other = 1 - held
+    assert len({id(v._plans) for v in by_rank[held]}) == 1  # the reserved node's cores: one planner
+    assert by_rank[held][0]._plans is not by_rank[other][0]._plans
+    assert all(v.avail_during(100, 50) == 0 for v in by_rank[held])
+    assert all(v.avail_during(100, 50) == 1 for v in by_rank[other])
+    trav.cancel(3)
+    assert all(v.avail_during(100, 50) == 1 and v.avail_during(0, 100) == 0 for v in trav.g.by_type["core"])

@@ -126,7 +126,8 @@ class Traverser(UpdateWalk, FastPaths):
         #: A status changed since the traverser was made (see FastPaths._free_as_untouched).
         self._status_changed = False
         self._shape_cls: dict[tuple, int] = {}
-        self._first_spans: dict[tuple[int, str, int, int, int], Planner] = {}
+        self._shared_spans: dict[tuple[int, int, str, int, int, int],
+                                 tuple[Planner | None, Planner, int]] = {}
         #: Failed runs of big vertices' children, by (vertex, request level and window), and
         #: the children the update walk changed since, by vertex (see fastpaths.FailedPrefix).
         self._prefixes: dict[tuple, FailedPrefix] = {}

@@ -63,7 +63,7 @@ def _pop(v: Vertex, attr: str, key: int) -> int | None:
 class UpdateWalk:
     """Update and cancel walks of :class:`~.matcher.Traverser` (a mixin)."""
 
-    _first_spans: dict[tuple[int, str, int, int, int], Planner]
+    _shared_spans: dict[tuple[int, int, str, int, int, int], tuple[Planner | None, Planner, int]]
     _child_log: dict[int, list[Edge]]
 
     if TYPE_CHECKING:  # provided by FastPaths
@@ -117,18 +117,15 @@ class UpdateWalk:
                         w = self._writer
                         leaf_ctx = (meta.alloc_type, meta.jobid, meta.at, meta.duration,
                                     self.filters.accum, None if w is None else w.emit_vtx,
-                                    self._level + 1, self._first_span)
-                    alloc_type, jobid, at, dur, accum, emit, lvl, first_span = leaf_ctx
+                                    self._level + 1, self._shared_span)
+                    alloc_type, jobid, at, dur, accum, emit, lvl, shared_span = leaf_ctx
                     lneeds = tgt.size if mod else e.needs
                     if alloc_type != "noalloc":
                         p = tgt._plans
-                        if p is None:
-                            # the leaf's first job: a one-span planner shared by the job's leaves
-                            tgt._plans = first_span(tgt.size, tgt.type, at, dur, lneeds)
-                            span = 1
+                        if p is None or p.shared:
+                            # planners shared by the leaves of a job that have the same history
+                            tgt._plans, span = shared_span(p, tgt.size, tgt.type, at, dur, lneeds)
                         else:
-                            if p.shared:
-                                p = tgt._plans = p.copy()
                             span = p.add_span(at, dur, lneeds)
                         if alloc_type == "alloc":
                             m = tgt.allocations
@@ -146,12 +143,9 @@ class UpdateWalk:
                             tags = tgt.tags = set()
                         tags.add(jobid)
                         x = tgt._x_checker
-                        if x is None:
-                            tgt._x_checker = first_span(X_CHECKER_NJOBS, "jobs", at, dur, 1)
-                            xs = 1
+                        if x is None or x.shared:
+                            tgt._x_checker, xs = shared_span(x, X_CHECKER_NJOBS, "jobs", at, dur, 1)
                         else:
-                            if x.shared:
-                                x = tgt._x_checker = x.copy()
                             xs = x.add_span(at, dur, 1)
                         xm = tgt.x_spans
                         if xm is EMPTY:
@@ -200,24 +194,32 @@ class UpdateWalk:
         self._level -= 1
         return n
 
-    def _first_span(self, total: int, rtype: str, at: int, duration: int, amount: int) -> Planner:
-        """The shared planner of ``total`` units of ``rtype`` holding span 1 of ``amount`` at ``at``.
+    def _shared_span(self, p: Planner | None, total: int, rtype: str, at: int, duration: int,
+                     amount: int) -> tuple[Planner, int]:
+        """A leaf's shared planner ``p`` (None: a new one) with one more span; the span's id.
 
-        Leaves that hold nothing but one job's span have equal planners: they
-        share one (``Planner.shared``; an owner copies it before any change,
-        see :attr:`~.graph.Vertex.plans`), so a whole-node job does not build
-        two planners per core.  One per window and amount is kept, the last
-        few windows' only.
+        Leaves with equal planners, given the same span, have equal planners
+        again: the leaves of one job that hold nothing else (or only the same
+        earlier jobs, e.g. the job that filled the cluster) share one planner
+        (``Planner.shared``; an owner copies it before any other change, see
+        :attr:`~.graph.Vertex.plans`), so a whole-node job does not build two
+        planners per core.  The last few results are kept.
         """
-        key = (total, rtype, at, duration, amount)
-        cache = self._first_spans
-        p = cache.get(key)
-        if p is None:
+        key = (id(p), total, rtype, at, duration, amount)
+        cache = self._shared_spans
+        hit = cache.get(key)
+        if hit is None:
             if len(cache) >= 64:
                 cache.clear()
-            p = cache[key] = Planner.with_first_span(total, rtype, at, duration, amount)
-            p.shared = True
-        return p
+            if p is None:
+                q = Planner.with_first_span(total, rtype, at, duration, amount)
+                sid = 1
+            else:
+                q = p.copy()
+                sid = q.add_span(at, duration, amount)
+            q.shared = True
+            hit = cache[key] = (p, q, sid)  # (p kept alive: its id stays its own)
+        return hit[1], hit[2]
 
     def _upd_by_outedges(self, meta: JobMeta, e: Edge) -> None:
         sp = self.g.vertices[e.dst].subplans.get(self.dom)
