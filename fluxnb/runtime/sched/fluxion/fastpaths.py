@@ -677,15 +677,29 @@ class FastPaths:
             if colored:
                 u.color = self._gray + 1
             if rc == 0:
+                # Traverser._mark of each recorded edge, a source vertex at a time
                 verts = self.g.vertices
                 dom = self.dom
-                mark = self._mark
-                for path, n, x in marks:
+                seq = self.seq
+                marked = self._marked
+                outer = self._rec
+                for path, items in marks:
                     v = u
                     for pos in path:
-                        e = v.out[dom][pos]
-                        v = verts[e.dst]
-                    mark(e, n, x)
+                        v = verts[v.out[dom][pos].dst]
+                    out = v.out[dom]
+                    es = []
+                    for pos, n, x in items:
+                        e = out[pos]
+                        e.needs, e.exclusive, e.seq = n, x, seq
+                        es.append(e)
+                    if outer is not None:
+                        outer.extend((e, n, x) for e, (_, n, x) in zip(es, items))
+                    m = marked.get(v.uniq_id)
+                    if m is None:
+                        marked[v.uniq_id] = es
+                    else:
+                        m.extend(es)
                 to_parent.avail = avail
                 to_parent.overall_score = score - rid + u.id
             return rc, x_out
@@ -710,7 +724,7 @@ class FastPaths:
             return rc, x_out
         dom = self.dom
         verts = self.g.vertices
-        marks = []
+        by_src: dict[tuple, list[tuple[int, int, bool]]] = {}
         for e, n, x in rec:
             # the edge by the child positions leading to it from u
             path = []
@@ -725,8 +739,10 @@ class FastPaths:
                 pe = src.parent_edge.get(dom)
                 if pe is None:
                     return rc, x_out  # an edge outside the subtree: not a record of its shape
-            marks.append((tuple(reversed(path)), n, x))
+            # by the path of the edge's source: (positions to it, [(position, needs, exclusive)])
+            by_src.setdefault(tuple(reversed(path[1:])), []).append((path[0], n, x))
+        marks = tuple((src_path, tuple(items)) for src_path, items in by_src.items())
         shapes[key] = (rc, x_out, to_parent.avail, to_parent.overall_score, u.id,  # type: ignore[index]
-                       tuple(marks), self.preorder - pre0, self.postorder - post0,
+                       marks, self.preorder - pre0, self.postorder - post0,
                        u.color == self._gray + 1)
         return rc, x_out

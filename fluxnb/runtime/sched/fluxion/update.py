@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING, Iterable, Literal
 from .graph import EMPTY, EMPTY_SET, X_CHECKER_NJOBS, Edge, Vertex
 from .planner import Planner
 
-if TYPE_CHECKING:
-    from .writers import MatchWriter
+from .writers import MatchWriter
 
 __all__ = ["JobMeta", "MatchError", "UpdateWalk", "AllocType"]
 
@@ -115,45 +114,69 @@ class UpdateWalk:
                         continue  # nothing planned there, nothing emitted
                     if leaf_ctx is None:
                         w = self._writer
-                        leaf_ctx = (meta.alloc_type, meta.jobid, meta.at, meta.duration,
-                                    self.filters.accum, None if w is None else w.emit_vtx,
-                                    self._level + 1, self._shared_span)
-                    alloc_type, jobid, at, dur, accum, emit, lvl, shared_span = leaf_ctx
+                        if w is None:
+                            emit = None
+                        elif type(w).emit_vtx is MatchWriter.emit_vtx:
+                            emit = w.items.append  # what emit_vtx does, without the call
+                        else:
+                            emit = lambda item, _e=w.emit_vtx: _e(*item)  # noqa: E731
+                        # the last shared planners given (the leaves of one socket share them)
+                        leaf_ctx = [meta.alloc_type, meta.jobid, meta.at, meta.duration,
+                                    self.filters._total, emit, self._level + 1, None, None, None, None]
+                    alloc_type, jobid, at, dur, totals, emit, lvl = leaf_ctx[:7]
                     lneeds = tgt.size if mod else e.needs
                     if alloc_type != "noalloc":
                         p = tgt._plans
                         if p is None or p.shared:
                             # planners shared by the leaves of a job that have the same history
-                            tgt._plans, span = shared_span(p, tgt.size, tgt.type, at, dur, lneeds)
+                            last = leaf_ctx[7]
+                            if last is not None and last[0] is p and last[1] == (tgt.size, tgt.type, lneeds):
+                                tgt._plans, span = last[2], last[3]
+                            else:
+                                q, span = self._shared_span(p, tgt.size, tgt.type, at, dur, lneeds)
+                                tgt._plans = q
+                                leaf_ctx[7] = (p, (tgt.size, tgt.type, lneeds), q, span)
                         else:
                             span = p.add_span(at, dur, lneeds)
                         if alloc_type == "alloc":
                             m = tgt.allocations
                             if m is EMPTY:
-                                m = tgt.allocations = {}
-                            m[jobid] = span
+                                tgt.allocations = {jobid: span}
+                            else:
+                                m[jobid] = span
                         elif alloc_type == "reserve":
                             m = tgt.reservations
                             if m is EMPTY:
-                                m = tgt.reservations = {}
-                            m[jobid] = span
+                                tgt.reservations = {jobid: span}
+                            else:
+                                m[jobid] = span
                         tgt.version += 1
                         tags = tgt.tags
                         if tags is EMPTY_SET:
-                            tags = tgt.tags = set()
-                        tags.add(jobid)
+                            tgt.tags = {jobid}
+                        else:
+                            tags.add(jobid)
                         x = tgt._x_checker
                         if x is None or x.shared:
-                            tgt._x_checker, xs = shared_span(x, X_CHECKER_NJOBS, "jobs", at, dur, 1)
+                            last = leaf_ctx[8]
+                            if last is not None and last[0] is x:
+                                tgt._x_checker, xs = last[1], last[2]
+                            else:
+                                q, xs = self._shared_span(x, X_CHECKER_NJOBS, "jobs", at, dur, 1)
+                                tgt._x_checker = q
+                                leaf_ctx[8] = (x, q, xs)
                         else:
                             xs = x.add_span(at, dur, 1)
                         xm = tgt.x_spans
                         if xm is EMPTY:
-                            xm = tgt.x_spans = {}
-                        xm[jobid] = xs
-                        accum(tgt.type, tgt.size, dfu)
+                            tgt.x_spans = {jobid: xs}
+                        else:
+                            xm[jobid] = xs
+                        t = tgt.type
+                        if t in totals:  # PruneFilters.accum, inlined
+                            dfu[t] = dfu.get(t, 0) + tgt.size
                     if emit is not None:
-                        emit(lvl, tgt, lneeds, True)
+                        emit((lvl, tgt, lneeds, True))
                     if log is not None and alloc_type != "noalloc":
                         self._log_child(u, e)
                     n += 1
