@@ -434,3 +434,33 @@ def test_leaves_with_one_history_share_the_planner_of_their_next_span() -> None:
     assert all(v.avail_during(100, 50) == 1 for v in by_rank[other])
     trav.cancel(3)
     assert all(v.avail_during(100, 50) == 1 and v.avail_during(0, 100) == 0 for v in trav.g.by_type["core"])
+
+
+def test_handed_up_candidates_are_rebuilt_with_the_replayed_subtrees_scores() -> None:
+    """The candidates one node's visit hands up, recorded, rebuilt for another node of the
+    same shape, are those of that node's own visit (scores, counts, edges)."""
+    from fluxnb.runtime.sched.fluxion.scoring import Scoring
+    from fluxnb.runtime.sched.fluxion.update import JobMeta
+
+    trav = Traverser(build(4), make_policy("first"))
+    req = parse_request(_spec("slotcore", 3, 100))
+    trav._prime_jobspec(req.resources, {})
+    meta = JobMeta(1, 0, 100)
+
+    def visit(node):  # type: ignore[no-untyped-def]
+        trav._tick()
+        rc, _ = trav._dom_dfv(meta, node, req.resources, True, False, Scoring(), False)
+        assert rc == 0 and trav._merged is not None
+        return trav._merged
+
+    def flat(sc):  # type: ignore[no-untyped-def]
+        return [(s, t, ev.qual_count, ev.total_count,
+                 [(g.score, g.count, g.needs, [(ee.edge, ee.count, ee.needs) for ee in g.edges])
+                  for g in ev.groups]) for s, tm in sc.ssys.items() for t, ev in tm.items()]
+
+    a, b = trav.g.by_path["/cluster0/node1"], trav.g.by_path["/cluster0/node3"]
+    assert trav._shape_of(a) == trav._shape_of(b) is not None
+    rec = trav._record_merged(a, visit(a))
+    real = flat(visit(b))
+    assert real and flat(trav._replay_merged(b, rec)) == real
+    assert real != flat(visit(a))  # (the two nodes' candidates differ)

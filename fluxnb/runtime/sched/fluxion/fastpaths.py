@@ -61,8 +61,11 @@ Replayed untouched subtrees of one shape (:meth:`FastPaths._shape_visit`)
     a node's factor (from its id) shifts every score below it alike; neither
     changes an order when every candidate group counts one unit (every vertex
     of size 1, else no record is kept), and the subtree root's own score is
-    translated by its id.  Visits that hand candidate groups to the parent (no
-    choice made inside) are not recorded.  A reservation's visit of a
+    translated by its id.  Candidate groups a visit hands to the parent (no
+    choice made inside, e.g. a core for a slot asked at the root) are kept by
+    child positions with their scores less their terms (a constant plus, per
+    edge, the level and the target's id) and rebuilt with the replayed
+    subtree's terms (:meth:`FastPaths._record_merged`).  A reservation's visit of a
     subtree whose jobs all lie outside its window, children still in their
     first order, is that of the untouched subtree and replays the same
     records (:meth:`FastPaths._free_as_untouched`).
@@ -81,13 +84,12 @@ from operator import attrgetter, sub as _sub
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from .cxxsort import cxx_sort
-from .scoring import MATCH_MET, EEdge, EGroup
+from .scoring import MATCH_MET, EEdge, EGroup, Scoring
 
 if TYPE_CHECKING:
     from .graph import Edge, ResourceGraph, Vertex
     from .policies import Policy
     from .request import ResourceReq
-    from .scoring import Scoring
     from .update import JobMeta
 
 __all__ = ["FastPaths", "FailedPrefix"]
@@ -670,7 +672,7 @@ class FastPaths:
         key = (sid, orders, *ctx)
         hit = shapes.get(key)  # type: ignore[union-attr]
         if hit is not None:
-            rc, x_out, avail, score, rid, marks, npre, npost, colored = hit
+            rc, x_out, avail, score, rid, marks, npre, npost, colored, merged = hit
             self.preorder += npre
             self.postorder += npost
             self._merged = None
@@ -700,6 +702,9 @@ class FastPaths:
                         marked[v.uniq_id] = es
                     else:
                         m.extend(es)
+                if merged is not None:
+                    self._merged = self._replay_merged(u, merged)
+                    to_parent.merge(self._merged)
                 to_parent.avail = avail
                 to_parent.overall_score = score - rid + u.id
             return rc, x_out
@@ -714,35 +719,105 @@ class FastPaths:
             self._rec = outer
         if outer is not None:
             outer.extend(rec)
-        if rc == 0 and self._merged is not None:
-            # Not kept (the candidates' scores hold the node's factor); nor tried again for
-            # this request level, where subtrees of any shape are likely to do the same
-            # (this decides only where records are kept, never what a match selects).
-            shapes[ctx] = None  # type: ignore[index]
-            return rc, x_out
         if len(self.err_msg) != err0 or pol._level_scores != lvl0:
             return rc, x_out
-        dom = self.dom
-        verts = self.g.vertices
+        merged = None
+        if rc == 0 and self._merged is not None:
+            merged = self._record_merged(u, self._merged)
+            if merged is None:
+                # nor tried again for this request level, where subtrees of any shape are
+                # likely to do the same (this decides only where records are kept)
+                shapes[ctx] = None  # type: ignore[index]
+                return rc, x_out
         by_src: dict[tuple, list[tuple[int, int, bool]]] = {}
         for e, n, x in rec:
-            # the edge by the child positions leading to it from u
-            path = []
-            pe = e
-            while True:
-                src = verts[pe.src]
-                if src.out[dom][pe.pos] is not pe:
-                    return rc, x_out
-                path.append(pe.pos)
-                if src is u:
-                    break
-                pe = src.parent_edge.get(dom)
-                if pe is None:
-                    return rc, x_out  # an edge outside the subtree: not a record of its shape
+            path = self._path_to(u, e)
+            if path is None:
+                return rc, x_out  # an edge outside the subtree: not a record of its shape
             # by the path of the edge's source: (positions to it, [(position, needs, exclusive)])
-            by_src.setdefault(tuple(reversed(path[1:])), []).append((path[0], n, x))
+            by_src.setdefault(path[:-1], []).append((path[-1], n, x))
         marks = tuple((src_path, tuple(items)) for src_path, items in by_src.items())
         shapes[key] = (rc, x_out, to_parent.avail, to_parent.overall_score, u.id,  # type: ignore[index]
                        marks, self.preorder - pre0, self.postorder - post0,
-                       u.color == self._gray + 1)
+                       u.color == self._gray + 1, merged)
         return rc, x_out
+
+    def _path_to(self, u: Vertex, e: Edge | None) -> tuple[int, ...] | None:
+        """The child positions that lead from ``u`` through edge ``e`` (None: not below ``u``)."""
+        if e is None:
+            return None
+        dom = self.dom
+        verts = self.g.vertices
+        path = []
+        pe = e
+        while True:
+            src = verts[pe.src]
+            if src.out[dom][pe.pos] is not pe:
+                return None
+            path.append(pe.pos)
+            if src is u:
+                return tuple(reversed(path))
+            pe = src.parent_edge.get(dom)
+            if pe is None:
+                return None
+
+    def _level_below(self, u: Vertex) -> int:
+        """The level score of the vertices below ``u`` during its visit (a node's factor added)."""
+        pol = self.policy
+        if pol.node_centric and u.type == "node":
+            return pol._level_scores + pol.node_factor(u)
+        return pol._level_scores
+
+    def _record_merged(self, u: Vertex, merged: Scoring) -> tuple | None:
+        """The candidates ``u``'s visit handed up, by child positions, scores less their terms.
+
+        Under the ``id`` policies a candidate's score is a constant plus, for
+        each of its edges, the level score and the id of the edge's target
+        (``level + id + 1`` per vertex, summed over a slot's members), where
+        the level holds the node factor below a node: the constant is kept,
+        the terms are those of the subtree replayed (:meth:`_replay_merged`).
+        """
+        level = self._level_below(u)
+        verts = self.g.vertices
+        out = []
+        for s, tmap in merged.ssys.items():
+            for t, ev in tmap.items():
+                groups = []
+                for g in ev.groups:
+                    edges = []
+                    c = g.score
+                    for ee in g.edges:
+                        path = self._path_to(u, ee.edge)  # type: ignore[arg-type]
+                        if path is None:
+                            return None
+                        c -= level + verts[ee.edge.dst].id  # type: ignore[attr-defined]
+                        edges.append((path, ee.count, ee.needs, ee.exclusive))
+                    groups.append((c, g.count, g.needs, g.exclusive, g.root, g.task_label, tuple(edges)))
+                out.append((s, t, ev.qual_count, ev.total_count, ev.best_k, ev.best_i, ev.cutline,
+                            tuple(groups)))
+        return tuple(out)
+
+    def _replay_merged(self, u: Vertex, merged: tuple) -> Scoring:
+        """The candidates of :meth:`_record_merged`, rebuilt for ``u``'s subtree."""
+        level = self._level_below(u)
+        verts = self.g.vertices
+        dom = self.dom
+        sc = Scoring()
+        for s, t, qual, total, best_k, best_i, cutline, groups in merged:
+            ev = sc.evals(s, t)
+            ev.qual_count, ev.total_count, ev.best_k, ev.best_i, ev.cutline = (qual, total, best_k,
+                                                                               best_i, cutline)
+            for c, count, needs, exclusive, root, label, edges in groups:
+                eg = EGroup(c, count, needs, exclusive, root)
+                eg.task_label = label
+                score = c
+                for path, ecount, eneeds, ex in edges:
+                    v = u
+                    for pos in path[:-1]:
+                        v = verts[v.out[dom][pos].dst]
+                    e = v.out[dom][path[-1]]
+                    score += level + verts[e.dst].id
+                    eg.edges.append(EEdge(ecount, eneeds, ex, e))
+                eg.score = score
+                ev.groups.append(eg)
+        return sc
