@@ -140,6 +140,9 @@ class Traverser(UpdateWalk, FastPaths):
         self._fails: dict[tuple, dict[int, tuple[int, bool, int, int]]] | None = {}
         #: One request object per request shape (see :meth:`_canonical`).
         self._canon: dict[tuple, Request] = {}
+        #: The last request primed: (request, pruning counts, exclusive types it adds,
+        #: whether it marks something non-exclusive).
+        self._primed: tuple[Request, dict[str, int], frozenset[str], bool] | None = None
         self._big: dict[int, bool] = {}
         self._rec: list[tuple[Edge, int, bool]] | None = None
         self._merged: Scoring | None = None
@@ -618,7 +621,9 @@ class Traverser(UpdateWalk, FastPaths):
         sp = self.root.subplans.get(self.dom)
         if sp is None or not dfv or meta.alloc_type not in ("alloc", "reserve"):
             return False
-        if _has_nonexclusive(resources):
+        primed = self._primed
+        if (primed[3] if primed is not None and primed[0].resources is resources
+                else _has_nonexclusive(resources)):
             return False
         return not sp.avail_during(meta.at, meta.duration, sp.counts_for(dfv))
 
@@ -707,7 +712,15 @@ class Traverser(UpdateWalk, FastPaths):
         saved_x_types = set(self.policy.exclusive_types)
         dfv: dict[str, int] = {}
         try:
-            self._prime_jobspec(req.resources, dfv)
+            primed = self._primed
+            if primed is not None and primed[0] is req:
+                # the request's shape is unchanged (_canonical): so is what priming gives
+                dfv.update(primed[1])
+                self.policy.exclusive_types |= primed[2]
+            else:
+                self._prime_jobspec(req.resources, dfv)
+                self._primed = (req, dict(dfv), frozenset(self.policy.exclusive_types - saved_x_types),
+                                _has_nonexclusive(req.resources))
             duration = req.duration if req.duration > 0 else GRAPH_END - at
             meta = JobMeta(jobid, at, duration, "noalloc" if op == "without_allocating" else "alloc", at)
             if op == "satisfiability":

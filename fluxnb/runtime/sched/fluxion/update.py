@@ -204,7 +204,13 @@ class UpdateWalk:
             if n > 0:
                 u.version += 1
                 u.own("tags").add(jobid)
-                u.own("x_spans")[jobid] = u.x_checker.add_span(meta.at, meta.duration, 1)
+                x = u._x_checker
+                if x is None or x.shared:  # as a leaf's (a node's or socket's first job)
+                    u._x_checker, xs = self._shared_span(x, X_CHECKER_NJOBS, "jobs", meta.at,
+                                                         meta.duration, 1)
+                else:
+                    xs = x.add_span(meta.at, meta.duration, 1)
+                u.own("x_spans")[jobid] = xs
                 sp = u.subplans.get(self.dom)
                 if sp is not None and dfu:
                     u.own("job2span")[jobid] = sp.add_span(meta.at, meta.duration, sp.counts_for(dfu))
