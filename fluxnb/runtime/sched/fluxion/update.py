@@ -203,21 +203,37 @@ class UpdateWalk:
                     u.own("reservations")[jobid] = span
             if n > 0:
                 u.version += 1
-                u.own("tags").add(jobid)
+                tags = u.tags
+                if tags is EMPTY_SET:
+                    u.tags = {jobid}
+                else:
+                    tags.add(jobid)
                 x = u._x_checker
                 if x is None or x.shared:  # as a leaf's (a node's or socket's first job)
                     u._x_checker, xs = self._shared_span(x, X_CHECKER_NJOBS, "jobs", meta.at,
                                                          meta.duration, 1)
                 else:
                     xs = x.add_span(meta.at, meta.duration, 1)
-                u.own("x_spans")[jobid] = xs
+                xm = u.x_spans
+                if xm is EMPTY:
+                    u.x_spans = {jobid: xs}
+                else:
+                    xm[jobid] = xs
                 sp = u.subplans.get(self.dom)
                 if sp is not None and dfu:
-                    u.own("job2span")[jobid] = sp.add_span(meta.at, meta.duration, sp.counts_for(dfu))
-                accum = self.filters.accum
-                accum(u.type, u.size if excl else u.size - needs, to_parent)
+                    span = sp.add_span(meta.at, meta.duration, sp.counts_for(dfu))
+                    jm = u.job2span
+                    if jm is EMPTY:
+                        u.job2span = {jobid: span}
+                    else:
+                        jm[jobid] = span
+                totals = self.filters._total  # PruneFilters.accum, inlined
+                t = u.type
+                if t in totals:
+                    to_parent[t] = to_parent.get(t, 0) + (u.size if excl else u.size - needs)
                 for t, k in dfu.items():
-                    accum(t, k, to_parent)
+                    if t in totals:
+                        to_parent[t] = to_parent.get(t, 0) + k
         if n > 0 and self._writer is not None:
             self._writer.emit_vtx(self._level, u, needs, excl)
         self._level -= 1
