@@ -22,7 +22,9 @@ root's aggregates already rule out answers EBUSY without a walk; the update
 walk follows only the edges the match selected; and :mod:`.fastpaths` (greedy
 children, replayed free subtrees, a leaf shortcut) and :mod:`.cxxsort` (only
 the best *k* sorted) keep the ``high``/``low`` family from paying for every
-free vertex, all with the selection of the plain walk.
+free vertex, while for ``first`` an untouched node replays the visit of one of
+its shape and a cluster's run of failing nodes is skipped with its counts, all
+with the selection (and visit counts) of the plain walk.
 """
 
 from __future__ import annotations
