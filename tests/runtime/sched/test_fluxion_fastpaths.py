@@ -87,6 +87,7 @@ def _plain(trav: Traverser) -> Traverser:
     """Switch the fast paths of ``trav`` off (the reference walk)."""
     trav._memo = None
     trav._fails = None
+    trav._shapes = None
     trav._greedy_applies = lambda *a: False  # type: ignore[method-assign]
     trav._root_cannot_fit = lambda *a: False  # type: ignore[method-assign]
     return trav
@@ -165,6 +166,69 @@ def test_failed_busy_subtrees_replay_the_same_visit(policy: str) -> None:
     assert fast._fails  # some busy nodes were recorded
 
 
+def _mixed_nodes() -> ResourceGraph:
+    """Nodes of several shapes: 4 or 3 cores a socket, global or repeated core ids, a memory pool."""
+    with ResourceGraph.building():
+        g = ResourceGraph()
+        root = g.add_vertex("cluster", "cluster", 0)
+        for i in range(16):
+            node = g.add_vertex("node", "node", i, parent=root, rank=i)
+            ncores = 3 if i % 5 == 4 else 4
+            for s in range(2):
+                sock = g.add_vertex("socket", "socket", 2 * i + s, parent=node, rank=i)
+                ids = range(s * 4, s * 4 + ncores) if i % 3 else range(8 * i + 4 * s, 8 * i + 4 * s + ncores)
+                g.add_children(sock, "core", "core", list(ids)[::-1] if i % 7 == 6 else ids, rank=i)
+                g.add_vertex("gpu", "gpu", 2 * i + s, parent=sock, rank=i)
+            if i % 4 == 3:
+                g.add_vertex("memory", "memory", i, parent=node, rank=i, size=16)
+    return g
+
+
+@pytest.mark.parametrize("policy", ["first", "firstnodex"])
+def test_untouched_subtrees_replay_a_visit_of_the_same_shape(policy: str) -> None:
+    """Records of one untouched node's visit, replayed for others, select and count as the walk."""
+    def run(trav: Traverser) -> list:
+        w = make_writer("simple")
+        out = []
+        rng = random.Random(3)
+        for jobid in range(1, 54):
+            if jobid % 9 == 0:
+                trav.cancel(jobid - rng.randrange(1, 8))
+                continue
+            if jobid == 20:
+                trav.mark("/cluster0/node9", "down")
+            # blocks of one request shape (the records are kept for one shape at a time)
+            kind, count = [("node", 1), ("slotcore", 1), ("node", 2), ("nodecore", 1)][jobid // 5 % 4]
+            op = rng.choice(["allocate", "allocate_orelse_reserve"])
+            try:
+                meta = trav.run(parse_request(_spec(kind, count, 100)), op, jobid, w)
+                out.append((meta.at, w.emit()))
+            except MatchError as exc:
+                w.emit()
+                out.append(("error", exc.errno))
+            out.append((trav.total_preorder, trav.total_postorder))
+        return out
+
+    def counted(trav: Traverser) -> list[int]:
+        calls = [0]
+        explore = trav._explore
+
+        def wrapper(*a, **k):  # type: ignore[no-untyped-def]
+            calls[0] += 1
+            return explore(*a, **k)
+        trav._explore = wrapper  # type: ignore[method-assign]
+        return calls
+
+    fast = Traverser(_mixed_nodes(), make_policy(policy))
+    slow = Traverser(_mixed_nodes(), make_policy(policy))
+    slow._shapes = None
+    fast_calls, slow_calls = counted(fast), counted(slow)
+    assert run(fast) == run(slow)
+    assert fast_calls[0] < slow_calls[0]  # some visits were replayed
+    assert len(set(fast._shape_ids.values()) - {None}) > 1  # several shapes met
+    assert None in fast._shape_ids.values()  # the nodes with a memory pool (size 16) are walked
+
+
 # -- building blocks -------------------------------------------------------------------
 def test_planner_removes_a_span_whose_start_point_was_merged() -> None:
     p = Planner(10)
@@ -232,3 +296,171 @@ def test_untouched_vertices_share_empty_containers() -> None:
     assert idle.tags is EMPTY_SET and idle.allocations is EMPTY and idle.out is EMPTY
     busy = [v for v in trav.g.vertices if v.tags]
     assert busy and all(isinstance(v.tags, set) for v in busy)
+
+
+def test_leaves_of_one_job_share_a_planner_until_one_changes() -> None:
+    trav = Traverser(build(2), make_policy("first"))
+    w = make_writer("simple")
+    for jobid in (1, 2):
+        trav.run(parse_request(_spec("node", 1, 100)), "allocate", jobid, w)
+    cores = [v for v in trav.g.by_type["core"] if v.rank == 0]  # one job's cores
+    assert all(v._plans is cores[0]._plans for v in cores) and cores[0]._plans.shared
+    # a reservation on one core after job 1 ends: that core alone gets another planner
+    meta = trav.run(parse_request(_spec("slotcore", 1, 50)), "allocate_orelse_reserve", 3, w)
+    assert meta.at == 100
+    taken = [v for v in trav.g.by_type["core"] if 3 in v.reservations]
+    others = [v for v in trav.g.by_type["core"] if v is not taken[0]]
+    assert len(taken) == 1 and all(v._plans is not taken[0]._plans for v in others)
+    assert all(v.avail_during(100, 50) == 1 for v in others)
+    assert taken[0].avail_during(100, 50) == 0 and taken[0].avail_during(0, 100) == 0
+    # releasing job 1 empties its node's cores, not those of job 2 nor the reservation
+    node = next(v for v in trav.g.by_type["node"] if v.rank == taken[0].rank)
+    trav.cancel(next(iter(node.allocations)))
+    assert all(v.avail_during(0, 100) == 1 for v in trav.g.by_type["core"] if v.rank == taken[0].rank
+               and v is not taken[0])
+    assert all(v.avail_during(0, 100) == 0 for v in trav.g.by_type["core"] if v.rank != taken[0].rank)
+    assert taken[0].avail_during(100, 50) == 0
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_failed_runs_of_a_big_vertex_are_skipped_with_the_walks_counts(seed: int) -> None:
+    """A cluster of 70 nodes (a big vertex): skipping its run of failing nodes selects and counts
+    as visiting each, through reservations, core jobs, cancels and status changes."""
+    def run(trav: Traverser) -> list:
+        w = make_writer("simple")
+        rng = random.Random(seed)
+        out = []
+        live: list[int] = []
+        for jobid in range(1, 160):
+            r = rng.random()
+            if live and r < 0.1:
+                trav.cancel(live.pop(rng.randrange(len(live))))
+                continue
+            if r < 0.13:
+                trav.mark(f"/cluster0/node{rng.randrange(70)}", rng.choice(["down", "up"]))
+                continue
+            kind = "node" if jobid % 40 < 30 else "slotcore"
+            op = "allocate_orelse_reserve" if jobid > 60 or r < 0.5 else "allocate"
+            try:
+                meta = trav.run(parse_request(_spec(kind, 1, rng.choice([100, 100, 300]))), op, jobid, w)
+                out.append((meta.at, w.emit()))
+                live.append(jobid)
+            except MatchError as exc:
+                w.emit()
+                out.append(("error", exc.errno))
+            out.append((trav.total_preorder, trav.total_postorder))
+            longest[0] = max([longest[0], *(len(p.keys) for p in trav._prefixes.values())])
+        return out
+
+    longest = [0]
+    fast = Traverser(build(70), make_policy("first"))
+    slow = Traverser(build(70), make_policy("first"))
+    slow._child_log = {}
+    assert fast._child_log and run(fast) == run(slow)
+    assert longest[0] > 20  # long runs were skipped
+
+
+def test_a_failed_run_whose_nodes_get_busier_selects_and_counts_as_the_walk() -> None:
+    """Reservations, then core jobs on a node of the run, then reservations again."""
+    def run(trav: Traverser) -> list:
+        w = make_writer("simple")
+        steps = ([("node", "allocate")] * 69 + [("slotcore", "allocate")]
+                 + [("node", "allocate_orelse_reserve")] * 2 + [("slotcore", "allocate")] * 4
+                 + [("node", "allocate_orelse_reserve")] * 2)
+        out = []
+        for jobid, (kind, op) in enumerate(steps, 1):
+            meta = trav.run(parse_request(_spec(kind, 1, 100)), op, jobid, w)  # type: ignore[arg-type]
+            out.append((meta.at, w.emit(), trav.total_preorder, trav.total_postorder))
+        return out
+
+    fast = Traverser(build(70), make_policy("first"))
+    slow = Traverser(build(70), make_policy("first"))
+    slow._child_log = {}
+    a, b = run(fast), run(slow)
+    assert a == b
+    assert a[-1][2] != a[71][2]  # the last reservation's walk differs from the earlier ones'
+
+
+@pytest.mark.parametrize("policy", ["first", "firstnodex"])
+def test_reservations_replay_subtrees_whose_jobs_end_before_the_window(policy: str) -> None:
+    """A node busy only before a reservation's window is visited as an untouched one (in the
+    children's current order): same selection and visit counts as the walk."""
+    def run(trav: Traverser) -> list:
+        w = make_writer("simple")
+        steps = ([("slotcore", "allocate", 50)] * 5 + [("node", "allocate", 100)] * 11
+                 + [("node", "allocate_orelse_reserve", 100)] * 20 + [("slotcore", "allocate_orelse_reserve", 30)] * 6
+                 + [("node", "allocate_orelse_reserve", 60)] * 12)
+        out = []
+        for jobid, (kind, op, dur) in enumerate(steps, 1):
+            try:
+                meta = trav.run(parse_request(_spec(kind, 1, dur)), op, jobid, w)  # type: ignore[arg-type]
+                out.append((meta.at, w.emit()))
+            except MatchError as exc:
+                w.emit()
+                out.append(("error", exc.errno))
+            out.append((trav.total_preorder, trav.total_postorder))
+        return out
+
+    fast = Traverser(build(16), make_policy(policy))
+    slow = Traverser(build(16), make_policy(policy))
+    slow._shapes = None
+    free = []
+    check = fast._free_as_untouched
+
+    def counted(meta, u):  # type: ignore[no-untyped-def]
+        orders = check(meta, u)
+        free.append(orders)
+        return orders
+    fast._free_as_untouched = counted  # type: ignore[method-assign]
+    assert run(fast) == run(slow)
+    assert any(o == () for o in free)  # in their first order
+    if policy == "first":  # (firstnodex gives the core jobs whole nodes)
+        assert any(o for o in free)  # and in another (a socket's core taken)
+
+
+def test_leaves_with_one_history_share_the_planner_of_their_next_span() -> None:
+    trav = Traverser(build(2), make_policy("first"))
+    w = make_writer("simple")
+    for jobid in (1, 2):
+        trav.run(parse_request(_spec("node", 1, 100)), "allocate", jobid, w)
+    meta = trav.run(parse_request(_spec("node", 1, 50)), "allocate_orelse_reserve", 3, w)
+    assert meta.at == 100
+    by_rank = {r: [v for v in trav.g.by_type["core"] if v.rank == r] for r in (0, 1)}
+    held = next(r for r in (0, 1) if 3 in by_rank[r][0].reservations)
+    other = 1 - held
+    assert len({id(v._plans) for v in by_rank[held]}) == 1  # the reserved node's cores: one planner
+    assert by_rank[held][0]._plans is not by_rank[other][0]._plans
+    assert all(v.avail_during(100, 50) == 0 for v in by_rank[held])
+    assert all(v.avail_during(100, 50) == 1 for v in by_rank[other])
+    trav.cancel(3)
+    assert all(v.avail_during(100, 50) == 1 and v.avail_during(0, 100) == 0 for v in trav.g.by_type["core"])
+
+
+def test_handed_up_candidates_are_rebuilt_with_the_replayed_subtrees_scores() -> None:
+    """The candidates one node's visit hands up, recorded, rebuilt for another node of the
+    same shape, are those of that node's own visit (scores, counts, edges)."""
+    from fluxnb.runtime.sched.fluxion.scoring import Scoring
+    from fluxnb.runtime.sched.fluxion.update import JobMeta
+
+    trav = Traverser(build(4), make_policy("first"))
+    req = parse_request(_spec("slotcore", 3, 100))
+    trav._prime_jobspec(req.resources, {})
+    meta = JobMeta(1, 0, 100)
+
+    def visit(node):  # type: ignore[no-untyped-def]
+        trav._tick()
+        rc, _ = trav._dom_dfv(meta, node, req.resources, True, False, Scoring(), False)
+        assert rc == 0 and trav._merged is not None
+        return trav._merged
+
+    def flat(sc):  # type: ignore[no-untyped-def]
+        return [(s, t, ev.qual_count, ev.total_count,
+                 [(g.score, g.count, g.needs, [(ee.edge, ee.count, ee.needs) for ee in g.edges])
+                  for g in ev.groups]) for s, tm in sc.ssys.items() for t, ev in tm.items()]
+
+    a, b = trav.g.by_path["/cluster0/node1"], trav.g.by_path["/cluster0/node3"]
+    assert trav._shape_of(a) == trav._shape_of(b) is not None
+    rec = trav._record_merged(a, visit(a))
+    real = flat(visit(b))
+    assert real and flat(trav._replay_merged(b, rec)) == real
+    assert real != flat(visit(a))  # (the two nodes' candidates differ)

@@ -85,7 +85,8 @@ class Vertex:
     ``name``, ``id``, ``uniq_id``, ``rank``, ``size``, ``unit``,
     ``properties``, ``paths`` (per subsystem) and ``status``, plus the
     scheduling state: ``plans`` (the vertex's own :class:`Planner`, created on
-    first use), ``x_checker`` (jobs using the vertex), ``subplans`` (subtree
+    first use; ``_plans`` may be a planner shared with other leaves of one job,
+    see :meth:`Planner.copy`), ``x_checker`` (jobs using the vertex), ``subplans`` (subtree
     aggregates per subsystem), and per-job ``tags``/``x_spans``/``job2span``/
     ``allocations``/``reservations``.
 
@@ -186,17 +187,23 @@ class Vertex:
 
     @property
     def plans(self) -> Planner:
-        """The vertex's own availability planner (``size`` units)."""
-        if self._plans is None:
-            self._plans = Planner(self.size, 0, INT64_MAX, self.type)
-        return self._plans
+        """The vertex's own availability planner (``size`` units), its own to change."""
+        p = self._plans
+        if p is None:
+            p = self._plans = Planner(self.size, 0, INT64_MAX, self.type)
+        elif p.shared:
+            p = self._plans = p.copy()
+        return p
 
     @property
     def x_checker(self) -> Planner:
-        """Planner counting jobs that use this vertex (exclusivity check)."""
-        if self._x_checker is None:
-            self._x_checker = Planner(X_CHECKER_NJOBS, 0, INT64_MAX, "jobs")
-        return self._x_checker
+        """Planner counting jobs that use this vertex (exclusivity check), its own to change."""
+        p = self._x_checker
+        if p is None:
+            p = self._x_checker = Planner(X_CHECKER_NJOBS, 0, INT64_MAX, "jobs")
+        elif p.shared:
+            p = self._x_checker = p.copy()
+        return p
 
     def avail_during(self, at: int, duration: int) -> int:
         """Units of this vertex free during ``[at, at+duration)``."""

@@ -22,7 +22,9 @@ root's aggregates already rule out answers EBUSY without a walk; the update
 walk follows only the edges the match selected; and :mod:`.fastpaths` (greedy
 children, replayed free subtrees, a leaf shortcut) and :mod:`.cxxsort` (only
 the best *k* sorted) keep the ``high``/``low`` family from paying for every
-free vertex, all with the selection of the plain walk.
+free vertex, while for ``first`` an untouched node replays the visit of one of
+its shape and a cluster's run of failing nodes is skipped with its counts, all
+with the selection (and visit counts) of the plain walk.
 """
 
 from __future__ import annotations
@@ -32,9 +34,9 @@ from typing import Iterable, Literal
 
 from sortedcontainers import SortedKeyList
 
-from .fastpaths import FastPaths
+from .fastpaths import FailedPrefix, FastPaths
 from .graph import CONTAINMENT, Edge, ResourceGraph, Vertex
-from .planner import INT64_MAX
+from .planner import INT64_MAX, Planner
 from .policies import Policy
 from .prune import PruneFilters, prime_pruning_filters
 from .request import Request, ResourceReq, calc_count, calc_effective_max
@@ -119,6 +121,19 @@ class Traverser(UpdateWalk, FastPaths):
         self._greedy_ok: dict[tuple[int, int, bool], bool] = {}
         self._memo: dict[tuple, tuple] | None = {} if policy.stop_on_k == 0 else None
         self._memo_req: object = None
+        #: Records of untouched subtrees by shape (first policy, see fastpaths.py).
+        self._shapes: dict[tuple, tuple] | None = (
+            {} if policy.stop_on_k > 0 and policy.kind == "id" else None)
+        self._shape_ids: dict[int, int | None] = {}
+        #: A status changed since the traverser was made (see FastPaths._free_as_untouched).
+        self._status_changed = False
+        self._shape_cls: dict[tuple, int] = {}
+        self._shared_spans: dict[tuple[int, int, str, int, int, int],
+                                 tuple[Planner | None, Planner, int]] = {}
+        #: Failed runs of big vertices' children, by (vertex, request level and window), and
+        #: the children the update walk changed since, by vertex (see fastpaths.FailedPrefix).
+        self._prefixes: dict[tuple, FailedPrefix] = {}
+        self._child_log: dict[int, list[Edge]] = {}
         #: Failed visits of subtrees that hold jobs: (request level, pristine, excl, level
         #: score, alloc type, at, duration) -> child uniq_id -> (child's version, x_out,
         #: preorder and postorder visits).  A busy subtree that has not changed since
@@ -127,6 +142,9 @@ class Traverser(UpdateWalk, FastPaths):
         self._fails: dict[tuple, dict[int, tuple[int, bool, int, int]]] | None = {}
         #: One request object per request shape (see :meth:`_canonical`).
         self._canon: dict[tuple, Request] = {}
+        #: The last request primed: (request, pruning counts, exclusive types it adds,
+        #: whether it marks something non-exclusive).
+        self._primed: tuple[Request, dict[str, int], frozenset[str], bool] | None = None
         self._big: dict[int, bool] = {}
         self._rec: list[tuple[Edge, int, bool]] | None = None
         self._merged: Scoring | None = None
@@ -134,10 +152,21 @@ class Traverser(UpdateWalk, FastPaths):
             # the first policy's sorted children of big vertices (a cluster's nodes):
             # built with the graph's indexes, not by the first match
             dom = self.dom
+            root = self.root
+            shapes = self._shapes is not None
             for v in graph.vertices:
                 out = v.out
-                if out and len(out.get(dom, ())) >= _ORDER_MIN:
+                if not out:
+                    continue
+                kids = out.get(dom, ())
+                if len(kids) >= _ORDER_MIN:
                     self._ordered_children(v)
+                    verts = graph.vertices
+                    if len({verts[e.dst].type for e in kids}) == 1:
+                        self._child_log[v.uniq_id] = []
+                if shapes and v is not root and self._memo_worth(v):
+                    # with the graph too: what a match replays an untouched node's visit by
+                    self._shape_of(v)
 
     @property
     def root(self) -> Vertex:
@@ -306,9 +335,18 @@ class Traverser(UpdateWalk, FastPaths):
             if fails is None:
                 if len(all_fails) >= _FAILS_MAX:
                     all_fails.clear()
+                    self._prefixes.clear()
                 fails = all_fails[ctx] = {}
         fails_get = fails.get if fails is not None else {}.get
         replayed_pre = replayed_post = 0
+        pfx = None
+        if dynamic and fails is not None and len(per_share) == 1 and u.uniq_id in self._child_log:
+            # one requested type, children of one type: the run of failing children is skipped
+            pkey = (u.uniq_id, ctx)
+            pfx = self._prefixes.get(pkey)
+            if pfx is None:
+                pfx = self._prefixes[pkey] = FailedPrefix()
+            edges = self._prefix_edges(u, pfx, edges)
         for e in edges:
             tgt = verts[e.dst]
             if tgt.color >= gray:  # visited in this match
@@ -317,6 +355,8 @@ class Traverser(UpdateWalk, FastPaths):
             if f is not None and f[0] == tgt.version and not (dynamic and tgt.type in sat_types):
                 replayed_pre += f[2]  # the same failed visit as last time
                 replayed_post += f[3]
+                if pfx is not None:
+                    pfx.member(e, _weight_key(e), f[2], f[3])
                 continue
             ttype = tgt.type
             if dynamic and ttype in sat_types:
@@ -335,6 +375,8 @@ class Traverser(UpdateWalk, FastPaths):
                             and pol._level_scores == ctx[3]):
                         fails[tgt.uniq_id] = (tgt.version, x_out, self.preorder - pre0,
                                               self.postorder - post0)
+                        if pfx is not None:
+                            pfx.member(e, _weight_key(e), self.preorder - pre0, self.postorder - post0)
                     continue
             if rc != 0:
                 continue
@@ -383,6 +425,8 @@ class Traverser(UpdateWalk, FastPaths):
                         enough = False
                 if enough:
                     break
+        if pfx is not None:
+            pfx.finish()
         self.preorder += replayed_pre
         self.postorder += replayed_post
         return rc2
@@ -458,6 +502,12 @@ class Traverser(UpdateWalk, FastPaths):
                 return done
         elif memo and self._memo is not None and not u.tags and self._memo_worth(u):
             return self._memo_visit(meta, u, resources, pristine, excl, to_parent)
+        elif memo and self._shapes is not None and u is not self.root and self._memo_worth(u):
+            if u.version == 0:
+                return self._shape_visit(meta, u, resources, pristine, excl, to_parent)
+            orders = self._free_as_untouched(meta, u)
+            if orders is not None:
+                return self._shape_visit(meta, u, resources, pristine, excl, to_parent, orders)
         x_in = excl or self._exclusivity(resources, u)
         nxt, kind, nslots, label, check_pres = self._test(u, resources, pristine)
         self.preorder += 1
@@ -573,7 +623,9 @@ class Traverser(UpdateWalk, FastPaths):
         sp = self.root.subplans.get(self.dom)
         if sp is None or not dfv or meta.alloc_type not in ("alloc", "reserve"):
             return False
-        if _has_nonexclusive(resources):
+        primed = self._primed
+        if (primed[3] if primed is not None and primed[0].resources is resources
+                else _has_nonexclusive(resources)):
             return False
         return not sp.avail_during(meta.at, meta.duration, sp.counts_for(dfv))
 
@@ -662,7 +714,15 @@ class Traverser(UpdateWalk, FastPaths):
         saved_x_types = set(self.policy.exclusive_types)
         dfv: dict[str, int] = {}
         try:
-            self._prime_jobspec(req.resources, dfv)
+            primed = self._primed
+            if primed is not None and primed[0] is req:
+                # the request's shape is unchanged (_canonical): so is what priming gives
+                dfv.update(primed[1])
+                self.policy.exclusive_types |= primed[2]
+            else:
+                self._prime_jobspec(req.resources, dfv)
+                self._primed = (req, dict(dfv), frozenset(self.policy.exclusive_types - saved_x_types),
+                                _has_nonexclusive(req.resources))
             duration = req.duration if req.duration > 0 else GRAPH_END - at
             meta = JobMeta(jobid, at, duration, "noalloc" if op == "without_allocating" else "alloc", at)
             if op == "satisfiability":
@@ -689,6 +749,7 @@ class Traverser(UpdateWalk, FastPaths):
         if status not in ("up", "down"):
             raise MatchError(_errno.EINVAL, f"unrecognized status '{status}'")
         self.g.mark(path, status)  # type: ignore[arg-type]
+        self._status_changed = True
         self._memo_clear()
 
 

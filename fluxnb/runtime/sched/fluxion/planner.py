@@ -66,7 +66,7 @@ class Planner:
     """
 
     __slots__ = ("total", "base_time", "duration", "resource_type", "_times", "_used", "_spans",
-                 "_next_id")
+                 "_next_id", "shared")
 
     def __init__(self, total: int, base_time: int = 0, duration: int = INT64_MAX,
                  resource_type: str = "") -> None:
@@ -80,6 +80,27 @@ class Planner:
         self._used: list[int] | None = None
         self._spans: dict[int, tuple[int, int, int]] = {}
         self._next_id = 1
+        #: True for a planner several owners hold (see :meth:`copy`): never changed in place.
+        self.shared = False
+
+    def copy(self) -> "Planner":
+        """A private planner equal to this one.
+
+        The update walk gives every leaf of one job that holds nothing else the
+        same one-span planner (marked ``shared``); an owner that changes it
+        first takes a copy (:attr:`~.graph.Vertex.plans`).
+        """
+        p = Planner.__new__(Planner)
+        p.total = self.total
+        p.base_time = self.base_time
+        p.duration = self.duration
+        p.resource_type = self.resource_type
+        p._times = None if self._times is None else list(self._times)
+        p._used = None if self._used is None else list(self._used)
+        p._spans = dict(self._spans)
+        p._next_id = self._next_id
+        p.shared = False
+        return p
 
     @classmethod
     def with_first_span(cls, total: int, resource_type: str, start: int, duration: int,
@@ -108,6 +129,7 @@ class Planner:
             p._times, p._used = [0, start, end], [0, amount, 0]
         p._spans = {1: (start, end, amount)}
         p._next_id = 2
+        p.shared = False
         return p
 
     # -- spans ---------------------------------------------------------------

@@ -73,10 +73,14 @@ class Policy:
     # -- hooks called by the traverser ------------------------------------------------
     def discover(self, v: object) -> None:
         if self.node_centric and v.type == "node":  # type: ignore[attr-defined]
-            base = v.id + 1 + _NODE_FACTOR_ADD  # type: ignore[attr-defined]
-            tie = abs(v.uniq_id % _NODE_FACTOR_MUL - 1)  # type: ignore[attr-defined]
-            self._node_factor = base * _NODE_FACTOR_MUL + tie
+            self._node_factor = self.node_factor(v)
             self._level_scores += self._node_factor
+
+    def node_factor(self, v: object) -> int:
+        """What a node-centric policy adds to the score of every vertex below node ``v``."""
+        base = v.id + 1 + _NODE_FACTOR_ADD  # type: ignore[attr-defined]
+        tie = abs(v.uniq_id % _NODE_FACTOR_MUL - 1)  # type: ignore[attr-defined]
+        return base * _NODE_FACTOR_MUL + tie
 
     def finish_vtx(self, v: object, ss: str, resources: list[ResourceReq], dfu: Scoring) -> bool:
         """Choose children of a matched vertex and set its overall score."""

@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING, Iterable, Literal
 from .graph import EMPTY, EMPTY_SET, X_CHECKER_NJOBS, Edge, Vertex
 from .planner import Planner
 
-if TYPE_CHECKING:
-    from .writers import MatchWriter
+from .writers import MatchWriter
 
 __all__ = ["JobMeta", "MatchError", "UpdateWalk", "AllocType"]
 
@@ -63,6 +62,14 @@ def _pop(v: Vertex, attr: str, key: int) -> int | None:
 class UpdateWalk:
     """Update and cancel walks of :class:`~.matcher.Traverser` (a mixin)."""
 
+    _shared_spans: dict[tuple[int, int, str, int, int, int], tuple[Planner | None, Planner, int]]
+    _child_log: dict[int, list[Edge]]
+
+    if TYPE_CHECKING:  # provided by FastPaths
+        def _log_child(self, u: Vertex, e: Edge) -> None: ...
+
+        def _prefix_clear(self) -> None: ...
+
     # -- update walk ---------------------------------------------------------------------
     def _update(self, meta: JobMeta, writer: MatchWriter) -> None:
         self._writer = writer
@@ -94,6 +101,7 @@ class UpdateWalk:
             verts, seq = self.g.vertices, self.seq
             upd_weights = self.policy.stop_on_k > 0
             leaf_ctx = None
+            log = self._child_log.get(u.uniq_id)  # a big vertex's changed children (FailedPrefix)
             for e in edges:
                 if e.seq != seq and not mod:
                     continue
@@ -106,52 +114,79 @@ class UpdateWalk:
                         continue  # nothing planned there, nothing emitted
                     if leaf_ctx is None:
                         w = self._writer
-                        leaf_ctx = (meta.alloc_type, meta.jobid, meta.at, meta.duration,
-                                    self.filters.accum, None if w is None else w.emit_vtx,
-                                    self._level + 1)
-                    alloc_type, jobid, at, dur, accum, emit, lvl = leaf_ctx
+                        if w is None:
+                            emit = None
+                        elif type(w).emit_vtx is MatchWriter.emit_vtx:
+                            emit = w.items.append  # what emit_vtx does, without the call
+                        else:
+                            emit = lambda item, _e=w.emit_vtx: _e(*item)  # noqa: E731
+                        # the last shared planners given (the leaves of one socket share them)
+                        leaf_ctx = [meta.alloc_type, meta.jobid, meta.at, meta.duration,
+                                    self.filters._total, emit, self._level + 1, None, None, None, None]
+                    alloc_type, jobid, at, dur, totals, emit, lvl = leaf_ctx[:7]
                     lneeds = tgt.size if mod else e.needs
                     if alloc_type != "noalloc":
                         p = tgt._plans
-                        if p is None:
-                            tgt._plans = Planner.with_first_span(tgt.size, tgt.type, at, dur, lneeds)
-                            span = 1
+                        if p is None or p.shared:
+                            # planners shared by the leaves of a job that have the same history
+                            last = leaf_ctx[7]
+                            if last is not None and last[0] is p and last[1] == (tgt.size, tgt.type, lneeds):
+                                tgt._plans, span = last[2], last[3]
+                            else:
+                                q, span = self._shared_span(p, tgt.size, tgt.type, at, dur, lneeds)
+                                tgt._plans = q
+                                leaf_ctx[7] = (p, (tgt.size, tgt.type, lneeds), q, span)
                         else:
                             span = p.add_span(at, dur, lneeds)
                         if alloc_type == "alloc":
                             m = tgt.allocations
                             if m is EMPTY:
-                                m = tgt.allocations = {}
-                            m[jobid] = span
+                                tgt.allocations = {jobid: span}
+                            else:
+                                m[jobid] = span
                         elif alloc_type == "reserve":
                             m = tgt.reservations
                             if m is EMPTY:
-                                m = tgt.reservations = {}
-                            m[jobid] = span
+                                tgt.reservations = {jobid: span}
+                            else:
+                                m[jobid] = span
                         tgt.version += 1
                         tags = tgt.tags
                         if tags is EMPTY_SET:
-                            tags = tgt.tags = set()
-                        tags.add(jobid)
+                            tgt.tags = {jobid}
+                        else:
+                            tags.add(jobid)
                         x = tgt._x_checker
-                        if x is None:
-                            tgt._x_checker = Planner.with_first_span(X_CHECKER_NJOBS, "jobs", at, dur, 1)
-                            xs = 1
+                        if x is None or x.shared:
+                            last = leaf_ctx[8]
+                            if last is not None and last[0] is x:
+                                tgt._x_checker, xs = last[1], last[2]
+                            else:
+                                q, xs = self._shared_span(x, X_CHECKER_NJOBS, "jobs", at, dur, 1)
+                                tgt._x_checker = q
+                                leaf_ctx[8] = (x, q, xs)
                         else:
                             xs = x.add_span(at, dur, 1)
                         xm = tgt.x_spans
                         if xm is EMPTY:
-                            xm = tgt.x_spans = {}
-                        xm[jobid] = xs
-                        accum(tgt.type, tgt.size, dfu)
+                            tgt.x_spans = {jobid: xs}
+                        else:
+                            xm[jobid] = xs
+                        t = tgt.type
+                        if t in totals:  # PruneFilters.accum, inlined
+                            dfu[t] = dfu.get(t, 0) + tgt.size
                     if emit is not None:
-                        emit(lvl, tgt, lneeds, True)
+                        emit((lvl, tgt, lneeds, True))
+                    if log is not None and alloc_type != "noalloc":
+                        self._log_child(u, e)
                     n += 1
                     continue
                 n_sub = self._upd_dfv(tgt, tgt.size if mod else e.needs, e.exclusive or mod, meta, dfu, mod)
                 if n_sub > 0:
                     if upd_weights:
                         self._upd_by_outedges(meta, e)
+                    if log is not None:
+                        self._log_child(u, e)
                     n += n_sub
         alloc_type = meta.alloc_type
         if alloc_type == "noalloc":
@@ -168,19 +203,68 @@ class UpdateWalk:
                     u.own("reservations")[jobid] = span
             if n > 0:
                 u.version += 1
-                u.own("tags").add(jobid)
-                u.own("x_spans")[jobid] = u.x_checker.add_span(meta.at, meta.duration, 1)
+                tags = u.tags
+                if tags is EMPTY_SET:
+                    u.tags = {jobid}
+                else:
+                    tags.add(jobid)
+                x = u._x_checker
+                if x is None or x.shared:  # as a leaf's (a node's or socket's first job)
+                    u._x_checker, xs = self._shared_span(x, X_CHECKER_NJOBS, "jobs", meta.at,
+                                                         meta.duration, 1)
+                else:
+                    xs = x.add_span(meta.at, meta.duration, 1)
+                xm = u.x_spans
+                if xm is EMPTY:
+                    u.x_spans = {jobid: xs}
+                else:
+                    xm[jobid] = xs
                 sp = u.subplans.get(self.dom)
                 if sp is not None and dfu:
-                    u.own("job2span")[jobid] = sp.add_span(meta.at, meta.duration, sp.counts_for(dfu))
-                accum = self.filters.accum
-                accum(u.type, u.size if excl else u.size - needs, to_parent)
+                    span = sp.add_span(meta.at, meta.duration, sp.counts_for(dfu))
+                    jm = u.job2span
+                    if jm is EMPTY:
+                        u.job2span = {jobid: span}
+                    else:
+                        jm[jobid] = span
+                totals = self.filters._total  # PruneFilters.accum, inlined
+                t = u.type
+                if t in totals:
+                    to_parent[t] = to_parent.get(t, 0) + (u.size if excl else u.size - needs)
                 for t, k in dfu.items():
-                    accum(t, k, to_parent)
+                    if t in totals:
+                        to_parent[t] = to_parent.get(t, 0) + k
         if n > 0 and self._writer is not None:
             self._writer.emit_vtx(self._level, u, needs, excl)
         self._level -= 1
         return n
+
+    def _shared_span(self, p: Planner | None, total: int, rtype: str, at: int, duration: int,
+                     amount: int) -> tuple[Planner, int]:
+        """A leaf's shared planner ``p`` (None: a new one) with one more span; the span's id.
+
+        Leaves with equal planners, given the same span, have equal planners
+        again: the leaves of one job that hold nothing else (or only the same
+        earlier jobs, e.g. the job that filled the cluster) share one planner
+        (``Planner.shared``; an owner copies it before any other change, see
+        :attr:`~.graph.Vertex.plans`), so a whole-node job does not build two
+        planners per core.  The last few results are kept.
+        """
+        key = (id(p), total, rtype, at, duration, amount)
+        cache = self._shared_spans
+        hit = cache.get(key)
+        if hit is None:
+            if len(cache) >= 64:
+                cache.clear()
+            if p is None:
+                q = Planner.with_first_span(total, rtype, at, duration, amount)
+                sid = 1
+            else:
+                q = p.copy()
+                sid = q.add_span(at, duration, amount)
+            q.shared = True
+            hit = cache[key] = (p, q, sid)  # (p kept alive: its id stays its own)
+        return hit[1], hit[2]
 
     def _upd_by_outedges(self, meta: JobMeta, e: Edge) -> None:
         sp = self.g.vertices[e.dst].subplans.get(self.dom)
@@ -202,6 +286,7 @@ class UpdateWalk:
         """
         root = self.root
         self.total_preorder = self.total_postorder = 0
+        self._prefix_clear()  # the walk below changes children it does not log
         if jobid in root.tags:
             self._rem_dfv(root, jobid)
         else:
