@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -60,12 +61,18 @@ class RealInstance:
         try:
             self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            self.kill()
+            pass
+        self.kill()  # what a clean stop leaves (nothing, normally), and the directory
 
     def kill(self) -> None:
+        """SIGKILL the instance: its brokers and, in process groups of their own, its
+        initial program (a flux-core broker killed so cannot end that itself)."""
+        from fluxnb.runtime.job.process import kill_session
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, 9)
             self.proc.wait(10)
+        kill_session(self.proc.pid)  # start_new_session: the session is the instance
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
