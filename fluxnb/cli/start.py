@@ -59,8 +59,8 @@ def cmd_start(name, argv, prog):
             conf = load(args.config_path)
         except ConfigError as exc:
             raise CommandError(f"--config-path: {exc}") from None
-    from ..runtime.instance import tune_gc_for_brokers
-    tune_gc_for_brokers()  # this process is the brokers' (and the initial program's parent)
+    from ..runtime.util import gctune
+    gctune.tune(force=True)  # this process is the brokers' (and the initial program's parent)
     try:
         inst = Instance(args.test_size, nodes=args.nodes, cores_per_node=args.cores_per_node,
                         gpus_per_node=args.gpus_per_node, statedir=args.statedir,

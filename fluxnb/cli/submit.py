@@ -197,6 +197,8 @@ class Submitter:
 
     def run(self, commands) -> int:
         from ..job import submit_async
+        from ..runtime.util import gctune
+        gctune.tune()  # thousands of jobs in flight (--cc) are thousands of live objects
         from ..runtime.message import FluxError
         args = self.args
         flags = parse_flags(args.flags)

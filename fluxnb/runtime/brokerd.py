@@ -12,7 +12,8 @@ import os
 import signal
 import sys
 
-from .instance import BrokerSet, tune_gc_for_brokers
+from .instance import BrokerSet
+from .util import gctune
 from .topology import Topology
 
 
@@ -27,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     rank = spec["rank"]
     attrs = [dict() for _ in range(size)]
     attrs[rank] = dict(spec["attrs"], **{"broker.pid": str(os.getpid())})
-    tune_gc_for_brokers()
+    gctune.tune(force=True)  # this process exists to run the broker
     bset = BrokerSet([rank], topo, attrs, spec["config"], alive_fd=spec.get("alive_fd"))
     signal.signal(signal.SIGTERM, lambda *_: bset.stop())
     bset.run()

@@ -187,21 +187,6 @@ def write_hostname_shim(bindir: str) -> str:
     return path
 
 
-#: The cycle collector's thresholds in a process that exists to run brokers
-#: (``fluxnb start``, a broker of ``--processes``): routing and the KVS allocate many
-#: short-lived containers per message, and collecting the youngest generation every
-#: 700 allocations took about a tenth of a busy broker's time (measured: 0.10 vs
-#: 0.04 ms of collection per test-exec job). Reference counting frees nearly all of
-#: it anyway; only cycles wait a little longer.
-BROKER_GC_THRESHOLD = (7000, 10, 10)
-
-
-def tune_gc_for_brokers() -> None:
-    """Set `BROKER_GC_THRESHOLD` (not in a user's process, such as a Jupyter kernel)."""
-    import gc
-    gc.set_threshold(*BROKER_GC_THRESHOLD)
-
-
 class BrokerSet:
     """Some ranks of an instance, run on one asyncio loop in the calling thread."""
 
@@ -418,6 +403,8 @@ class Instance:
     def start(self) -> "Instance":
         if self.started:
             raise InstanceError("instance already started")
+        from .util import gctune
+        gctune.tune()  # brokers in this process: unless its owner chose thresholds
         if self.statedir:
             from .kvs.content import StatedirError, prepare_statedir
             try:
