@@ -239,3 +239,41 @@ def test_job_dirs_name_the_highest_directory_no_kept_job_needs():
     assert dirs.remove(kept[3]) == "job.0000.0007"      # job.0000 holds job.0000.0001 still
     assert dirs.remove(kept[2]) == "job.0000"
     assert len(dirs) == 0                               # nothing left behind per purged job
+
+
+def test_freed_memory_goes_back_after_a_burst_and_at_most_every_period(monkeypatch):
+    # the automatic purge trims the C heap once a burst of purges ends, and during a
+    # steady stream no more often than TRIM_PERIOD (a trim costs milliseconds)
+    class Loop:
+        def call_later(self, delay, fn):
+            return None
+
+    trims = []
+    monkeypatch.setattr(purge, "_malloc_trim", lambda: trims.append(time.monotonic()))
+    clock = [1000.0]
+    monkeypatch.setattr(purge.time, "monotonic", lambda: clock[0])
+    inactive = {}
+    p = purge.Purger(Loop(), purge.UNLIMITED, 2, inactive, lambda ids: [inactive.pop(i) for i in ids])
+    p._tick()
+    assert trims == []                      # nothing purged, nothing to give back
+    for burst in range(5):                  # a steady stream: something purged every tick
+        for j in range(10):
+            inactive[burst * 10 + j] = ("COMPLETED", True, 0.0)
+        clock[0] += 1.0
+        p._tick()
+        assert len(inactive) == 2
+    assert trims == []                      # 5 s into it: under TRIM_PERIOD
+    clock[0] += purge.TRIM_PERIOD
+    inactive[99] = ("COMPLETED", True, 0.0)
+    p._tick()
+    assert len(trims) == 1                  # a long stream: once a period
+    clock[0] += 0.25
+    inactive[100] = ("COMPLETED", True, 0.0)
+    p._tick()
+    assert len(trims) == 1                  # the stream goes on, the period has not passed
+    clock[0] += 0.25
+    p._tick()                               # nothing more to purge: the burst ended
+    assert len(trims) == 2
+    clock[0] += 0.25
+    p._tick()
+    assert len(trims) == 2                  # idle: no more trims

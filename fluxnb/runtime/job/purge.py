@@ -152,6 +152,32 @@ class JobDirs:
         return len(self.count)
 
 
+#: at most this often, during a steady stream of purges, freed memory goes back to the
+#: system (glibc's malloc_trim: 7-18 ms a call here); and once after each burst
+TRIM_PERIOD = 10.0
+
+
+def _malloc_trim() -> None:
+    """Give the C heap's free pages back to the system (glibc; elsewhere nothing).
+
+    A burst of jobs leaves megabytes of freed C memory (SQLite's, json's, zmq's) in
+    the heap: rank 0's resident size after 10,000 jobs was 1.25x that after 1,000,
+    1.1x once trimmed (issue 15's target: 1.2x).
+    """
+    global _trim
+    if _trim is None:
+        try:
+            import ctypes
+            _trim = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _trim = False
+    if _trim:
+        _trim(0)
+
+
+_trim = None
+
+
 class Purger:
     """Runs the automatic purge every :data:`PERIOD` seconds while limits are set.
 
@@ -167,17 +193,26 @@ class Purger:
         self.inactive = inactive
         self._purge = purge
         self._timer = None
+        self._untrimmed = 0          # jobs purged since the heap was last trimmed
+        self._trimmed_at = time.monotonic()
         if age_limit != UNLIMITED or num_limit != UNLIMITED:
             self._timer = loop.call_later(PERIOD, self._tick)
 
     def _tick(self) -> None:
         # all that is due goes now, in batches of BATCH_MAX unlinks: a burst of
         # jobs must not outrun the purge
+        purged = 0
         while True:
             ids = select(self.inactive, self.age_limit, self.num_limit, BATCH_MAX)
             if not ids:
                 break
             self._purge(ids)
+            purged += len(ids)
+        self._untrimmed += purged
+        now = time.monotonic()
+        if self._untrimmed and (not purged or now - self._trimmed_at >= TRIM_PERIOD):
+            _malloc_trim()           # a burst ended (or a long one goes on)
+            self._untrimmed, self._trimmed_at = 0, time.monotonic()
         self._timer = self.loop.call_later(PERIOD, self._tick)
 
     def stop(self) -> None:

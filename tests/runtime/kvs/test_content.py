@@ -215,20 +215,3 @@ def test_eviction_never_drops_an_unwritten_blob(tmp_path):
     with ContentStore(tmp_path) as cs:  # and they were all written
         assert [cs.load(r) for r in (inflight[5], new[5])] == [b"\5" * 998, b"\5" * 999]
 
-
-def test_loads_do_not_wait_for_a_background_flush_writing(tmp_path):
-    # the loop thread reads evicted blobs through its own connection: a flush that
-    # holds the writer's lock (a long transaction) does not stall it
-    import threading
-    cs = ContentStore(tmp_path, durable=False, cache_limit=4)
-    refs = [cs.store(f"old {i}".encode()) for i in range(40)]
-    cs.flush()                                    # written, then evicted down to 2
-    evicted = [r for r in refs if r not in cs._cache]
-    assert evicted
-    got = []
-    with cs._dblock:                              # as the worker holds it while writing
-        t = threading.Thread(target=lambda: got.append(cs.load(evicted[0])))
-        t.start()
-        t.join(5)
-        assert got == [b"old %d" % refs.index(evicted[0])]
-    cs.close()
