@@ -472,6 +472,22 @@ class FastPaths:
                 to_parent.avail = avail
                 to_parent.overall_score = score
             return rc, x_out
+        rc, x_out, rec, npre, npost, clean = self._recorded_visit(
+            meta, u, resources, pristine, excl, to_parent)
+        if clean:
+            memo[key] = (u.version, rc, x_out, self._merged if rc == 0 else None,  # type: ignore[index]
+                         to_parent.avail, to_parent.overall_score, rec, npre, npost)
+        return rc, x_out
+
+    def _recorded_visit(self, meta, u: Vertex, resources, pristine: bool, excl: bool,
+                        to_parent) -> tuple:
+        """The plain visit of ``u``'s subtree, recording the edges it marks.
+
+        Returns ``(rc, x_out, record, preorder visits, postorder visits, clean)``;
+        ``clean``: it logged no error and left the level score as it was, so it can be
+        replayed. An enclosing recording gets the marks too.
+        """
+        pol = self.policy
         outer = self._rec
         rec: list[Any] = []
         self._rec = rec
@@ -483,11 +499,8 @@ class FastPaths:
             self._rec = outer
         if outer is not None:
             outer.extend(rec)
-        if len(self.err_msg) == err0 and pol._level_scores == lvl0:
-            memo[key] = (u.version, rc, x_out, self._merged if rc == 0 else None,  # type: ignore[index]
-                         to_parent.avail, to_parent.overall_score, rec,
-                         self.preorder - pre0, self.postorder - post0)
-        return rc, x_out
+        clean = len(self.err_msg) == err0 and pol._level_scores == lvl0
+        return rc, x_out, rec, self.preorder - pre0, self.postorder - post0, clean
 
     # -- failed prefixes of big vertices ------------------------------------------------------
     def _prefix_edges(self, u: Vertex, rec: FailedPrefix, order: Any) -> Iterator[Edge]:
@@ -708,18 +721,9 @@ class FastPaths:
                 to_parent.avail = avail
                 to_parent.overall_score = score - rid + u.id
             return rc, x_out
-        outer = self._rec
-        rec: list[Any] = []
-        self._rec = rec
-        pre0, post0 = self.preorder, self.postorder
-        err0, lvl0 = len(self.err_msg), pol._level_scores
-        try:
-            rc, x_out = self._dom_dfv(meta, u, resources, pristine, excl, to_parent, False)
-        finally:
-            self._rec = outer
-        if outer is not None:
-            outer.extend(rec)
-        if len(self.err_msg) != err0 or pol._level_scores != lvl0:
+        rc, x_out, rec, npre, npost, clean = self._recorded_visit(
+            meta, u, resources, pristine, excl, to_parent)
+        if not clean:
             return rc, x_out
         merged = None
         if rc == 0 and self._merged is not None:
@@ -738,7 +742,7 @@ class FastPaths:
             by_src.setdefault(path[:-1], []).append((path[-1], n, x))
         marks = tuple((src_path, tuple(items)) for src_path, items in by_src.items())
         shapes[key] = (rc, x_out, to_parent.avail, to_parent.overall_score, u.id,  # type: ignore[index]
-                       marks, self.preorder - pre0, self.postorder - post0,
+                       marks, npre, npost,
                        u.color == self._gray + 1, merged)
         return rc, x_out
 
