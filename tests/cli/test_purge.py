@@ -63,6 +63,13 @@ def job(inst, *args):
     return fluxnb_cmd("job", *args, env=inst.environ(0))
 
 
+
+def _wait_kept(h, n: int, what: str) -> None:
+    """Wait until the automatic purge has left ``n`` inactive jobs."""
+    wait_for(lambda: h.rpc("job-manager.stats-get", {}).get()["inactive_jobs"] == n,
+             max(3.0, purge.PERIOD * 3), what)
+
+
 def test_flux_job_purge_as_flux_core(inst):
     with Flux(inst.uri) as h:
         ids = _run(h, 5)
@@ -115,8 +122,7 @@ def test_the_num_limit_purges_the_oldest_on_its_own():
     with Instance(test_size=1, attrs={"job-manager.inactive-num-limit": "3"}) as inst, \
             Flux(inst.uri) as h:
         ids = _run(h, 7)
-        wait_for(lambda: h.rpc("job-manager.stats-get", {}).get()["inactive_jobs"] == 3,
-                 max(3.0, purge.PERIOD * 3), "the automatic purge")
+        _wait_kept(h, 3, "the automatic purge")
         assert _listed(h) == set(ids[4:])
         wait_for(lambda: not _in_kvs(h, ids[3]), 2, "the KVS unlink")
         assert _in_kvs(h, ids[4])
@@ -129,8 +135,7 @@ def test_the_age_limit_purges_on_its_own():
         _run(h, 3)
         stats = h.rpc("job-manager.stats-get", {}).get()
         assert (stats["inactive_age_limit"], stats["inactive_num_limit"]) == (0.2, -1)
-        wait_for(lambda: h.rpc("job-manager.stats-get", {}).get()["inactive_jobs"] == 0,
-                 max(3.0, purge.PERIOD * 3), "the age-limit purge")
+        _wait_kept(h, 0, "the age-limit purge")
 
 
 def test_default_limits_keep_memory_bounded():
@@ -182,8 +187,7 @@ def test_the_purge_leaves_no_empty_directories_above_the_jobs():
         for _ in range(6):
             ids += _run(h, 2)
             time.sleep(0.01)  # later ids: other directories
-        wait_for(lambda: h.rpc("job-manager.stats-get", {}).get()["inactive_jobs"] == 2,
-                 max(3.0, purge.PERIOD * 3), "the automatic purge")
+        _wait_kept(h, 2, "the automatic purge")
         wait_for(lambda: not _in_kvs(h, ids[-3]), 2, "the KVS unlink")
         dirs, empty = _job_dirs(h)
         assert empty == []
@@ -200,8 +204,7 @@ def test_the_events_journal_keeps_inactive_jobs_compactly_and_until_purged():
     with Instance(test_size=1, attrs={"job-manager.inactive-num-limit": "3"}) as inst, \
             Flux(inst.uri) as h:
         ids = _run(h, 8)
-        wait_for(lambda: h.rpc("job-manager.stats-get", {}).get()["inactive_jobs"] == 3,
-                 max(3.0, purge.PERIOD * 3), "the automatic purge")
+        _wait_kept(h, 3, "the automatic purge")
         journal = inst._set.brokers[0].services["job-manager"].journal
         assert set(journal.jobs) == set(ids[-3:])
         # an inactive job's record is one string, not dozens of dicts ...

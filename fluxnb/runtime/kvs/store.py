@@ -452,15 +452,17 @@ class KVS:
         for old in list(self._dirs)[: len(self._dirs) - DIR_CACHE_LIMIT // 2]:
             del self._dirs[old]
 
-    def _dir_take(self, ref: str) -> _Dir:
+    def _dir_take(self, ref: str, cached: tuple | None = None) -> _Dir:
         """A directory to rewrite in a commit, taken out of the cache.
 
         The commit replaces this version of it with a new one (cached when stored),
         so the old version leaves the cache rather than pushing current ones out:
         the cache then holds mostly the dirs of the current roots, and a commit finds
         the dirs it rewrites there without copying them (a miss decodes the blob).
+        ``cached``: its cache entry, when the caller has taken it out already.
         """
-        cached = self._dirs.pop(ref, None)
+        if cached is None:
+            cached = self._dirs.pop(ref, None)
         if cached is None:
             self._dir_entries(ref)
             cached = self._dirs.pop(ref)
@@ -622,10 +624,8 @@ class KVS:
                 cached = dirs.pop(e["data"][0], None)
                 if cached is not None and cached[1] is not None:  # hot path, inlined
                     sub = _Dir(cached[0], cached[1])
-                else:
-                    if cached is not None:
-                        dirs[e["data"][0]] = cached
-                    sub = self._dir_take(e["data"][0])
+                else:  # not cached, or cached without its pieces
+                    sub = self._dir_take(e["data"][0], cached)
             elif kind == "dir":  # inline dir in a root made elsewhere
                 sub = self._import_dirent(e, 0, blobs)
             elif kind == "symlink":

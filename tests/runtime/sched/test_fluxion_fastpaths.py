@@ -137,6 +137,21 @@ def test_records_are_kept_by_request_shape_not_object() -> None:
     assert req.key() != other.key() and req.key() == parse_request(_spec("slotcore", 1, 100)).key()
 
 
+def _step(trav: Traverser, w, out: list, request, op: str, jobid: int) -> bool:
+    """Match ``request`` (``op``) as job ``jobid``; append the result and the visit counts
+    so far to ``out`` (what fast and plain walks must agree on). True if it matched."""
+    try:
+        meta = trav.run(request, op, jobid, w)  # type: ignore[arg-type]
+        out.append((meta.at, w.emit()))
+        ok = True
+    except MatchError as exc:
+        w.emit()
+        out.append(("error", exc.errno))
+        ok = False
+    out.append((trav.total_preorder, trav.total_postorder))
+    return ok
+
+
 @pytest.mark.parametrize("policy", ["first", "high", "low"])
 def test_failed_busy_subtrees_replay_the_same_visit(policy: str) -> None:
     """Records of failed visits of busy nodes change neither the selection nor the visit counts."""
@@ -150,13 +165,7 @@ def test_failed_busy_subtrees_replay_the_same_visit(policy: str) -> None:
             if kind == "cancel":
                 trav.cancel(op)  # type: ignore[arg-type]
                 continue
-            try:
-                meta = trav.run(parse_request(_spec(kind, 1, 100)), op, jobid, w)  # type: ignore[arg-type]
-                out.append((meta.at, w.emit()))
-            except MatchError as exc:
-                w.emit()
-                out.append(("error", exc.errno))
-            out.append((trav.total_preorder, trav.total_postorder))
+            _step(trav, w, out, parse_request(_spec(kind, 1, 100)), op, jobid)  # type: ignore[arg-type]
         return out
 
     fast = Traverser(build(12), make_policy(policy))
@@ -200,13 +209,7 @@ def test_untouched_subtrees_replay_a_visit_of_the_same_shape(policy: str) -> Non
             # blocks of one request shape (the records are kept for one shape at a time)
             kind, count = [("node", 1), ("slotcore", 1), ("node", 2), ("nodecore", 1)][jobid // 5 % 4]
             op = rng.choice(["allocate", "allocate_orelse_reserve"])
-            try:
-                meta = trav.run(parse_request(_spec(kind, count, 100)), op, jobid, w)
-                out.append((meta.at, w.emit()))
-            except MatchError as exc:
-                w.emit()
-                out.append(("error", exc.errno))
-            out.append((trav.total_preorder, trav.total_postorder))
+            _step(trav, w, out, parse_request(_spec(kind, count, 100)), op, jobid)
         return out
 
     def counted(trav: Traverser) -> list[int]:
@@ -341,14 +344,8 @@ def test_failed_runs_of_a_big_vertex_are_skipped_with_the_walks_counts(seed: int
                 continue
             kind = "node" if jobid % 40 < 30 else "slotcore"
             op = "allocate_orelse_reserve" if jobid > 60 or r < 0.5 else "allocate"
-            try:
-                meta = trav.run(parse_request(_spec(kind, 1, rng.choice([100, 100, 300]))), op, jobid, w)
-                out.append((meta.at, w.emit()))
+            if _step(trav, w, out, parse_request(_spec(kind, 1, rng.choice([100, 100, 300]))), op, jobid):
                 live.append(jobid)
-            except MatchError as exc:
-                w.emit()
-                out.append(("error", exc.errno))
-            out.append((trav.total_preorder, trav.total_postorder))
             longest[0] = max([longest[0], *(len(p.keys) for p in trav._prefixes.values())])
         return out
 
@@ -392,13 +389,7 @@ def test_reservations_replay_subtrees_whose_jobs_end_before_the_window(policy: s
                  + [("node", "allocate_orelse_reserve", 60)] * 12)
         out = []
         for jobid, (kind, op, dur) in enumerate(steps, 1):
-            try:
-                meta = trav.run(parse_request(_spec(kind, 1, dur)), op, jobid, w)  # type: ignore[arg-type]
-                out.append((meta.at, w.emit()))
-            except MatchError as exc:
-                w.emit()
-                out.append(("error", exc.errno))
-            out.append((trav.total_preorder, trav.total_postorder))
+            _step(trav, w, out, parse_request(_spec(kind, 1, dur)), op, jobid)  # type: ignore[arg-type]
         return out
 
     fast = Traverser(build(16), make_policy(policy))
