@@ -222,6 +222,8 @@ class BrokerSet:
             if pending:
                 self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+            from .job.process import close_spawner
+            close_spawner(self.loop)  # the kills above go out; what still runs goes too
             self.loop.close()
 
     async def _main(self) -> None:

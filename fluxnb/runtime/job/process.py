@@ -1,18 +1,27 @@
-"""A task process driven by the broker's loop with no helper threads.
+"""A job's task processes, driven by the broker's loop with no helper threads.
 
-``subprocess.Popen`` starts it; its stdout/stderr pipes and a pidfd for its exit
-are read by ``loop.add_reader`` callbacks. asyncio's subprocess transports cost a
-waiter thread per child and several layers of protocol objects; a job shell that
-starts hundreds of tasks a second cannot afford either.
+Brokers that share one thread hand their tasks to a spawner process of their loop
+(:class:`Spawner`, ``spawnd.py``): a task costs the loop one frame out and a few
+frames back. Where a task needs more than that spawner does (stdin forwarded, a
+death signal, a session of its own for a nested instance), or where its broker has
+a process of its own, :class:`TaskProcess` starts it with ``subprocess.Popen``; its
+stdout/stderr pipes and a pidfd for its exit are read by ``loop.add_reader``
+callbacks. asyncio's subprocess transports cost a waiter thread per child and
+several layers of protocol objects; a job shell that starts hundreds of tasks a
+second cannot afford either.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import pickle
 import signal
 import shutil
+import socket
 import subprocess
+import sys
+import weakref
 from typing import Callable
 
 
@@ -82,8 +91,11 @@ class TaskProcess:
     """Run ``cmd``; call ``on_output(stream, bytes)`` for output, then resolve ``done``.
 
     ``done`` is a future of the POSIX wait status, set once the process has exited
-    and both pipes reached end of file.
+    and both pipes reached end of file. ``started`` is None: the process has started
+    (or raised, as Popen does) when the constructor returns.
     """
+
+    started = None
 
     def __init__(self, loop: asyncio.AbstractEventLoop, cmd: list[str], env: dict, cwd: str | None,
                  on_output: Callable[[str, bytes], None], stdin_pipe: bool = False,
@@ -197,3 +209,240 @@ class TaskProcess:
                 os.kill(self.pid, signum)
             except ProcessLookupError:
                 pass
+
+
+#: ``FLUXNB_SPAWNER=0`` starts every task with Popen from the broker's thread
+SPAWNER = os.environ.get("FLUXNB_SPAWNER", "1") != "0"
+_SPAWND = os.path.join(os.path.dirname(os.path.abspath(__file__)), "spawnd.py")
+_STREAMS = (None, "stdout", "stderr")
+_spawners: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Spawner]" = weakref.WeakKeyDictionary()
+
+
+def start_task(loop: asyncio.AbstractEventLoop, cmd: list[str], env: dict, cwd: str | None,
+               on_output: Callable[[str, bytes], None], *, mark: str, stdin_pipe: bool = False,
+               die_with_parent: bool = False, death_signal: str = "KILL",
+               new_session: bool = False):
+    """A task started by the loop's spawner where that is enough, else a TaskProcess.
+
+    A spawned task's start errors come from awaiting its ``started`` future (the
+    OSError Popen would have raised); ``mark`` (the instance's run directory) goes in
+    the spawner's environment, so that the instance's reaper finds it as it finds
+    the tasks.
+    """
+    if SPAWNER and not (stdin_pipe or die_with_parent or new_session) and cmd:
+        spawner = _spawners.get(loop)
+        if spawner is None or spawner.closed:
+            spawner = _spawners[loop] = Spawner(loop, mark)
+        return spawner.spawn(cmd, env, cwd if cwd is not None else os.getcwd(), on_output)
+    return TaskProcess(loop, cmd, env, cwd, on_output, stdin_pipe=stdin_pipe,
+                       die_with_parent=die_with_parent, death_signal=death_signal,
+                       new_session=new_session)
+
+
+def close_spawner(loop: asyncio.AbstractEventLoop, timeout: float = 5.0) -> None:
+    """End the loop's spawner, if it has one: what it was sent goes out first (the
+    kills of a shutdown), then end of file; it kills what still runs, and exits."""
+    spawner = _spawners.pop(loop, None)
+    if spawner is not None:
+        spawner.close(timeout)
+
+
+class SpawnedTask:
+    """A task the spawner runs: the interface of :class:`TaskProcess`, and ``started``."""
+
+    stdin = None
+
+    def __init__(self, spawner: "Spawner", tid: int, on_output: Callable[[str, bytes], None]):
+        self.spawner = spawner
+        self.id = tid
+        self.on_output = on_output
+        self.pid: int | None = None
+        self.status: int | None = None
+        self.started: asyncio.Future = spawner.loop.create_future()
+        self.done: asyncio.Future = spawner.loop.create_future()
+
+    @property
+    def returncode(self) -> int | None:
+        return None if self.status is None else os.waitstatus_to_exitcode(self.status)
+
+    def _exited(self, status: int) -> None:
+        self.status = status
+        if not self.started.done():  # lost with a spawner that died
+            self.started.set_exception(OSError(5, "Input/output error: the task spawner died"))
+        if not self.done.done():
+            self.done.set_result(status)
+
+    def send_signal(self, signum: int) -> None:
+        if self.status is not None:
+            return
+        if not self.spawner.closed:
+            self.spawner.send(("signal", self.id, int(signum)))
+        elif self.pid is not None:
+            try:
+                os.killpg(self.pid, signum)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+    def kill_all(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+
+class Spawner:
+    """The broker side of ``spawnd.py``: one per loop, started with its first task.
+
+    Frames to the spawner are written without blocking (the loop must never wait on
+    a spawner that waits on it) and go out once per pass of the loop.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, mark: str):
+        self.loop = loop
+        self.closed = False
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            from ..reaper import MARK
+            self.proc = subprocess.Popen(
+                [sys.executable, "-I", "-S", _SPAWND, str(theirs.fileno())],
+                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, close_fds=True,
+                process_group=0, env={MARK: mark})
+        finally:
+            theirs.close()
+        self.sock = ours
+        ours.setblocking(False)
+        self.tasks: dict[int, SpawnedTask] = {}
+        self.next_id = 0
+        self.out: list[bytes] = []
+        self.pending = b""
+        self.flush_queued = False
+        self.writing = False
+        self.inbuf = bytearray()
+        loop.add_reader(ours.fileno(), self._on_readable)
+
+    def spawn(self, cmd: list[str], env: dict, cwd: str, on_output) -> SpawnedTask:
+        self.next_id += 1
+        task = SpawnedTask(self, self.next_id, on_output)
+        self.tasks[task.id] = task
+        self.send(("spawn", task.id, cmd, env, cwd))
+        return task
+
+    def send(self, frame: tuple) -> None:
+        data = pickle.dumps(frame, 5)
+        self.out.append(len(data).to_bytes(4, "big"))
+        self.out.append(data)
+        if not self.flush_queued and not self.writing:
+            self.flush_queued = True
+            self.loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self.flush_queued = False
+        if self.closed:
+            return
+        data = self.pending + b"".join(self.out)
+        self.out.clear()
+        try:
+            n = self.sock.send(data)
+        except BlockingIOError:
+            n = 0
+        except OSError:
+            self._lost()
+            return
+        self.pending = data[n:]
+        if self.pending and not self.writing:
+            self.writing = True
+            self.loop.add_writer(self.sock.fileno(), self._on_writable)
+        elif not self.pending and self.writing:
+            self.writing = False
+            self.loop.remove_writer(self.sock.fileno())
+
+    def _on_writable(self) -> None:
+        self._flush()
+
+    def _on_readable(self) -> None:
+        try:
+            data = self.sock.recv(1 << 20)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._lost()
+            return
+        buf = self.inbuf
+        buf += data
+        pos, end = 0, len(buf)
+        tasks = self.tasks
+        while end - pos >= 4:
+            n = int.from_bytes(buf[pos:pos + 4], "big")
+            if end - pos - 4 < n:
+                break
+            frame = pickle.loads(buf[pos + 4:pos + 4 + n])
+            pos += 4 + n
+            kind, tid = frame[0], frame[1]
+            task = tasks.get(tid)
+            if task is None:
+                continue
+            if kind == "out":
+                task.on_output(_STREAMS[frame[2]], frame[3])
+            elif kind == "started":
+                task.pid = frame[2]
+                task.started.set_result(task.pid)
+            elif kind == "exit":
+                del tasks[tid]
+                task._exited(frame[2])
+            elif kind == "error":
+                del tasks[tid]
+                errnum, strerror, filename = frame[2:5]
+                task.status = -1
+                exc = OSError(errnum, strerror, filename)  # FileNotFoundError for ENOENT...
+                task.started.set_exception(exc)
+                task.done.set_result(-1)
+        del buf[:pos]
+
+    def _lost(self) -> None:
+        """The spawner died (or was killed): its tasks are ended and reported killed."""
+        self._shut()
+        for task in list(self.tasks.values()):
+            if task.pid is not None:
+                try:
+                    os.killpg(task.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            task._exited(signal.SIGKILL)
+        self.tasks.clear()
+        try:
+            self.proc.wait(1)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def _shut(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if _spawners.get(self.loop) is self:
+            del _spawners[self.loop]
+        try:
+            self.loop.remove_reader(self.sock.fileno())
+            if self.writing:
+                self.loop.remove_writer(self.sock.fileno())
+        except (RuntimeError, ValueError):  # the loop is closed
+            pass
+        self.sock.close()
+
+    def close(self, timeout: float = 5.0) -> None:
+        if self.closed:
+            return
+        data = self.pending + b"".join(self.out)
+        self.out.clear()
+        self.pending = b""
+        if data:
+            try:
+                self.sock.setblocking(True)
+                self.sock.settimeout(timeout)
+                self.sock.sendall(data)
+            except OSError:
+                pass
+        self._shut()
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()

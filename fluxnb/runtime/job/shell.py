@@ -30,8 +30,20 @@ from ..service import DEFERRED, Service, payload_field, payload_jobid, request_h
 from ..util.eventlog import encode_event
 from ..util.rv1 import ResourceSet
 from .jobid import JobID
-from .process import TaskProcess
+from .process import start_task
 
+
+
+def _start_error(exc: OSError, taskrank: int, cmd: list[str], cwd: str | None) -> FluxError:
+    """The job exception for a task that could not start, as flux's shell words it."""
+    if isinstance(exc, FileNotFoundError):
+        if cwd and not os.path.isdir(cwd):
+            return FluxError(errno.ENOENT, f"task {taskrank}: start failed: cwd {cwd}: "
+                             "No such file or directory")
+        return FluxError(errno.ENOENT, f"task {taskrank}: start failed: {cmd[0]}: "
+                         "No such file or directory")
+    return FluxError(errno.EACCES, f"task {taskrank}: start failed: {cmd[0]}: "
+                     f"{exc.strerror or exc}")
 
 
 class _Remover:
@@ -259,20 +271,20 @@ class JobShell(Service):
                     # (its tasks, if it was killed) is killed when it exits
                     # A broker of its own process may be killed alone: its tasks die
                     # with it (in one process, the instance's watchdog reaps them)
-                    proc = TaskProcess(loop, cmd, tenv, cwd, sink, stdin_pipe=forward_stdin,
-                                       die_with_parent=nested or own_process,
-                                       death_signal="TERM" if nested else "KILL",
-                                       new_session=nested)
-                except FileNotFoundError:
-                    if cwd and not os.path.isdir(cwd):
-                        raise FluxError(errno.ENOENT, f"task {taskrank}: start failed: cwd {cwd}: "
-                                        "No such file or directory") from None
-                    raise FluxError(errno.ENOENT, f"task {taskrank}: start failed: {cmd[0]}: "
-                                    f"No such file or directory") from None
-                except (PermissionError, NotADirectoryError, OSError) as exc:
-                    raise FluxError(errno.EACCES, f"task {taskrank}: start failed: {cmd[0]}: "
-                                    f"{exc.strerror or exc}") from None
+                    proc = start_task(loop, cmd, tenv, cwd, sink, mark=self.broker.attrs["rundir"],
+                                      stdin_pipe=forward_stdin,
+                                      die_with_parent=nested or own_process,
+                                      death_signal="TERM" if nested else "KILL",
+                                      new_session=nested)
+                except OSError as exc:
+                    raise _start_error(exc, taskrank, cmd, cwd) from None
                 job.procs[taskrank] = proc
+            for taskrank, proc in job.procs.items():
+                if proc.started is not None:  # the spawner's answer
+                    try:
+                        await proc.started
+                    except OSError as exc:
+                        raise _start_error(exc, taskrank, cmd, cwd) from None
         except FluxError:
             for proc in job.procs.values():
                 proc.kill_all()
