@@ -107,10 +107,10 @@ class JobExec(Service):
         ntasks = sum(len(t) for t in ex.layout.values())
         fut = self.broker.rpc("kvs.namespace-create", {"namespace": ex.namespace, "owner": 0, "flags": 0},
                               nodeid=0)
-        fut.add_done_callback(lambda f: self._launch(ex, jobspec, R, ntasks, f))
+        fut.add_done_callback(lambda f: self._launch(ex, jobspec, R_obj, ntasks, f))
         return DEFERRED
 
-    def _launch(self, ex: _Exec, jobspec: dict, R: ResourceSet, ntasks: int, fut) -> None:
+    def _launch(self, ex: _Exec, jobspec: dict, R_obj: dict, ntasks: int, fut) -> None:
         if fut.cancelled():
             return
         if fut.exception() is not None:
@@ -132,7 +132,7 @@ class JobExec(Service):
         for rank in ex.ranks:
             self.broker.rpc("job-shell.run", {
                 "id": ex.id, "jobspec": jobspec, "tasks": ex.layout[rank], "ntasks": ntasks,
-                "nnodes": len(ex.ranks), "namespace": ex.namespace, "R": R.to_R(),
+                "nnodes": len(ex.ranks), "namespace": ex.namespace, "R": R_obj,
                 "shell_rank": ex.ranks.index(rank),
             }, nodeid=rank, flags=FLAG_STREAMING, callback=lambda m, r=rank: self._on_shell(ex, r, m))
 

@@ -218,22 +218,29 @@ _STREAMS = (None, "stdout", "stderr")
 _spawners: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Spawner]" = weakref.WeakKeyDictionary()
 
 
+def spawnable(stdin_pipe: bool = False, die_with_parent: bool = False,
+              new_session: bool = False) -> bool:
+    """Whether :func:`start_task` gives such a task to the spawner."""
+    return SPAWNER and not (stdin_pipe or die_with_parent or new_session)
+
+
 def start_task(loop: asyncio.AbstractEventLoop, cmd: list[str], env: dict, cwd: str | None,
-               on_output: Callable[[str, bytes], None], *, mark: str, stdin_pipe: bool = False,
-               die_with_parent: bool = False, death_signal: str = "KILL",
+               on_output: Callable[[str, bytes], None], *, mark: str, tmpdir: str | None = None,
+               stdin_pipe: bool = False, die_with_parent: bool = False, death_signal: str = "KILL",
                new_session: bool = False):
     """A task started by the loop's spawner where that is enough, else a TaskProcess.
 
     A spawned task's start errors come from awaiting its ``started`` future (the
     OSError Popen would have raised); ``mark`` (the instance's run directory) goes in
     the spawner's environment, so that the instance's reaper finds it as it finds
-    the tasks.
+    the tasks. ``tmpdir``: a directory (0700) the spawner makes first, if it is not
+    there (only with the spawner: the caller makes it otherwise).
     """
-    if SPAWNER and not (stdin_pipe or die_with_parent or new_session) and cmd:
+    if cmd and spawnable(stdin_pipe, die_with_parent, new_session):
         spawner = _spawners.get(loop)
         if spawner is None or spawner.closed:
             spawner = _spawners[loop] = Spawner(loop, mark)
-        return spawner.spawn(cmd, env, cwd if cwd is not None else os.getcwd(), on_output)
+        return spawner.spawn(cmd, env, cwd if cwd is not None else os.getcwd(), on_output, tmpdir)
     return TaskProcess(loop, cmd, env, cwd, on_output, stdin_pipe=stdin_pipe,
                        die_with_parent=die_with_parent, death_signal=death_signal,
                        new_session=new_session)
@@ -317,11 +324,12 @@ class Spawner:
         self.inbuf = bytearray()
         loop.add_reader(ours.fileno(), self._on_readable)
 
-    def spawn(self, cmd: list[str], env: dict, cwd: str, on_output) -> SpawnedTask:
+    def spawn(self, cmd: list[str], env: dict, cwd: str, on_output,
+              tmpdir: str | None = None) -> SpawnedTask:
         self.next_id += 1
         task = SpawnedTask(self, self.next_id, on_output)
         self.tasks[task.id] = task
-        self.send(("spawn", task.id, cmd, env, cwd))
+        self.send(("spawn", task.id, cmd, env, cwd, tmpdir))
         return task
 
     def send(self, frame: tuple) -> None:

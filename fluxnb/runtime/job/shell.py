@@ -30,7 +30,7 @@ from ..service import DEFERRED, Service, payload_field, payload_jobid, request_h
 from ..util.eventlog import encode_event
 from ..util.rv1 import ResourceSet
 from .jobid import JobID
-from .process import start_task
+from .process import spawnable, start_task
 
 
 
@@ -179,7 +179,8 @@ class JobShell(Service):
         self.jobs[jobid] = job
         return self._run(job, msg.json)
 
-    def _environment(self, job: _ShellJob, body: dict, system: dict) -> dict[str, str]:
+    def _environment(self, job: _ShellJob, body: dict, system: dict,
+                     make_tmpdir: bool = True) -> dict[str, str]:
         env = {str(k): str(v) for k, v in (system.get("environment") or {}).items() if v is not None}
         if not env:
             env = dict(os.environ)
@@ -189,12 +190,13 @@ class JobShell(Service):
             env["PATH"] = bindir + os.pathsep + path
         add_to_environ(env)  # `import flux` gives fluxnb's package, as `flux` gives its CLI
         job.tmpdir = job_tmpdir(self.broker.attrs["rundir"], self.rank, job.id)
-        try:
-            os.mkdir(job.tmpdir, 0o700)
-        except FileExistsError:
-            pass
-        except FileNotFoundError:
-            os.makedirs(job.tmpdir, 0o700, exist_ok=True)
+        if make_tmpdir:  # else the spawner makes it, before the task starts
+            try:
+                os.mkdir(job.tmpdir, 0o700)
+            except FileExistsError:
+                pass
+            except FileNotFoundError:
+                os.makedirs(job.tmpdir, 0o700, exist_ok=True)
         env.update({
             "FLUX_URI": self.broker.attrs["local-uri"],
             MARK: self.broker.attrs["rundir"],  # how the instance finds what it leaves behind
@@ -235,8 +237,16 @@ class JobShell(Service):
         task = (jobspec.get("tasks") or [{}])[0]
         cmd = [str(a) for a in task.get("command") or []]
         ns = body["namespace"]
+        nested = cmd[:2] == ["flux", "broker"]
+        forward_stdin = shell_opts.get("stdin") == "forward"
+        own_process = self.broker.topo.transport != "inproc"
+        # nothing to write into the tmpdir first: the spawner makes it (a mkdir held
+        # this thread ~40 us a job here)
+        spawn_tmpdir = (not system.get("files") and not shell_opts.get("output")
+                        and spawnable(stdin_pipe=forward_stdin, die_with_parent=nested or own_process,
+                                      new_session=nested))
         try:
-            env = self._environment(job, body, system)
+            env = self._environment(job, body, system, make_tmpdir=not spawn_tmpdir)
             self._write_files(job, system.get("files") or {})
         except (FluxError, OSError) as exc:
             self._cleanup(job, {})  # the job's tmpdir and its entry go with the error
@@ -244,7 +254,6 @@ class JobShell(Service):
                 raise
             raise FluxError(errno.EIO, f"job shell setup failed: {exc}") from None
         cmd = [a.replace("{{tmpdir}}", job.tmpdir) for a in cmd]
-        nested = cmd[:2] == ["flux", "broker"]
         tasks = body["tasks"]
         if nested:
             # a nested instance runs all its brokers in one process, on the job's
@@ -257,9 +266,7 @@ class JobShell(Service):
         except FluxError:
             self._cleanup(job, {})
             raise
-        forward_stdin = shell_opts.get("stdin") == "forward"
         loop = self.broker.loop
-        own_process = self.broker.topo.transport != "inproc"
         try:
             for local_id, taskrank in enumerate(tasks):
                 tenv = dict(env, FLUX_TASK_RANK=str(taskrank), FLUX_TASK_LOCAL_ID=str(local_id))
@@ -272,6 +279,7 @@ class JobShell(Service):
                     # A broker of its own process may be killed alone: its tasks die
                     # with it (in one process, the instance's watchdog reaps them)
                     proc = start_task(loop, cmd, tenv, cwd, sink, mark=self.broker.attrs["rundir"],
+                                      tmpdir=job.tmpdir if spawn_tmpdir else None,
                                       stdin_pipe=forward_stdin,
                                       die_with_parent=nested or own_process,
                                       death_signal="TERM" if nested else "KILL",
@@ -284,6 +292,8 @@ class JobShell(Service):
                     try:
                         await proc.started
                     except OSError as exc:
+                        if exc.filename == job.tmpdir:
+                            raise FluxError(errno.EIO, f"job shell setup failed: {exc}") from None
                         raise _start_error(exc, taskrank, cmd, cwd) from None
         except FluxError:
             for proc in job.procs.values():

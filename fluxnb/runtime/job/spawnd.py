@@ -12,8 +12,10 @@ end of a stream socket pair, in a process group of its own (a ^C at the terminal
 the broker's to act on). Frames both ways: a 4-byte big-endian length, then a
 pickled tuple. From the broker::
 
-    ("spawn", id, argv, env, cwd)    start argv[0] (searched on env's PATH) in cwd,
-                                     stdin /dev/null, in a process group of its own
+    ("spawn", id, argv, env, cwd, tmpdir)
+                                     start argv[0] (searched on env's PATH) in cwd,
+                                     stdin /dev/null, in a process group of its own;
+                                     first make tmpdir (0700) unless it is None or there
     ("signal", id, signum)           signal the task's process group
 
 To the broker::
@@ -141,8 +143,15 @@ class Spawnd:
         del buf[:pos]
         return True
 
-    def spawn(self, tid, argv, env, cwd):
+    def spawn(self, tid, argv, env, cwd, tmpdir=None):
         try:
+            if tmpdir is not None:
+                try:
+                    os.mkdir(tmpdir, 0o700)
+                except FileExistsError:
+                    pass
+                except FileNotFoundError:
+                    os.makedirs(tmpdir, 0o700, exist_ok=True)
             if cwd != self.cwd:
                 os.chdir(cwd)
                 self.cwd = cwd

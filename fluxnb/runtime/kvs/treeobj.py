@@ -132,7 +132,7 @@ def validate(obj: Any, where: str = "treeobj") -> None:
         if not isinstance(data, str):
             raise TreeobjError(f"{where}.data: a val's data is a base64 string")
         try:
-            base64.b64decode(data, validate=True)
+            binascii.a2b_base64(data, strict_mode=True)
         except (binascii.Error, ValueError):
             raise TreeobjError(f"{where}.data: invalid base64") from None
     elif kind in ("valref", "dirref"):

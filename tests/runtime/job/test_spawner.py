@@ -84,6 +84,16 @@ def test_a_task_is_the_spawners_child_in_its_own_process_group(inst):
     assert ppid != os.getpid()
 
 
+def test_the_spawner_makes_the_jobs_tmpdir_private_and_it_goes_after(inst):
+    with Flux(inst.uri) as h:
+        jobid = submit(h, spec(["sh", "-c", 'stat -c "%a %U" "$FLUX_JOB_TMPDIR"; echo "$FLUX_JOB_TMPDIR"']))
+        assert result(h, jobid)["result"] == "COMPLETED"
+        mode_owner, path = stdout(h, jobid).splitlines()
+    import pwd
+    assert mode_owner == f"700 {pwd.getpwuid(os.getuid()).pw_name}"
+    wait_for(lambda: not os.path.exists(path), 5, "the job's tmpdir removed")
+
+
 def test_signals_ignored_by_python_are_default_again_in_a_task(inst):
     """Python ignores SIGPIPE (and SIGXFSZ); Popen puts them back for the child
     (restore_signals). `yes | head -1` only ends quietly with SIGPIPE at default."""
