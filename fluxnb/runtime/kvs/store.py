@@ -38,6 +38,7 @@ import base64
 import binascii
 import errno
 import hashlib
+import itertools
 import json
 import os
 from collections.abc import Iterable, Iterator
@@ -449,8 +450,9 @@ class KVS:
     def _trim_dirs(self) -> None:
         # the oldest half at once, so that trimming is amortized; the newest
         # versions (the current roots' paths) stay
-        for old in list(self._dirs)[: len(self._dirs) - DIR_CACHE_LIMIT // 2]:
-            del self._dirs[old]
+        dirs = self._dirs
+        for old in list(itertools.islice(dirs, len(dirs) - DIR_CACHE_LIMIT // 2)):
+            del dirs[old]
 
     def _dir_take(self, ref: str, cached: tuple | None = None) -> _Dir:
         """A directory to rewrite in a commit, taken out of the cache.
