@@ -215,6 +215,7 @@ class TaskProcess:
 SPAWNER = os.environ.get("FLUXNB_SPAWNER", "1") != "0"
 _SPAWND = os.path.join(os.path.dirname(os.path.abspath(__file__)), "spawnd.py")
 _STREAMS = (None, "stdout", "stderr")
+READ = 65536
 _spawners: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Spawner]" = weakref.WeakKeyDictionary()
 
 
@@ -240,7 +241,9 @@ def start_task(loop: asyncio.AbstractEventLoop, cmd: list[str], env: dict, cwd: 
         spawner = _spawners.get(loop)
         if spawner is None or spawner.closed:
             spawner = _spawners[loop] = Spawner(loop, mark)
-        return spawner.spawn(cmd, env, cwd if cwd is not None else os.getcwd(), on_output, tmpdir)
+        # the spawner changes directory for each task: a relative cwd is this process's
+        cwd = os.getcwd() if cwd is None else cwd if cwd.startswith("/") else os.path.abspath(cwd)
+        return spawner.spawn(cmd, env, cwd, on_output, tmpdir)
     return TaskProcess(loop, cmd, env, cwd, on_output, stdin_pipe=stdin_pipe,
                        die_with_parent=die_with_parent, death_signal=death_signal,
                        new_session=new_session)
@@ -366,7 +369,7 @@ class Spawner:
 
     def _on_readable(self) -> None:
         try:
-            data = self.sock.recv(1 << 20)
+            data = self.sock.recv(READ)
         except BlockingIOError:
             return
         except OSError:

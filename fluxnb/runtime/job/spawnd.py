@@ -120,7 +120,7 @@ class Spawnd:
 
     def on_request(self):
         try:
-            data = self.sock.recv(1 << 20)
+            data = self.sock.recv(READ)
         except InterruptedError:
             return True
         except OSError:
