@@ -55,12 +55,30 @@ class JobExec(Service):
 
     def start(self) -> None:
         self.jobs: dict[int, _Exec] = {}
+        self._layouts: dict[tuple, dict[int, list[int]]] = {}
         self.writer = KVSWriter(self.broker, lambda ns, exc: self.log("err", f"commit {ns}: {exc}"))
 
     def stop(self) -> None:
         for ex in list(self.jobs.values()):
             self._signal(ex, signal.SIGKILL)
             self.respond_error(ex.msg, errno.ENOSYS, "job-exec unloaded")
+
+    def _layout(self, jobspec: dict, R_obj: dict) -> dict[int, list[int]]:
+        """Task ranks per broker rank; the same shape of request on the same ranks
+        lays out the same (a burst of like jobs parses R and lays out once each shape;
+        the result is shared, and read only)."""
+        execution = R_obj.get("execution") or {}
+        shell = ((jobspec.get("attributes") or {}).get("system") or {}).get("shell") or {}
+        key = (repr(execution.get("R_lite")), repr(execution.get("nodelist")),
+               repr(jobspec.get("resources")), repr(jobspec.get("tasks")),
+               repr((shell.get("options") or {}).get("per-resource")))
+        layout = self._layouts.get(key)
+        if layout is None:
+            layout = task_layout(jobspec, ResourceSet(R_obj))  # only real launches need R parsed
+            if len(self._layouts) >= 512:
+                self._layouts.clear()
+            self._layouts[key] = layout
+        return layout
 
     def _reply(self, ex: _Exec, kind: str, data: dict | None = None) -> None:
         self.respond(ex.msg, {"id": ex.id, "type": kind, "data": data or {}})
@@ -99,8 +117,7 @@ class JobExec(Service):
             self.broker.loop.call_later(duration, self._test_finish, ex)
             return DEFERRED
         try:
-            R = ResourceSet(R_obj)  # only real launches need R parsed
-            ex.layout = task_layout(jobspec, R)
+            ex.layout = self._layout(jobspec, R_obj)
         except ValueError as exc:
             raise FluxError(errno.EINVAL, str(exc)) from None
         ex.ranks = sorted(ex.layout)

@@ -138,3 +138,22 @@ def test_job_tmpdir_goes_when_the_job_ends_whatever_it_holds(inst):
             dirs.append(outputs(h, jobid)["stdout"][0][1].strip())
     assert all(os.path.basename(d).startswith("jobtmp-") for d in dirs), dirs
     wait_for(lambda: not any(os.path.exists(d) for d in dirs), what="job tmpdirs removed")
+
+
+def test_like_jobs_on_the_same_cores_lay_out_by_their_own_jobspec():
+    """job-exec lays out a shape of request once; the shell's per-resource option and
+    the task count are part of the shape (the same R, different layouts)."""
+    with Instance(test_size=1, cores_per_node=2) as one, Flux(one.uri) as h:
+        counts = []
+        for per_node in (False, True, False):
+            js = spec(["sh", "-c", "echo $FLUX_TASK_RANK"], num_nodes=1, num_tasks=2)
+            if per_node:
+                js.setattr("system.shell.options.per-resource", {"type": "node"})
+            jobid = submit(h, js)
+            assert result(h, jobid)["result"] == "COMPLETED"
+            counts.append(sorted(int(line) for _, line in outputs(h, jobid)["stdout"]))
+        js = spec(["sh", "-c", "echo $FLUX_TASK_RANK"], num_nodes=1, num_tasks=1, cores_per_task=2)
+        jobid = submit(h, js)
+        assert result(h, jobid)["result"] == "COMPLETED"
+        counts.append(sorted(int(line) for _, line in outputs(h, jobid)["stdout"]))
+    assert counts == [[0, 1], [0], [0, 1], [0]]
