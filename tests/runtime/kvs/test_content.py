@@ -139,6 +139,41 @@ def test_background_flush_writes_blobs_a_fresh_store_can_load(tmp_path):
         assert [again.load(r) for r in refs] == [f"blob {i}".encode() for i in range(50)]
 
 
+def test_a_load_goes_between_the_statements_of_a_background_flush(tmp_path, monkeypatch):
+    """A blob only SQLite holds is read while a flush's transaction is open: the loop
+    waits one INSERT at most, not the whole flush."""
+    import fluxnb.runtime.kvs.content as content
+    monkeypatch.setattr(content, "_ROWS_PER_INSERT", 1)
+    cs = ContentStore(tmp_path, durable=False, cache_limit=2)
+    old = [cs.store(f"old {i}".encode()) for i in range(10)]
+    cs.flush()
+    assert old[0] not in cs._cache  # evicted: a load must read SQLite
+    new = [cs.store(f"new {i}".encode()) for i in range(3)]
+    paused, release = threading.Event(), threading.Event()
+    insert = cs._insert
+
+    def slow_insert(chunk):
+        insert(chunk)
+        paused.set()
+        release.wait(10)
+
+    monkeypatch.setattr(cs, "_insert", slow_insert)
+    try:
+        assert cs.flush_background()
+        assert paused.wait(10)  # the flush is inside its transaction, between INSERTs
+        got = []
+        reader = threading.Thread(target=lambda: got.append(cs.load(old[0])))
+        reader.start()
+        reader.join(5)
+        assert got == [b"old 0"]  # not blocked behind the flush
+    finally:
+        release.set()
+    cs._join_background()
+    cs.close()
+    with ContentStore(tmp_path) as again:
+        assert [again.load(r) for r in new] == [b"new 0", b"new 1", b"new 2"]
+
+
 def test_background_flush_is_for_scratch_stores_only(tmp_path):
     with ContentStore(tmp_path) as cs:
         cs.store(b"x")
