@@ -67,6 +67,7 @@ class JobList(Service):
 
     def start(self) -> None:
         self.info: dict[int, dict] = {}
+        self._R_info: dict[tuple, dict] = {}
         self.waiters: dict[int, list[tuple[int, Message, list]]] = {}
         jm = self.broker.services.get("job-manager")
         if jm is None:
@@ -105,6 +106,32 @@ class JobList(Service):
                              "exception_note": ctx.get("note", "")})
         self._wake(job.id, info)
 
+    def _add_R(self, R: dict, info: dict) -> None:
+        """ranks, nodelist, nnodes, ncores, ngpus and expiration of a job's R. All but
+        the expiration come from R_lite and the nodelist: a burst of like jobs on the
+        same cores parses those once."""
+        execution = R.get("execution") if isinstance(R, dict) else None
+        key = (repr(execution.get("R_lite")), repr(execution.get("nodelist"))) \
+            if isinstance(execution, dict) else None
+        known = self._R_info.get(key) if key is not None else None
+        if known is None:
+            try:
+                rs = ResourceSet(R)
+            except ValueError:
+                return
+            known = {"ranks": rs.ranks.encode(), "nodelist": rs.nodelist.encode(),
+                     "nnodes": rs.nnodes, "ncores": rs.ncores}
+            if rs.ngpus:
+                known["ngpus"] = rs.ngpus
+            if key is not None:
+                if len(self._R_info) >= 512:
+                    self._R_info.clear()
+                self._R_info[key] = known
+        info.update(known)
+        expiration = execution.get("expiration") if isinstance(execution, dict) else None
+        if isinstance(expiration, (int, float)) and expiration:
+            info["expiration"] = float(expiration)
+
     def _refresh(self, job: Job, info: dict) -> None:
         info["state"] = STATE_BITS[job.state]
         info["urgency"] = job.urgency
@@ -115,16 +142,7 @@ class JobList(Service):
             if val is not None:
                 info[stamp] = val
         if job.R and "ranks" not in info:
-            try:
-                rs = ResourceSet(job.R)
-                info.update({"ranks": rs.ranks.encode(), "nodelist": rs.nodelist.encode(),
-                             "nnodes": rs.nnodes, "ncores": rs.ncores})
-                if rs.ngpus:
-                    info["ngpus"] = rs.ngpus
-                if rs.expiration:
-                    info["expiration"] = rs.expiration
-            except ValueError:
-                pass
+            self._add_R(job.R, info)
         if job.waitstatus is not None:
             info["waitstatus"] = job.waitstatus
         if job.annotations:

@@ -157,3 +157,22 @@ def test_like_jobs_on_the_same_cores_lay_out_by_their_own_jobspec():
         assert result(h, jobid)["result"] == "COMPLETED"
         counts.append(sorted(int(line) for _, line in outputs(h, jobid)["stdout"]))
     assert counts == [[0, 1], [0], [0, 1], [0]]
+
+
+def test_job_list_gives_each_job_its_own_R_fields_on_the_same_cores():
+    """job-list reads ranks, nodelist, ncores... once per shape of R; a job's
+    expiration is its own (a time limit, then none, on the same core)."""
+    from fluxnb.job import job_list_id
+    with Instance(test_size=1, cores_per_node=2) as one, Flux(one.uri) as h:
+        infos = []
+        for limit, cores in ((60.0, 1), (None, 1), (None, 2)):
+            js = spec(["true"], num_nodes=1, num_tasks=1, cores_per_task=cores)
+            if limit:
+                js.duration = limit
+            jobid = submit(h, js)
+            assert result(h, jobid)["result"] == "COMPLETED"
+            infos.append(job_list_id(h, jobid).get()["job"])
+    assert [i.get("ncores") for i in infos] == [1, 1, 2]
+    assert [i["ranks"] for i in infos] == ["0", "0", "0"]
+    assert infos[0]["expiration"] - infos[0]["t_run"] == pytest.approx(60, abs=5)
+    assert infos[1].get("expiration", 0.0) == 0.0
