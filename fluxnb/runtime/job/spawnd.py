@@ -268,6 +268,8 @@ def main():
     os.set_inheritable(fd, False)  # a task holding it would hide our end from the broker
     sock = socket.socket(fileno=fd)
     sock.setblocking(True)
+    # tasks inherit our mask: none blocked, whatever thread of the broker started us
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
     Spawnd(sock).run()
 
 

@@ -98,13 +98,14 @@ def test_signals_ignored_by_python_are_default_again_in_a_task(inst):
     """Python ignores SIGPIPE (and SIGXFSZ); Popen puts them back for the child
     (restore_signals). `yes | head -1` only ends quietly with SIGPIPE at default."""
     with Flux(inst.uri) as h:
-        jobid = submit(h, spec(["sh", "-c", "grep SigIgn /proc/self/status; yes | head -1"]))
+        jobid = submit(h, spec(["sh", "-c", "grep -E 'SigIgn|SigBlk' /proc/self/status; yes | head -1"]))
         assert result(h, jobid)["result"] == "COMPLETED"
         out = stdout(h, jobid).split()
-        ignored = int(out[1], 16)
+        assert out[0] == "SigBlk:" and int(out[1], 16) == 0  # nothing blocked
+        ignored = int(out[3], 16)
         assert not ignored & (1 << (signal.SIGPIPE - 1))
         assert not ignored & (1 << (signal.SIGXFSZ - 1))
-        assert out[2] == "y"
+        assert out[4] == "y"
         errs = [ev for ev in eventlog_entries(h, jobid, "output", watch=False)
                 if ev.name == "data" and ev.context.get("stream") == "stderr" and ev.context.get("data")]
         assert errs == []  # no "yes: standard output: Broken pipe"
