@@ -188,6 +188,8 @@ class JobExec(Service):
                 self._exec_event(ex, "shell.start", {"task-count": sum(len(t) for t in ex.layout.values())})
                 self._reply(ex, "start")
         elif body.get("type") == "exit":
+            for line in body.get("output") or ():  # the ends of the streams (see job-shell)
+                self.writer.append("output", line, namespace=ex.namespace)
             ex.exited[rank] = int(body.get("status", 0))
             self._maybe_finish(ex)
 

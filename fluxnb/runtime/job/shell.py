@@ -321,15 +321,20 @@ class JobShell(Service):
             self.respond(job.msg, {"type": "exception", "rank": self.rank,
                                    "note": f"nested instance (pid {next(iter(job.procs.values())).pid}) "
                                            f"died from signal {sig}"})
-        for taskrank in job.procs:
-            if "stdout" not in outputs:
-                for stream in ("stdout", "stderr"):
-                    self.writer.append("output", encode_event(
-                        "data", {"stream": stream, "rank": str(taskrank), "eof": True}), namespace=ns)
+        eofs = [encode_event("data", {"stream": stream, "rank": str(taskrank), "eof": True})
+                for taskrank in job.procs for stream in ("stdout", "stderr")] \
+            if "stdout" not in outputs else []
         self._cleanup(job, outputs)
         status = max(statuses, default=0)
         if verbose:
             self._log(ns, shell_rank, f"exit {status >> 8}")
+        if self.writer.idle(ns):
+            # all the job's output is in the KVS: job-exec appends the ends of the
+            # streams with its own complete event, in one commit (one fewer a job)
+            self._exited(job, status, eofs)
+            return DEFERRED
+        for line in eofs:  # after the output still on its way, then exit
+            self.writer.append("output", line, namespace=ns)
         self.writer.after(ns, lambda: self._exited(job, status))
         return DEFERRED
 
@@ -368,8 +373,13 @@ class JobShell(Service):
                     f.write(data if isinstance(data, str) else json.dumps(data))
             os.chmod(path, int(spec.get("mode", 0o600)) & 0o7777)
 
-    def _exited(self, job: _ShellJob, status: int) -> None:
-        self.respond(job.msg, {"type": "exit", "rank": self.rank, "status": status})
+    def _exited(self, job: _ShellJob, status: int, output: list[str] | None = None) -> None:
+        """The shell's ``exit``; ``output``: eventlog lines for job-exec to append to the
+        job's ``output`` (the streams' ends) before its ``complete`` event."""
+        body = {"type": "exit", "rank": self.rank, "status": status}
+        if output:
+            body["output"] = output
+        self.respond(job.msg, body)
         self.respond_error(job.msg, errno.ENODATA)
 
     def _cleanup(self, job: _ShellJob, outputs: dict) -> None:

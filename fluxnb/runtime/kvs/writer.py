@@ -74,6 +74,10 @@ class KVSWriter:
             self.flush_idle = True
             self.broker.loop.call_soon(self._flush_when_idle)
 
+    def idle(self, namespace: str) -> bool:
+        """Nothing of this writer's for ``namespace`` waits to go out or to be committed."""
+        return not self.pending.get(namespace) and namespace not in self.inflight
+
     def _flush_when_idle(self) -> None:
         if not self.waiters:                  # the window's flush came first
             self.flush_idle = False

@@ -176,3 +176,26 @@ def test_job_list_gives_each_job_its_own_R_fields_on_the_same_cores():
     assert [i["ranks"] for i in infos] == ["0", "0", "0"]
     assert infos[0]["expiration"] - infos[0]["t_run"] == pytest.approx(60, abs=5)
     assert infos[1].get("expiration", 0.0) == 0.0
+
+
+def test_every_task_ends_both_streams_once_in_the_output_eventlog(inst):
+    """As flux's shell: ``output`` holds the header, the data, then one eof per task
+    and stream (job-exec appends them with its complete event when the shell has no
+    output still on its way to the KVS)."""
+    with Flux(inst.uri) as h:
+        for script in ("true", "echo out; echo err >&2"):
+            jobid = submit(h, spec(["sh", "-c", script], num_tasks=2, num_nodes=2))
+            assert result(h, jobid)["result"] == "COMPLETED"
+            evs = list(eventlog_entries(h, jobid, "output", watch=False))
+            assert evs[0].name == "header"
+            eofs = [(e.context["rank"], e.context["stream"]) for e in evs if e.context.get("eof")]
+            assert sorted(eofs) == [("0", "stderr"), ("0", "stdout"), ("1", "stderr"), ("1", "stdout")]
+            data = [i for i, e in enumerate(evs) if e.name == "data" and "data" in e.context]
+            for rank in ("0", "1"):
+                for stream in ("stdout", "stderr"):
+                    mine = [i for i in data if evs[i].context["rank"] == rank
+                            and evs[i].context["stream"] == stream]
+                    end = next(i for i, e in enumerate(evs) if e.context.get("eof")
+                               and e.context["rank"] == rank and e.context["stream"] == stream)
+                    assert all(i < end for i in mine)
+                    assert len(mine) == (0 if script == "true" else 1)
