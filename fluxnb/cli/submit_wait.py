@@ -112,6 +112,11 @@ def _exitcode(status: int) -> int:
     return status
 
 
+#: what done() reads of a job-list record (all of it would be 3x the bytes, thousands of times)
+_DONE_ATTRS = ("state", "result", "waitstatus", "t_submit", "t_run", "t_cleanup", "exception_occurred",
+               "exception_type", "exception_severity", "exception_note")
+
+
 class _Waiter:
     def __init__(self, h, jobids, label_io, progress, jps, verbose):
         self.h = h
@@ -161,7 +166,7 @@ class _Waiter:
         self.h.arrivals = arrivals
         pending = {}
         for j in self.jobids:
-            rpc = result_async(self.h, j)
+            rpc = result_async(self.h, j, _DONE_ATTRS)
             pending[rpc.matchtag] = (JobID(j), rpc)
         try:
             while pending:

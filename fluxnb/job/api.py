@@ -429,7 +429,8 @@ def get_job(flux_handle, jobid: int) -> dict | None:
 
 
 def result_async(flux_handle, jobid: int, attrs=None):
-    return flux_handle.rpc("job-list.list-id", {"id": int(jobid), "attrs": ["all"],
+    """job-list's record of the job once it is inactive (``attrs``: only these, and id)."""
+    return flux_handle.rpc("job-list.list-id", {"id": int(jobid), "attrs": list(attrs) if attrs else ["all"],
                                                 "state": STATE_BITS["INACTIVE"]}, nodeid=0)
 
 
