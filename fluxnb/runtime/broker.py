@@ -65,10 +65,13 @@ def log_level(level: int | str) -> int:
 
 
 def _handover(msg: Message) -> Message:
-    """What a linked broker receives for ``msg``: the same header, a route of its
-    own and the payload as bytes (the sender's objects stay the sender's)."""
-    return Message(msg.type, msg.topic, msg.payload, msg.matchtag, msg.nodeid, msg.flags,
-                   msg.errnum, msg.errstr, list(msg.route), msg.seq)
+    """What a linked broker receives for ``msg``: the same header and a route of its
+    own. The payload goes as it is, bytes or object: payload objects are read only to
+    their receivers (see `Message`), in one broker or another of the same process, and
+    one made here is encoded only if a socket needs it (a job's jobspec went through
+    json both ways on its way to a job shell of another rank)."""
+    return Message(msg.type, msg.topic, msg.raw, msg.matchtag, msg.nodeid, msg.flags,
+                   msg.errnum, msg.errstr, list(msg.route), msg.seq, msg.obj)
 
 
 def _recv_frames(sock: zmq.Socket) -> list:
