@@ -325,6 +325,46 @@ def test_leaves_of_one_job_share_a_planner_until_one_changes() -> None:
     assert taken[0].avail_during(100, 50) == 0
 
 
+def test_a_kept_planner_is_shared_only_when_a_second_vertex_takes_it() -> None:
+    """The update walk's kept results (_shared_span): the first taker owns its planner and
+    may change it in place; an equal later request gets it shared only while unchanged."""
+    trav = Traverser(build(1), make_policy("first"))
+    q, sid = trav._shared_span(None, 4, "core", 0, 100, 1)
+    assert not q.shared and q.avail_during(0, 100) == 3
+    q2, sid2 = trav._shared_span(None, 4, "core", 0, 100, 1)
+    assert q2 is q and sid2 == sid and q.shared  # two holders now: copy before a change
+    r, _ = trav._shared_span(None, 4, "core", 0, 200, 1)
+    assert not r.shared
+    r.add_span(0, 100, 2)  # what its one holder does with its next job
+    r2, _ = trav._shared_span(None, 4, "core", 0, 200, 1)
+    assert r2 is not r and r2.avail_during(0, 100) == 3 and r.avail_during(0, 100) == 1
+    s_, _ = trav._shared_span(None, 4, "core", 0, 300, 1)
+    s_.remove_span(1)  # a cancel, in place
+    s2, _ = trav._shared_span(None, 4, "core", 0, 300, 1)
+    assert s2 is not s_ and s2.avail_during(0, 100) == 3
+
+
+def test_vertices_count_their_jobs_after_in_place_changes_and_cancels() -> None:
+    trav = Traverser(build(2), make_policy("first"))
+    w = make_writer("simple")
+    trav.run(parse_request(_spec("node", 1, 100)), "allocate", 1, w)
+    root = trav.root
+    req = parse_request(_spec("slotcore", 1, 100))
+    trav.run(req, "allocate", 2, w)
+    assert not root._x_checker.shared  # a copy of job 1's planner, with job 2: its own
+    for jobid in range(3, 8):
+        trav.run(req, "allocate", jobid, w)
+    trav.cancel(1)
+    trav.cancel(4)
+    trav.run(parse_request(_spec("slotcore", 2, 100)), "allocate", 8, w)
+    trav.run(req, "allocate_orelse_reserve", 9, w)
+    for v in trav.g.vertices:
+        assert v.njobs_during(0, 100) == len(v.tags), v.name
+    cores = [v for v in trav.g.by_type["core"] if v.tags]
+    assert all(c.avail_during(0, 100) == 0 for c in cores) and len(cores) == 8
+    assert root.njobs_during(0, 100) == 7
+
+
 @pytest.mark.parametrize("seed", [1, 2])
 def test_failed_runs_of_a_big_vertex_are_skipped_with_the_walks_counts(seed: int) -> None:
     """A cluster of 70 nodes (a big vertex): skipping its run of failing nodes selects and counts
