@@ -90,7 +90,100 @@ def _plain(trav: Traverser) -> Traverser:
     trav._shapes = None
     trav._greedy_applies = lambda *a: False  # type: ignore[method-assign]
     trav._root_cannot_fit = lambda *a: False  # type: ignore[method-assign]
+    trav._slot_of_leaves = lambda *a: None  # type: ignore[method-assign]
     return trav
+
+
+def build_pools(nodes: int, pools: int = 1) -> ResourceGraph:
+    """cluster > node > socket[2] > core[2] + memory[pools] (pool leaves of 4 units)."""
+    with ResourceGraph.building():
+        g = ResourceGraph()
+        root = g.add_vertex("cluster", "cluster", 0)
+        for i in range(nodes):
+            node = g.add_vertex("node", "node", i, parent=root, rank=i)
+            for s in range(2):
+                sock = g.add_vertex("socket", "socket", s, parent=node, rank=i)
+                g.add_children(sock, "core", "core", range(s * 2, s * 2 + 2), rank=i)
+                for m in range(pools):
+                    g.add_vertex("memory", "memory", s * pools + m, parent=sock, rank=i, size=4)
+    return g
+
+
+@pytest.mark.parametrize("policy", ["high", "low", "locality", "variation"])
+def test_slots_of_one_pool_leaf_select_what_the_full_walk_selects(policy: str) -> None:
+    """A slot of one leaf (_slot_of_leaves) on pool leaves that jobs use in part: a slot is
+    exclusive, so a pool another job uses is busy for it though units are free."""
+    def spec(kind: str, n: int, duration: int) -> dict:
+        return {"version": 1, "resources": [{"type": "slot", "count": 1, "label": "task",
+                                             "with": [{"type": kind, "count": n}]}],
+                "attributes": {"system": {"duration": duration}}, "tasks": []}
+
+    def workload(trav: Traverser, seed: int) -> list:
+        rng = random.Random(seed)
+        w = make_writer("simple")
+        live: list[int] = []
+        out = []
+        for step in range(60):
+            if live and rng.random() < 0.2:
+                jobid = rng.choice(live)
+                live.remove(jobid)
+                trav.cancel(jobid)
+                continue
+            kind = rng.choice(["slotmem", "slotcore", "partmem"])
+            dur = rng.choice([50, 100])
+            js = (spec("memory", 1, dur) if kind == "slotmem" else spec("core", 1, dur)
+                  if kind == "slotcore" else spec("memory", 2, dur))
+            op = rng.choice(["allocate", "allocate_orelse_reserve", "allocate_with_satisfiability"])
+            try:
+                meta = trav.run(parse_request(js), op, step + 1, w)
+            except MatchError as exc:
+                w.emit()
+                out.append(("error", exc.errno))  # (the root's aggregates may answer EBUSY unwalked)
+                continue
+            out.append(("ok", meta.at, w.emit(), trav.total_preorder, trav.total_postorder))
+            live.append(step + 1)
+        return out
+
+    def selections(out: list) -> list:
+        return [r[:3] for r in out]
+
+    for seed in range(3):
+        fast = Traverser(build_pools(3), make_policy(policy))
+        got = workload(fast, seed)
+        assert any(r[0] == "ok" and "memory" in r[2] for r in got)
+        # the slot-of-leaves shortcut alone: the same selections and visit counts
+        no_slot = Traverser(build_pools(3), make_policy(policy))
+        no_slot._slot_of_leaves = lambda *a: None  # type: ignore[method-assign]
+        assert got == workload(no_slot, seed)
+        # every fast path: the same selections (the counts of a reservation's replayed
+        # visits of pool leaves can differ by one, as before this shortcut's checks)
+        assert selections(got) == selections(workload(_plain(Traverser(build_pools(3),
+                                                                       make_policy(policy))), seed))
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_reserved_slot_skips_a_pool_a_job_still_uses(fast: bool) -> None:
+    """At a reservation's time a pool with free units that a job still uses is busy to a
+    slot (exclusive): the slot takes the other pool, whose job has ended."""
+    trav = Traverser(build_pools(1, pools=2), make_policy("high"))
+    if not fast:
+        _plain(trav)
+    w = make_writer("simple")
+
+    def slotmem(duration: int) -> object:
+        return parse_request({"version": 1, "resources": [
+            {"type": "slot", "count": 1, "label": "task", "with": [{"type": "memory", "count": 1}]}],
+            "attributes": {"system": {"duration": duration}}, "tasks": []})
+
+    for jobid in (1, 2, 3):
+        trav.run(slotmem(100), "allocate", jobid, w)
+    trav.run(slotmem(50), "allocate", 4, w)  # the last pool: every pool holds a job now
+    w.emit()
+    taken = [next(m for m in trav.g.by_type["memory"] if j in m.allocations) for j in (1, 2, 3, 4)]
+    assert len({m.uniq_id for m in taken}) == 4
+    meta = trav.run(slotmem(100), "allocate_orelse_reserve", 5, w)
+    out = w.emit()
+    assert meta.at == 50 and f"{taken[3].name}[1:x]" in out and out.count("memory") == 1
 
 
 @pytest.mark.parametrize("policy", ["high", "low", "hinode", "lonodex", "first", "locality"])
@@ -323,6 +416,46 @@ def test_leaves_of_one_job_share_a_planner_until_one_changes() -> None:
                and v is not taken[0])
     assert all(v.avail_during(0, 100) == 0 for v in trav.g.by_type["core"] if v.rank != taken[0].rank)
     assert taken[0].avail_during(100, 50) == 0
+
+
+def test_a_kept_planner_is_shared_only_when_a_second_vertex_takes_it() -> None:
+    """The update walk's kept results (_shared_span): the first taker owns its planner and
+    may change it in place; an equal later request gets it shared only while unchanged."""
+    trav = Traverser(build(1), make_policy("first"))
+    q, sid = trav._shared_span(None, 4, "core", 0, 100, 1)
+    assert not q.shared and q.avail_during(0, 100) == 3
+    q2, sid2 = trav._shared_span(None, 4, "core", 0, 100, 1)
+    assert q2 is q and sid2 == sid and q.shared  # two holders now: copy before a change
+    r, _ = trav._shared_span(None, 4, "core", 0, 200, 1)
+    assert not r.shared
+    r.add_span(0, 100, 2)  # what its one holder does with its next job
+    r2, _ = trav._shared_span(None, 4, "core", 0, 200, 1)
+    assert r2 is not r and r2.avail_during(0, 100) == 3 and r.avail_during(0, 100) == 1
+    s_, _ = trav._shared_span(None, 4, "core", 0, 300, 1)
+    s_.remove_span(1)  # a cancel, in place
+    s2, _ = trav._shared_span(None, 4, "core", 0, 300, 1)
+    assert s2 is not s_ and s2.avail_during(0, 100) == 3
+
+
+def test_vertices_count_their_jobs_after_in_place_changes_and_cancels() -> None:
+    trav = Traverser(build(2), make_policy("first"))
+    w = make_writer("simple")
+    trav.run(parse_request(_spec("node", 1, 100)), "allocate", 1, w)
+    root = trav.root
+    req = parse_request(_spec("slotcore", 1, 100))
+    trav.run(req, "allocate", 2, w)
+    assert not root._x_checker.shared  # a copy of job 1's planner, with job 2: its own
+    for jobid in range(3, 8):
+        trav.run(req, "allocate", jobid, w)
+    trav.cancel(1)
+    trav.cancel(4)
+    trav.run(parse_request(_spec("slotcore", 2, 100)), "allocate", 8, w)
+    trav.run(req, "allocate_orelse_reserve", 9, w)
+    for v in trav.g.vertices:
+        assert v.njobs_during(0, 100) == len(v.tags), v.name
+    cores = [v for v in trav.g.by_type["core"] if v.tags]
+    assert all(c.avail_during(0, 100) == 0 for c in cores) and len(cores) == 8
+    assert root.njobs_during(0, 100) == 7
 
 
 @pytest.mark.parametrize("seed", [1, 2])

@@ -84,6 +84,8 @@ from operator import attrgetter, sub as _sub
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from .cxxsort import cxx_sort
+from .graph import X_CHECKER_NJOBS
+from .policies import Policy
 from .scoring import MATCH_MET, EEdge, EGroup, Scoring
 
 if TYPE_CHECKING:
@@ -382,22 +384,45 @@ class FastPaths:
                 return None
         gray = self._gray
         sat = meta.alloc_type == "sat"
+        alloc = meta.alloc_type == "alloc"
+        at, duration = meta.at, meta.duration
         cands = []
+        # what _by_excl(meta, v, True, elem) and vertex_score do for each leaf, inlined (the
+        # first visit of a slot-of-one-core request calls this for every free core)
+        by_excl = self._by_excl if elem.exclusive is False else None
+        plain_score = (pol.kind not in ("variation", "locality")
+                       and type(pol).vertex_score is Policy.vertex_score)
+        base = MATCH_MET + pol._level_scores + 1
+        label_ = elem.label
+        pre = post = 0
         for e in edges:
             v = verts[e.dst]
             if v.color >= gray:
                 continue
-            self.preorder += 1
+            pre += 1
             if v.type != t or (not sat and v.status != "up"):
                 continue
-            avail = v.avail_during(meta.at, meta.duration)
-            if avail == 0 or self._by_excl(meta, v, True, elem):
+            p = v._plans
+            avail = v.size if p is None or not p._spans else p.avail_during(at, duration)
+            if avail == 0:
                 continue
+            if by_excl is not None:
+                if by_excl(meta, v, True, elem):
+                    continue
+            else:
+                if alloc and v.allocations:
+                    continue  # EBUSY
+                x = v._x_checker
+                if x is not None and x._spans and x.avail_during(at, duration) != X_CHECKER_NJOBS:
+                    continue  # EBUSY: a job uses v during the window
             v.color = gray + 1
-            if elem.label:
-                v.label = elem.label
-            self.postorder += 1
-            cands.append((MATCH_MET + pol.vertex_score(v, None), avail, e))  # type: ignore[arg-type]
+            if label_:
+                v.label = label_
+            post += 1
+            cands.append((base + v.id if plain_score else MATCH_MET + pol.vertex_score(v, None),
+                          avail, e))  # type: ignore[arg-type]
+        self.preorder += pre
+        self.postorder += post
         if not cands:
             return -1
         cxx_sort(cands, _first, True if pol.kind == "variation" else pol.descending)

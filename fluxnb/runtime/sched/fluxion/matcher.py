@@ -129,7 +129,7 @@ class Traverser(UpdateWalk, FastPaths):
         self._status_changed = False
         self._shape_cls: dict[tuple, int] = {}
         self._shared_spans: dict[tuple[int, int, str, int, int, int],
-                                 tuple[Planner | None, Planner, int]] = {}
+                                 tuple[Planner | None, Planner, int, int]] = {}
         #: Failed runs of big vertices' children, by (vertex, request level and window), and
         #: the children the update walk changed since, by vertex (see fastpaths.FailedPrefix).
         self._prefixes: dict[tuple, FailedPrefix] = {}

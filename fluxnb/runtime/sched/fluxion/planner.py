@@ -66,7 +66,7 @@ class Planner:
     """
 
     __slots__ = ("total", "base_time", "duration", "resource_type", "_times", "_used", "_spans",
-                 "_next_id", "shared")
+                 "_next_id", "shared", "_mut")
 
     def __init__(self, total: int, base_time: int = 0, duration: int = INT64_MAX,
                  resource_type: str = "") -> None:
@@ -82,6 +82,8 @@ class Planner:
         self._next_id = 1
         #: True for a planner several owners hold (see :meth:`copy`): never changed in place.
         self.shared = False
+        #: Changes so far (spans added or removed): tells a kept result it is still what it was.
+        self._mut = 0
 
     def copy(self) -> "Planner":
         """A private planner equal to this one.
@@ -100,6 +102,7 @@ class Planner:
         p._spans = dict(self._spans)
         p._next_id = self._next_id
         p.shared = False
+        p._mut = 0
         return p
 
     @classmethod
@@ -130,6 +133,7 @@ class Planner:
         p._spans = {1: (start, end, amount)}
         p._next_id = 2
         p.shared = False
+        p._mut = 0
         return p
 
     # -- spans ---------------------------------------------------------------
@@ -153,6 +157,7 @@ class Planner:
         return i
 
     def _plan(self, start: int, end: int, amount: int) -> None:
+        self._mut += 1
         if self._times is None:
             self._times, self._used = [self.base_time], [0]
         i0 = self._split(start)
@@ -181,6 +186,7 @@ class Planner:
             sid = self._next_id
             self._next_id = sid + 1
             self._spans[sid] = (start, end, amount)
+            self._mut += 1
             return sid
         if amount < 0 or amount > self.avail_during(start, end - start):
             raise PlannerError(
@@ -197,6 +203,7 @@ class Planner:
             start, end, amount = self._spans.pop(span_id)
         except KeyError:
             raise PlannerError(f"no span {span_id} in {self.resource_type or 'planner'}") from None
+        self._mut += 1
         if not self._spans:
             self._times = self._used = None
             return

@@ -22,6 +22,8 @@ from typing import Any
 
 import yaml
 
+from . import simpleyaml
+
 #: libyaml's C loader where PyYAML was built with it (several times faster on jobspecs)
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -169,10 +171,13 @@ def parse_request(jobspec: str | dict[str, Any], *, where: str = "jobspec") -> R
         Naming ``where`` and the path inside the jobspec.
     """
     if isinstance(jobspec, str):
-        try:
-            jobspec = yaml.load(jobspec, Loader=_Loader)  # noqa: S506 (a safe loader)
-        except yaml.YAMLError as exc:
-            raise RequestError(f"{where}: invalid YAML: {exc}") from None
+        doc = simpleyaml.load(jobspec)  # the plain subset, without PyYAML's constructor
+        if doc is None:
+            try:
+                doc = yaml.load(jobspec, Loader=_Loader)  # noqa: S506 (a safe loader)
+            except yaml.YAMLError as exc:
+                raise RequestError(f"{where}: invalid YAML: {exc}") from None
+        jobspec = doc
     if not isinstance(jobspec, dict):
         raise RequestError(f"{where}: jobspec must be a mapping")
     res = jobspec.get("resources")

@@ -62,7 +62,7 @@ def _pop(v: Vertex, attr: str, key: int) -> int | None:
 class UpdateWalk:
     """Update and cancel walks of :class:`~.matcher.Traverser` (a mixin)."""
 
-    _shared_spans: dict[tuple[int, int, str, int, int, int], tuple[Planner | None, Planner, int]]
+    _shared_spans: dict[tuple[int, int, str, int, int, int], tuple[Planner | None, Planner, int, int]]
     _child_log: dict[int, list[Edge]]
 
     if TYPE_CHECKING:  # provided by FastPaths
@@ -132,6 +132,7 @@ class UpdateWalk:
                             last = leaf_ctx[7]
                             if last is not None and last[0] is p and last[1] == (tgt.size, tgt.type, lneeds):
                                 tgt._plans, span = last[2], last[3]
+                                last[2].shared = True  # (held by two leaves now)
                             else:
                                 q, span = self._shared_span(p, tgt.size, tgt.type, at, dur, lneeds)
                                 tgt._plans = q
@@ -161,6 +162,7 @@ class UpdateWalk:
                             last = leaf_ctx[8]
                             if last is not None and last[0] is x:
                                 tgt._x_checker, xs = last[1], last[2]
+                                last[1].shared = True
                             else:
                                 q, xs = self._shared_span(x, X_CHECKER_NJOBS, "jobs", at, dur, 1)
                                 tgt._x_checker = q
@@ -249,22 +251,30 @@ class UpdateWalk:
         (``Planner.shared``; an owner copies it before any other change, see
         :attr:`~.graph.Vertex.plans`), so a whole-node job does not build two
         planners per core.  The last few results are kept.
+
+        A result is marked shared only when a second vertex takes it: the
+        one vertex a result went to (a 1-core job's socket, node and root)
+        owns it, and its next job adds a span in place instead of copying
+        every span it holds again.
         """
         key = (id(p), total, rtype, at, duration, amount)
         cache = self._shared_spans
         hit = cache.get(key)
-        if hit is None:
-            if len(cache) >= 64:
-                cache.clear()
-            if p is None:
-                q = Planner.with_first_span(total, rtype, at, duration, amount)
-                sid = 1
-            else:
-                q = p.copy()
-                sid = q.add_span(at, duration, amount)
-            q.shared = True
-            hit = cache[key] = (p, q, sid)  # (p kept alive: its id stays its own)
-        return hit[1], hit[2]
+        if hit is not None:
+            q = hit[1]
+            if q._mut == hit[3]:  # unchanged since (its one owner may have changed it since)
+                q.shared = True
+                return q, hit[2]
+        if len(cache) >= 64:
+            cache.clear()
+        if p is None:
+            q = Planner.with_first_span(total, rtype, at, duration, amount)
+            sid = 1
+        else:
+            q = p.copy()
+            sid = q.add_span(at, duration, amount)
+        cache[key] = (p, q, sid, q._mut)  # (p kept alive: its id stays its own)
+        return q, sid
 
     def _upd_by_outedges(self, meta: JobMeta, e: Edge) -> None:
         sp = self.g.vertices[e.dst].subplans.get(self.dom)
