@@ -242,7 +242,7 @@ class JobShell(Service):
         own_process = self.broker.topo.transport != "inproc"
         # nothing to write into the tmpdir first: the spawner makes it (a mkdir held
         # this thread ~40 us a job here)
-        spawn_tmpdir = (not system.get("files") and not shell_opts.get("output")
+        spawn_tmpdir = (cmd and not system.get("files") and not shell_opts.get("output")
                         and spawnable(stdin_pipe=forward_stdin, die_with_parent=nested or own_process,
                                       new_session=nested))
         try:
