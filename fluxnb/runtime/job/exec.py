@@ -22,7 +22,7 @@ from ..service import DEFERRED, Service, payload_field, payload_jobid, request_h
 from ..util.eventlog import encode_event
 from ..util.fsd import parse_fsd
 from ..util.idset import IDSet
-from ..util.rv1 import ResourceSet
+from ..util.rv1 import ResourceSet, shape_key
 from .jobid import JobID, kvs_dir
 from .layout import task_layout
 from .shell import job_tmpdir, output_files, truncate_outputs
@@ -67,10 +67,8 @@ class JobExec(Service):
         """Task ranks per broker rank; the same shape of request on the same ranks
         lays out the same (a burst of like jobs parses R and lays out once each shape;
         the result is shared, and read only)."""
-        execution = R_obj.get("execution") or {}
         shell = ((jobspec.get("attributes") or {}).get("system") or {}).get("shell") or {}
-        key = (repr(execution.get("R_lite")), repr(execution.get("nodelist")),
-               repr(jobspec.get("resources")), repr(jobspec.get("tasks")),
+        key = (*shape_key(R_obj), repr(jobspec.get("resources")), repr(jobspec.get("tasks")),
                repr((shell.get("options") or {}).get("per-resource")))
         layout = self._layouts.get(key)
         if layout is None:

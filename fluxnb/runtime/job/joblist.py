@@ -12,7 +12,7 @@ import os
 
 from ..message import FluxError, Message
 from ..service import DEFERRED, Service, event_handler, payload_field, payload_jobid, request_handler
-from ..util.rv1 import ResourceSet
+from ..util.rv1 import ResourceSet, shape_key
 from .states import RESULT_BITS, STATE_BITS, Job
 
 PENDING_BITS = STATE_BITS["DEPEND"] | STATE_BITS["PRIORITY"] | STATE_BITS["SCHED"]
@@ -110,10 +110,8 @@ class JobList(Service):
         """ranks, nodelist, nnodes, ncores, ngpus and expiration of a job's R. All but
         the expiration come from R_lite and the nodelist: a burst of like jobs on the
         same cores parses those once."""
-        execution = R.get("execution") if isinstance(R, dict) else None
-        key = (repr(execution.get("R_lite")), repr(execution.get("nodelist"))) \
-            if isinstance(execution, dict) else None
-        known = self._R_info.get(key) if key is not None else None
+        key = shape_key(R)
+        known = self._R_info.get(key)
         if known is None:
             try:
                 rs = ResourceSet(R)
@@ -123,12 +121,11 @@ class JobList(Service):
                      "nnodes": rs.nnodes, "ncores": rs.ncores}
             if rs.ngpus:
                 known["ngpus"] = rs.ngpus
-            if key is not None:
-                if len(self._R_info) >= 512:
-                    self._R_info.clear()
-                self._R_info[key] = known
+            if len(self._R_info) >= 512:
+                self._R_info.clear()
+            self._R_info[key] = known
         info.update(known)
-        expiration = execution.get("expiration") if isinstance(execution, dict) else None
+        expiration = R["execution"].get("expiration")  # (R parsed: execution is a mapping)
         if isinstance(expiration, (int, float)) and expiration:
             info["expiration"] = float(expiration)
 

@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-import pickle
 import signal
 import shutil
 import socket
 import subprocess
 import sys
-import weakref
 from typing import Callable
+
+from .spawnd import make_private_dir, pack, unpack
 
 
 _prctl = None
@@ -216,13 +216,8 @@ SPAWNER = os.environ.get("FLUXNB_SPAWNER", "1") != "0"
 _SPAWND = os.path.join(os.path.dirname(os.path.abspath(__file__)), "spawnd.py")
 _STREAMS = (None, "stdout", "stderr")
 READ = 65536
-_spawners: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Spawner]" = weakref.WeakKeyDictionary()
-
-
-def spawnable(stdin_pipe: bool = False, die_with_parent: bool = False,
-              new_session: bool = False) -> bool:
-    """Whether :func:`start_task` gives such a task to the spawner."""
-    return SPAWNER and not (stdin_pipe or die_with_parent or new_session)
+#: each loop's spawner, from its first task until close_spawner
+_spawners: "dict[asyncio.AbstractEventLoop, Spawner]" = {}
 
 
 def start_task(loop: asyncio.AbstractEventLoop, cmd: list[str], env: dict, cwd: str | None,
@@ -234,16 +229,18 @@ def start_task(loop: asyncio.AbstractEventLoop, cmd: list[str], env: dict, cwd: 
     A spawned task's start errors come from awaiting its ``started`` future (the
     OSError Popen would have raised); ``mark`` (the instance's run directory) goes in
     the spawner's environment, so that the instance's reaper finds it as it finds
-    the tasks. ``tmpdir``: a directory (0700) the spawner makes first, if it is not
-    there (only with the spawner: the caller makes it otherwise).
+    the tasks. ``tmpdir``: a directory (0700) made first if it is not there (by the
+    spawner, off this thread, when it starts the task).
     """
-    if cmd and spawnable(stdin_pipe, die_with_parent, new_session):
+    if SPAWNER and cmd and not (stdin_pipe or die_with_parent or new_session):
         spawner = _spawners.get(loop)
         if spawner is None or spawner.closed:
             spawner = _spawners[loop] = Spawner(loop, mark)
         # the spawner changes directory for each task: a relative cwd is this process's
         cwd = os.getcwd() if cwd is None else cwd if cwd.startswith("/") else os.path.abspath(cwd)
         return spawner.spawn(cmd, env, cwd, on_output, tmpdir)
+    if tmpdir is not None:
+        make_private_dir(tmpdir)
     return TaskProcess(loop, cmd, env, cwd, on_output, stdin_pipe=stdin_pipe,
                        die_with_parent=die_with_parent, death_signal=death_signal,
                        new_session=new_session)
@@ -336,9 +333,7 @@ class Spawner:
         return task
 
     def send(self, frame: tuple) -> None:
-        data = pickle.dumps(frame, 5)
-        self.out.append(len(data).to_bytes(4, "big"))
-        self.out.append(data)
+        pack(frame, self.out)
         if not self.flush_queued and not self.writing:
             self.flush_queued = True
             self.loop.call_soon(self._flush)
@@ -377,16 +372,9 @@ class Spawner:
         if not data:
             self._lost()
             return
-        buf = self.inbuf
-        buf += data
-        pos, end = 0, len(buf)
+        self.inbuf += data
         tasks = self.tasks
-        while end - pos >= 4:
-            n = int.from_bytes(buf[pos:pos + 4], "big")
-            if end - pos - 4 < n:
-                break
-            frame = pickle.loads(buf[pos + 4:pos + 4 + n])
-            pos += 4 + n
+        for frame in unpack(self.inbuf):
             kind, tid = frame[0], frame[1]
             task = tasks.get(tid)
             if task is None:
@@ -406,7 +394,6 @@ class Spawner:
                 exc = OSError(errnum, strerror, filename)  # FileNotFoundError for ENOENT...
                 task.started.set_exception(exc)
                 task.done.set_result(-1)
-        del buf[:pos]
 
     def _lost(self) -> None:
         """The spawner died (or was killed): its tasks are ended and reported killed."""

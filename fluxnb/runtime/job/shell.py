@@ -30,12 +30,17 @@ from ..service import DEFERRED, Service, payload_field, payload_jobid, request_h
 from ..util.eventlog import encode_event
 from ..util.rv1 import ResourceSet
 from .jobid import JobID
-from .process import spawnable, start_task
+from .process import start_task
+from .spawnd import make_private_dir
 
 
 
-def _start_error(exc: OSError, taskrank: int, cmd: list[str], cwd: str | None) -> FluxError:
-    """The job exception for a task that could not start, as flux's shell words it."""
+def _start_error(exc: OSError, taskrank: int, cmd: list[str], cwd: str | None,
+                 tmpdir: str | None) -> FluxError:
+    """The job exception for a task that could not start, as flux's shell words it
+    (its tmpdir not made: the shell's setup failed)."""
+    if tmpdir is not None and exc.filename == tmpdir:
+        return FluxError(errno.EIO, f"job shell setup failed: {exc}")
     if isinstance(exc, FileNotFoundError):
         if cwd and not os.path.isdir(cwd):
             return FluxError(errno.ENOENT, f"task {taskrank}: start failed: cwd {cwd}: "
@@ -190,13 +195,8 @@ class JobShell(Service):
             env["PATH"] = bindir + os.pathsep + path
         add_to_environ(env)  # `import flux` gives fluxnb's package, as `flux` gives its CLI
         job.tmpdir = job_tmpdir(self.broker.attrs["rundir"], self.rank, job.id)
-        if make_tmpdir:  # else the spawner makes it, before the task starts
-            try:
-                os.mkdir(job.tmpdir, 0o700)
-            except FileExistsError:
-                pass
-            except FileNotFoundError:
-                os.makedirs(job.tmpdir, 0o700, exist_ok=True)
+        if make_tmpdir:  # else start_task makes it (the spawner, off this thread)
+            make_private_dir(job.tmpdir)
         env.update({
             "FLUX_URI": self.broker.attrs["local-uri"],
             MARK: self.broker.attrs["rundir"],  # how the instance finds what it leaves behind
@@ -237,16 +237,11 @@ class JobShell(Service):
         task = (jobspec.get("tasks") or [{}])[0]
         cmd = [str(a) for a in task.get("command") or []]
         ns = body["namespace"]
-        nested = cmd[:2] == ["flux", "broker"]
-        forward_stdin = shell_opts.get("stdin") == "forward"
-        own_process = self.broker.topo.transport != "inproc"
-        # nothing to write into the tmpdir first: the spawner makes it (a mkdir held
-        # this thread ~40 us a job here)
-        spawn_tmpdir = (cmd and not system.get("files") and not shell_opts.get("output")
-                        and spawnable(stdin_pipe=forward_stdin, die_with_parent=nested or own_process,
-                                      new_session=nested))
+        # nothing to write into the tmpdir first: start_task makes it, the spawner where
+        # it starts the task (a mkdir held this thread ~40 us a job here)
+        late_tmpdir = bool(cmd) and not system.get("files") and not shell_opts.get("output")
         try:
-            env = self._environment(job, body, system, make_tmpdir=not spawn_tmpdir)
+            env = self._environment(job, body, system, make_tmpdir=not late_tmpdir)
             self._write_files(job, system.get("files") or {})
         except (FluxError, OSError) as exc:
             self._cleanup(job, {})  # the job's tmpdir and its entry go with the error
@@ -254,6 +249,7 @@ class JobShell(Service):
                 raise
             raise FluxError(errno.EIO, f"job shell setup failed: {exc}") from None
         cmd = [a.replace("{{tmpdir}}", job.tmpdir) for a in cmd]
+        nested = cmd[:2] == ["flux", "broker"]
         tasks = body["tasks"]
         if nested:
             # a nested instance runs all its brokers in one process, on the job's
@@ -266,7 +262,9 @@ class JobShell(Service):
         except FluxError:
             self._cleanup(job, {})
             raise
+        forward_stdin = shell_opts.get("stdin") == "forward"
         loop = self.broker.loop
+        own_process = self.broker.topo.transport != "inproc"
         try:
             for local_id, taskrank in enumerate(tasks):
                 tenv = dict(env, FLUX_TASK_RANK=str(taskrank), FLUX_TASK_LOCAL_ID=str(local_id))
@@ -279,22 +277,20 @@ class JobShell(Service):
                     # A broker of its own process may be killed alone: its tasks die
                     # with it (in one process, the instance's watchdog reaps them)
                     proc = start_task(loop, cmd, tenv, cwd, sink, mark=self.broker.attrs["rundir"],
-                                      tmpdir=job.tmpdir if spawn_tmpdir else None,
+                                      tmpdir=job.tmpdir if late_tmpdir else None,
                                       stdin_pipe=forward_stdin,
                                       die_with_parent=nested or own_process,
                                       death_signal="TERM" if nested else "KILL",
                                       new_session=nested)
                 except OSError as exc:
-                    raise _start_error(exc, taskrank, cmd, cwd) from None
+                    raise _start_error(exc, taskrank, cmd, cwd, job.tmpdir) from None
                 job.procs[taskrank] = proc
             for taskrank, proc in job.procs.items():
                 if proc.started is not None:  # the spawner's answer
                     try:
                         await proc.started
                     except OSError as exc:
-                        if exc.filename == job.tmpdir:
-                            raise FluxError(errno.EIO, f"job shell setup failed: {exc}") from None
-                        raise _start_error(exc, taskrank, cmd, cwd) from None
+                        raise _start_error(exc, taskrank, cmd, cwd, job.tmpdir) from None
         except FluxError:
             for proc in job.procs.values():
                 proc.kill_all()

@@ -38,6 +38,37 @@ READ = 65536
 _DUP2 = os.POSIX_SPAWN_DUP2
 
 
+def pack(frame, out):
+    """Append ``frame`` to the list ``out`` as the wire has it (length, pickle)."""
+    data = pickle.dumps(frame, 5)
+    out.append(len(data).to_bytes(4, "big"))
+    out.append(data)
+
+
+def unpack(buf):
+    """The whole frames at the head of the bytearray ``buf``, taken out of it."""
+    frames = []
+    pos, end = 0, len(buf)
+    while end - pos >= 4:
+        n = int.from_bytes(buf[pos:pos + 4], "big")
+        if end - pos - 4 < n:
+            break
+        frames.append(pickle.loads(buf[pos + 4:pos + 4 + n]))
+        pos += 4 + n
+    del buf[:pos]
+    return frames
+
+
+def make_private_dir(path):
+    """``path`` as a directory of mode 0700 (its parents made if missing); there already is fine."""
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    except FileNotFoundError:
+        os.makedirs(path, 0o700, exist_ok=True)
+
+
 class _Task:
     __slots__ = ("id", "pid", "pidfd", "fds", "status")
 
@@ -87,9 +118,7 @@ class Spawnd:
         self.ep.register(sock.fileno(), select.EPOLLIN)
 
     def send(self, frame):
-        data = pickle.dumps(frame, 5)
-        self.out.append(len(data).to_bytes(4, "big"))
-        self.out.append(data)
+        pack(frame, self.out)
 
     def run(self):
         sockfd = self.sock.fileno()
@@ -127,31 +156,18 @@ class Spawnd:
             return False
         if not data:
             return False
-        buf = self.inbuf
-        buf += data
-        pos = 0
-        while len(buf) - pos >= 4:
-            n = int.from_bytes(buf[pos:pos + 4], "big")
-            if len(buf) - pos - 4 < n:
-                break
-            frame = pickle.loads(buf[pos + 4:pos + 4 + n])
-            pos += 4 + n
+        self.inbuf += data
+        for frame in unpack(self.inbuf):
             if frame[0] == "spawn":
                 self.spawn(*frame[1:])
             elif frame[0] == "signal":
                 self.signal(*frame[1:])
-        del buf[:pos]
         return True
 
     def spawn(self, tid, argv, env, cwd, tmpdir=None):
         try:
             if tmpdir is not None:
-                try:
-                    os.mkdir(tmpdir, 0o700)
-                except FileExistsError:
-                    pass
-                except FileNotFoundError:
-                    os.makedirs(tmpdir, 0o700, exist_ok=True)
+                make_private_dir(tmpdir)
             if cwd != self.cwd:
                 os.chdir(cwd)
                 self.cwd = cwd

@@ -249,9 +249,10 @@ class ContentStore:
         self._db = db
 
     def _select(self, sql: str, args: tuple):
-        """One row of a read. While a background flush writes, this waits for its
-        transaction: a second connection for reads would not (WAL), but it held
-        rank 0's resident size 15-20 MiB higher after 10,000 jobs (issue 15)."""
+        """One row of a read, on the one connection: during a background flush it
+        waits for the INSERT under way at most (see `_write`). A second connection for
+        reads would not wait (WAL), but it held rank 0's resident size 15-20 MiB higher
+        after 10,000 jobs (issue 15)."""
         with self._dblock:
             return self._db.execute(sql, args).fetchone()
 

@@ -5,7 +5,7 @@ short-lived containers per message. With Python's default thresholds (collect th
 youngest generation every 700 allocations) a busy broker spent about a tenth of its
 time in the collector (0.10 vs 0.04 ms per test-exec job), and, as more jobs were
 queued, each collection walked more live objects: the cost per job grew with the
-queue (x1.38 from 1,000 to 10,000 queued jobs; x1.03 with these thresholds).
+queue (x1.38 from 1,000 to 10,000 queued jobs; x1.03 with a threshold of 7,000).
 Reference counting frees nearly all of it anyway; only cycles wait a little longer.
 At 7,000 a youngest-generation collection still came every few jobs, and every tenth
 walked the middle one: 41 us a job through the CLI with 10,000 jobs queued, 24 us at

@@ -155,6 +155,16 @@ def expand_R_lite(R_lite: Any, path: str = "execution.R_lite") -> dict[int, dict
     return by_rank
 
 
+def shape_key(R: Any) -> tuple[str, str]:
+    """What of R places resources (R_lite and nodelist, not the times), as a dict key:
+    like jobs on the same resources share it, so what is derived from those parts
+    can be derived once."""
+    execution = R.get("execution") if isinstance(R, Mapping) else None
+    if not isinstance(execution, Mapping):
+        execution = {}
+    return repr(execution.get("R_lite")), repr(execution.get("nodelist"))
+
+
 def _number(execution: Mapping[str, Any], key: str) -> float:
     value = execution.get(key, 0.0)
     if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:

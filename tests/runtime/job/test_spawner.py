@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import stat
 import sys
 
 import pytest
@@ -31,8 +30,8 @@ def spec(cmd, **kw):
     return js
 
 
-def wait_event(h, jobid, name: str, timeout: float = 10):
-    del timeout  # a job that never gets there fails the test by pytest's timeout
+def wait_event(h, jobid, name: str):
+    """The job's event ``name`` (a job that never gets there fails by pytest's timeout)."""
     return event_wait(h, jobid, name, raiseJobException=False)
 
 
@@ -41,35 +40,22 @@ def stdout(h, jobid) -> str:
                    if ev.name == "data" and ev.context.get("stream") == "stdout" and "data" in ev.context)
 
 
-def spawners() -> list[int]:
-    out = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open(f"/proc/{name}/cmdline", "rb") as f:
-                    cmd = f.read().split(b"\0")
-            except OSError:
-                continue
-            if any(a.endswith(b"spawnd.py") for a in cmd) and int(name) != os.getpid():
-                try:
-                    if os.getppid() != int(name) and alive(int(name)):
-                        out.append(int(name))
-                except OSError:
-                    pass
-    return out
-
-
 def my_spawners() -> list[int]:
-    """Spawners that are children of this (test) process: the instance's brokers' ones."""
+    """Live spawners that are children of this (test) process: its instances' ones."""
     me = str(os.getpid()).encode()
     out = []
-    for pid in spawners():
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
         try:
-            with open(f"/proc/{pid}/stat", "rb") as f:
-                if f.read().rsplit(b")", 1)[1].split()[1] == me:
-                    out.append(pid)
+            with open(f"/proc/{name}/cmdline", "rb") as f:
+                cmd = f.read().split(b"\0")
+            with open(f"/proc/{name}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
         except OSError:
-            pass
+            continue
+        if any(a.endswith(b"spawnd.py") for a in cmd) and fields[1] == me and fields[0] != b"Z":
+            out.append(int(name))
     return out
 
 
@@ -127,10 +113,10 @@ def test_the_command_is_found_on_the_jobs_path_not_the_brokers(inst, tmp_path):
         js = spec(["noexec"])
         js.environment = dict(os.environ, PATH=f"{tmp_path / 'sub'}:{os.environ['PATH']}")
         jobid = submit(h, js)
-        exc = wait_event(h, jobid, "exception", timeout=10)
+        exc = wait_event(h, jobid, "exception")
         assert exc.context["note"] == "task 0: start failed: noexec: Permission denied"
         jobid = submit(h, spec(["no-such-command-here"]))
-        exc = wait_event(h, jobid, "exception", timeout=10)
+        exc = wait_event(h, jobid, "exception")
         assert exc.context["note"] == ("task 0: start failed: no-such-command-here: "
                                        "No such file or directory")
 
@@ -140,7 +126,7 @@ def test_a_job_in_a_missing_cwd_fails_alone(inst, tmp_path):
         js = spec(["true"])
         js.cwd = str(tmp_path / "gone")
         jobid = submit(h, js)
-        exc = wait_event(h, jobid, "exception", timeout=10)
+        exc = wait_event(h, jobid, "exception")
         assert exc.context["note"] == f"task 0: start failed: cwd {tmp_path / 'gone'}: No such file or directory"
         ok = submit(h, spec(["pwd"]))  # the spawner went back to where this one runs
         assert result(h, ok)["result"] == "COMPLETED"
@@ -150,7 +136,7 @@ def test_a_job_in_a_missing_cwd_fails_alone(inst, tmp_path):
 def test_cancel_reaches_the_task_through_the_spawner(inst):
     with Flux(inst.uri) as h:
         jobid = submit(h, spec(["sleep", "30"]))
-        wait_event(h, jobid, "start", timeout=10)
+        wait_event(h, jobid, "start")
         h.rpc("job-manager.kill", {"id": int(jobid), "signum": signal.SIGTERM}).get(timeout=5)
         info = result(h, jobid)
         # as flux's shell: a task killed by signal N makes it exit 128+N
@@ -161,7 +147,7 @@ def test_cancel_reaches_the_task_through_the_spawner(inst):
 def test_a_killed_spawner_fails_its_running_job_and_the_next_job_runs(inst):
     with Flux(inst.uri) as h:
         jobid = submit(h, spec(["sleep", "30"]))
-        wait_event(h, jobid, "start", timeout=10)
+        wait_event(h, jobid, "start")
         (pid,) = my_spawners()
         os.kill(pid, signal.SIGKILL)
         info = result(h, jobid)  # no waiting forever on a task nobody watches
@@ -178,7 +164,7 @@ def test_stopping_the_instance_ends_its_spawner_and_running_tasks(tmp_path):
     i = Instance(test_size=1).start()
     with Flux(i.uri) as h:
         jobid = submit(h, spec(["sh", "-c", f"echo $$ > {marker}; exec sleep 60"]))
-        wait_event(h, jobid, "start", timeout=10)
+        wait_event(h, jobid, "start")
         wait_for(lambda: marker.exists() and marker.read_text().strip(), 5, "the task's pid")
         task = int(marker.read_text())
         mine = set(my_spawners()) - others

@@ -43,39 +43,21 @@ def test_every_corpus_jobspec_reads_as_pyyaml_reads_it():
     assert read > len(files) // 2
 
 
-BENCH_NODE = """\
-version: 1
-resources:
-  - type: node
-    count: 1
-    exclusive: true
-    with:
-      - type: slot
-        count: 1
-        label: task
-        with:
-          - type: socket
-            count: 2
-            with:
-              - type: core
-                count: 28
-              - type: gpu
-                count: 1
-attributes:
-  system:
-    duration: 3600
-tasks:
-  - command: [ "app" ]
-    slot: task
-    count:
-      per_slot: 1
-"""
+def _bench_match():
+    """bench/match.py, whose jobspecs resource-query's benchmark times (the same text)."""
+    import importlib.util
+    path = Path(__file__).resolve().parents[3] / "bench" / "match.py"
+    spec = importlib.util.spec_from_file_location("bench_match", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def test_bench_jobspec_is_read_by_the_subset_and_parses_the_same():
-    assert _check(BENCH_NODE)
-    fast = parse_request(BENCH_NODE)
-    slow = parse_request(yaml.load(BENCH_NODE, Loader=_Loader))  # noqa: S506
+    node = _bench_match().NODE_YAML
+    assert _check(node)
+    fast = parse_request(node)
+    slow = parse_request(yaml.load(node, Loader=_Loader))  # noqa: S506
     assert fast.key() == slow.key() and fast.duration == slow.duration == 3600
     assert fast.task_slots == slow.task_slots == ["task"]
 
