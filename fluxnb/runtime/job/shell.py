@@ -158,9 +158,57 @@ class _ShellJob:
         self.id = jobid
         self.msg = msg
         self.procs: dict[int, asyncio.subprocess.Process] = {}
+        self.sinks: list[_OutputSink] = []
         self.tmpdir: str | None = None
         self.input_tag = None
         self.killed = False
+
+
+#: a partial line longer than this goes out without waiting for its end
+LINE_MAX = 65536
+
+
+class _OutputSink:
+    """A task's output: to its files, or to the job's ``output`` eventlog a line at a
+    time, as flux's shell buffers stdout and stderr by line by default
+    (``output.<stream>.buffer.type=line``). A line the task wrote in pieces is one
+    ``data`` event, and no UTF-8 character is cut in two. What is left of a line
+    goes out at the task's end (:meth:`flush`), or once it passes `LINE_MAX` bytes.
+    """
+
+    def __init__(self, writer: KVSWriter, ns: str, rank: str, outputs: dict):
+        self.writer = writer
+        self.ns = ns
+        self.rank = rank
+        self.outputs = outputs
+        self.partial: dict[str, bytes] = {}
+
+    def __call__(self, stream: str, data: bytes) -> None:
+        fileobj = self.outputs.get(stream)
+        if fileobj is not None:
+            fileobj.write(data)
+            fileobj.flush()
+            return
+        if stream in self.partial:
+            data = self.partial.pop(stream) + data
+        if not data.endswith(b"\n"):
+            cut = data.rfind(b"\n") + 1
+            if cut == 0 and len(data) < LINE_MAX:
+                self.partial[stream] = data
+                return
+            if cut:
+                data, self.partial[stream] = data[:cut], data[cut:]
+        self._append(stream, data)
+
+    def flush(self) -> None:
+        for stream, data in self.partial.items():
+            self._append(stream, data)
+        self.partial.clear()
+
+    def _append(self, stream: str, data: bytes) -> None:
+        self.writer.append("output", encode_event(
+            "data", {"stream": stream, "rank": self.rank, "data": data.decode("utf-8", "replace")}),
+            namespace=self.ns)
 
 
 class JobShell(Service):
@@ -269,6 +317,7 @@ class JobShell(Service):
             for local_id, taskrank in enumerate(tasks):
                 tenv = dict(env, FLUX_TASK_RANK=str(taskrank), FLUX_TASK_LOCAL_ID=str(local_id))
                 sink = self._sink(ns, taskrank, outputs)
+                job.sinks.append(sink)
                 try:
                     # a nested broker gets SIGTERM if we die, so that it can take its
                     # own process group (batch script, clients) down with it; it leads
@@ -307,6 +356,8 @@ class JobShell(Service):
         if forward_stdin:
             self._watch_input(job, ns)
         statuses = await asyncio.gather(*(p.done for p in job.procs.values()))
+        for sink in job.sinks:  # the tasks' last lines without a newline
+            sink.flush()
         # as the flux shell: a task killed by signal N makes the shell exit 128+N
         statuses = [((128 + (st & 0x7F)) << 8) if st & 0x7F else st for st in statuses]
         if verbose:
@@ -340,19 +391,8 @@ class JobShell(Service):
         self.writer.append("output", encode_event("log", {
             "rank": shell_rank, "level": level, "message": message}), namespace=ns)
 
-    def _sink(self, ns: str, taskrank: int, outputs: dict):
-        rank = str(taskrank)
-
-        def sink(stream: str, data: bytes) -> None:
-            fileobj = outputs.get(stream)
-            if fileobj is not None:
-                fileobj.write(data)
-                fileobj.flush()
-                return
-            self.writer.append("output", encode_event(
-                "data", {"stream": stream, "rank": rank, "data": data.decode("utf-8", "replace")}),
-                namespace=ns)
-        return sink
+    def _sink(self, ns: str, taskrank: int, outputs: dict) -> "_OutputSink":
+        return _OutputSink(self.writer, ns, str(taskrank), outputs)
 
     def _write_files(self, job: _ShellJob, files: dict) -> None:
         """Write ``attributes.system.files`` (e.g. a batch script) into the job's tmpdir."""

@@ -199,3 +199,17 @@ def test_every_task_ends_both_streams_once_in_the_output_eventlog(inst):
                                and e.context["rank"] == rank and e.context["stream"] == stream)
                     assert all(i < end for i in mine)
                     assert len(mine) == (0 if script == "true" else 1)
+
+
+def test_output_goes_to_the_eventlog_a_line_at_a_time(inst):
+    """As flux's shell (``output.stdout.buffer.type=line``, its default): a line the task
+    writes in pieces is one data event, a UTF-8 character split between two writes is
+    whole, and a last line without a newline still comes, at the task's end."""
+    script = ("printf 'a'; sleep 0.1; printf 'b\\n'; printf '\\303'; sleep 0.1; printf '\\251\\n'; "
+              "printf 'no newline'")
+    with Flux(inst.uri) as h:
+        jobid = submit(h, spec(["sh", "-c", script]))
+        assert result(h, jobid)["result"] == "COMPLETED"
+        data = [ev.context["data"] for ev in eventlog_entries(h, jobid, "output", watch=False)
+                if ev.name == "data" and ev.context.get("stream") == "stdout" and "data" in ev.context]
+    assert data == ["ab\n", "\u00e9\n", "no newline"]
