@@ -90,10 +90,12 @@ class LiveWidget(widgets.VBox):
     def _on_lost(self) -> None:
         """The instance went away (feed thread): say so on the widget, keep the last view."""
         import ipywidgets
-        self.disconnected = True
         banner = ipywidgets.HTML(f"<b style='color:#b00' class='fluxnb-disconnected'>disconnected: "
                                  f"the instance at {html.escape(self.uri)} is gone</b>")
-        self.children = (banner, *self.children)
+        with self._lock:
+            self.children = (banner, *self.children)
+            # set last: whoever sees the flag (a test, the text face) also sees the banner
+            self.disconnected = True
 
     def _feed_callback(self, h: Flux, transitions: list) -> None:
         with self._lock:
