@@ -268,6 +268,47 @@ def test_failed_busy_subtrees_replay_the_same_visit(policy: str) -> None:
     assert fast._fails  # some busy nodes were recorded
 
 
+@pytest.mark.parametrize("policy", ["first", "high", "low", "lonodex"])
+@pytest.mark.parametrize("records", [True, False])
+def test_busy_children_counted_without_a_visit_select_and_count_as_the_visit(policy: str,
+                                                                             records: bool) -> None:
+    """A child in use for the whole window is counted and pruned without its visit: the same
+    selections, errors and visit counts as visiting it, through a full cluster, reservations,
+    a node marked down, a cancel and satisfiability (with and without failed-visit records)."""
+    def run(trav: Traverser) -> tuple[list, int]:
+        calls = [0]
+        visit = trav._dom_dfv
+
+        def counted(*a, **kw):
+            calls[0] += 1
+            return visit(*a, **kw)
+        trav._dom_dfv = counted  # type: ignore[method-assign]
+        if not records:
+            trav._fails = None
+        w = make_writer("simple")
+        out: list = []
+        steps = ([("slotcore", "allocate")] * 5 + [("node", "allocate")] * 40
+                 + [("node", "allocate_orelse_reserve")] * 4 + [("down", 7), ("cancel", 9)]
+                 + [("nodecore", "allocate_orelse_reserve")] * 2 + [("core", "allocate")] * 2
+                 + [("node", "allocate_with_satisfiability"), ("node", "allocate_orelse_reserve")])
+        for jobid, (kind, op) in enumerate(steps, 1):
+            if kind == "cancel":
+                trav.cancel(op)  # type: ignore[arg-type]
+            elif kind == "down":
+                trav.mark(f"/cluster0/node{op}", "down")
+            else:
+                _step(trav, w, out, parse_request(_spec(kind, 1, 100)), op, jobid)  # type: ignore[arg-type]
+        return out, calls[0]
+
+    fast = Traverser(build(40), make_policy(policy))
+    slow = Traverser(build(40), make_policy(policy))
+    slow._skip_busy = False
+    (a, fast_calls), (b, slow_calls) = run(fast), run(slow)
+    assert a == b
+    assert any(r[0] == "error" for r in a[::2]) and any(r[0] != "error" and r[0] > 0 for r in a[::2])
+    assert fast_calls < slow_calls  # busy nodes were passed over
+
+
 def _mixed_nodes() -> ResourceGraph:
     """Nodes of several shapes: 4 or 3 cores a socket, global or repeated core ids, a memory pool."""
     with ResourceGraph.building():

@@ -116,6 +116,8 @@ class Traverser(UpdateWalk, FastPaths):
         self._small_order: dict[int, list[Edge]] = {}
         #: Edges selected by the current match, by source vertex (see :meth:`_mark`).
         self._marked: dict[int, list[Edge]] = {}
+        #: count a child busy for the whole window as visited and pruned without visiting it
+        self._skip_busy = True
         # fast paths (see fastpaths.py): greedy child order, free-subtree records
         self._greedy_cache: dict[tuple[int, str], list[Edge] | None] = {}
         self._greedy_ok: dict[tuple[int, int, bool], bool] = {}
@@ -339,6 +341,8 @@ class Traverser(UpdateWalk, FastPaths):
                 fails = all_fails[ctx] = {}
         fails_get = fails.get if fails is not None else {}.get
         replayed_pre = replayed_post = 0
+        one_req = self._skip_busy and len(resources) == 1
+        at, dur = meta.at, meta.duration
         pfx = None
         if dynamic and fails is not None and len(per_share) == 1 and u.uniq_id in self._child_log:
             # one requested type, children of one type: the run of failing children is skipped
@@ -369,7 +373,16 @@ class Traverser(UpdateWalk, FastPaths):
                                                                          excl, dfu)
             else:
                 pre0, post0, err0 = self.preorder, self.postorder, len(self.err_msg)
-                rc, x_out = self._dom_dfv(meta, tgt, resources, pristine, excl, dfu)
+                p = tgt._plans  # (Vertex.avail_during, inlined: this runs once per busy child)
+                if (one_req and tgt.tags and tgt.version and p is not None and p._spans
+                        and not p.avail_during(at, dur)):
+                    # what _dom_dfv comes to for a vertex in use for the whole window (a
+                    # busy node of a full cluster): the visit is counted, then pruned.
+                    # One request here, so its test cannot report siblings of one type.
+                    self.preorder += 1
+                    rc, x_out = -1, excl
+                else:
+                    rc, x_out = self._dom_dfv(meta, tgt, resources, pristine, excl, dfu)
                 if rc != 0:
                     if (fails is not None and tgt.tags and len(self.err_msg) == err0
                             and pol._level_scores == ctx[3]):
@@ -743,6 +756,8 @@ class Traverser(UpdateWalk, FastPaths):
             return meta
         finally:
             self.policy.exclusive_types = saved_x_types
+            # freed by the match that made them (a graph-wide job marks every edge)
+            self._marked = {}
 
     def mark(self, path: str, status: str) -> None:
         """Set a vertex and its subtree ``up`` or ``down``."""
