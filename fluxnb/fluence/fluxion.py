@@ -322,7 +322,7 @@ class FluenceScheduler:
             return None
         self.next_id += 1
         cores: dict[int, int] = {}
-        for _, v, _, _ in w.items:
+        for _, v, _, _ in w.entries():
             if v.type == "core":
                 cores[v.rank] = cores.get(v.rank, 0) + 1
         per = g.request.resources[0].with_[0].count_min

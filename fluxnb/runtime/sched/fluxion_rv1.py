@@ -82,7 +82,8 @@ class RWriter(MatchWriter):
     def R(self, starttime: float, expiration: float) -> dict[str, Any]:
         by_rank: dict[int, dict[str, list[int]]] = {}
         hosts: dict[int, str] = {}
-        for _, v, _n, _x in self.items:
+        entries = list(self.entries())
+        for _, v, _n, _x in entries:
             t = v.type
             if t == "node":
                 hosts[v.rank] = v.name
@@ -94,7 +95,7 @@ class RWriter(MatchWriter):
             "nodelist": [hosts[r] for r in sorted(hosts)],
             "starttime": starttime, "expiration": expiration}}
         if self.scheduling:
-            R["scheduling"] = _jgf(self.items)
+            R["scheduling"] = _jgf(entries)
         self.items = []
         return R
 

@@ -15,7 +15,7 @@ import pytest
 from fluxnb.runtime.sched.fluxion import (MatchError, Planner, ResourceGraph, Traverser, make_policy,
                                           make_writer, parse_request)
 from fluxnb.runtime.sched.fluxion.cxxsort import cxx_sort
-from fluxnb.runtime.sched.fluxion.graph import EMPTY, EMPTY_SET
+from fluxnb.runtime.sched.fluxion.graph import EMPTY
 
 
 def build(nodes: int, *, repeat_ids: bool = False, racks: int = 0) -> ResourceGraph:
@@ -430,9 +430,9 @@ def test_untouched_vertices_share_empty_containers() -> None:
     trav = Traverser(build(4), make_policy("first"))
     trav.run(parse_request(_spec("slotcore", 1, 100)), "allocate", 1, make_writer("simple"))
     idle = trav.g.by_path["/cluster0/node0/socket0/core0"]
-    assert idle.tags is EMPTY_SET and idle.allocations is EMPTY and idle.out is EMPTY
+    assert idle.tags is EMPTY and idle.allocations is EMPTY and idle.out is EMPTY
     busy = [v for v in trav.g.vertices if v.tags]
-    assert busy and all(isinstance(v.tags, set) for v in busy)
+    assert busy and all(type(v.tags) is dict for v in busy)
 
 
 def test_leaves_of_one_job_share_a_planner_until_one_changes() -> None:

@@ -245,7 +245,7 @@ class FastPaths:
     _child_log: dict[int, list[Edge]]
     _shape_ids: dict[int, int | None]
     _shape_cls: dict[tuple, int]
-    _rec: list[tuple[Edge, int, bool]] | None
+    _rec: list[Any] | None
     _merged: Scoring | None
 
     # -- greedy children ---------------------------------------------------------------
@@ -490,27 +490,34 @@ class FastPaths:
             self.postorder += npost
             if rc == 0:
                 mark = self._mark
-                for e, n, x in marks:
+                it = iter(marks)
+                for e, n, x in zip(it, it, it):
                     mark(e, n, x)
                 if merged is not None:
                     to_parent.merge(merged)
                 to_parent.avail = avail
                 to_parent.overall_score = score
             return rc, x_out
+        # a subtree no walk has changed yet: its visit may be that of another of its shape
+        shaped = self._shapes is not None and u.version == 0 and u is not self.root
         rc, x_out, rec, npre, npost, clean = self._recorded_visit(
-            meta, u, resources, pristine, excl, to_parent)
+            meta, u, resources, pristine, excl, to_parent, shaped)
         if clean:
             memo[key] = (u.version, rc, x_out, self._merged if rc == 0 else None,  # type: ignore[index]
                          to_parent.avail, to_parent.overall_score, rec, npre, npost)
         return rc, x_out
 
     def _recorded_visit(self, meta, u: Vertex, resources, pristine: bool, excl: bool,
-                        to_parent) -> tuple:
-        """The plain visit of ``u``'s subtree, recording the edges it marks.
+                        to_parent, shaped: bool = False) -> tuple:
+        """The visit of ``u``'s subtree, recording the edges it marks.
 
+        The plain visit, or with ``shaped`` that of :meth:`_shape_visit`.
         Returns ``(rc, x_out, record, preorder visits, postorder visits, clean)``;
         ``clean``: it logged no error and left the level score as it was, so it can be
-        replayed. An enclosing recording gets the marks too.
+        replayed. An enclosing recording gets the marks too.  A record holds
+        them flat, three items an edge (edge, needs, exclusive): a tuple each
+        would be as many objects for the cyclic garbage collector to walk,
+        and the records of a graph-wide match name every edge.
         """
         pol = self.policy
         outer = self._rec
@@ -519,7 +526,10 @@ class FastPaths:
         pre0, post0 = self.preorder, self.postorder
         err0, lvl0 = len(self.err_msg), pol._level_scores
         try:
-            rc, x_out = self._dom_dfv(meta, u, resources, pristine, excl, to_parent, False)
+            if shaped:
+                rc, x_out = self._shape_visit(meta, u, resources, pristine, excl, to_parent)
+            else:
+                rc, x_out = self._dom_dfv(meta, u, resources, pristine, excl, to_parent, False)
         finally:
             self._rec = outer
         if outer is not None:
@@ -734,7 +744,8 @@ class FastPaths:
                         e.needs, e.exclusive, e.seq = n, x, seq
                         es.append(e)
                     if outer is not None:
-                        outer.extend((e, n, x) for e, (_, n, x) in zip(es, items))
+                        for e, (_, n, x) in zip(es, items):
+                            outer += (e, n, x)
                     m = marked.get(v.uniq_id)
                     if m is None:
                         marked[v.uniq_id] = es
@@ -759,7 +770,8 @@ class FastPaths:
                 shapes[ctx] = None  # type: ignore[index]
                 return rc, x_out
         by_src: dict[tuple, list[tuple[int, int, bool]]] = {}
-        for e, n, x in rec:
+        it = iter(rec)
+        for e, n, x in zip(it, it, it):
             path = self._path_to(u, e)
             if path is None:
                 return rc, x_out  # an edge outside the subtree: not a record of its shape

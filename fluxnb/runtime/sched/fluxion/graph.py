@@ -33,8 +33,7 @@ from typing import Any, Iterable, Iterator, Literal, Mapping
 
 from .planner import INT64_MAX, MultiPlanner, Planner
 
-__all__ = ["CONTAINMENT", "Vertex", "Edge", "ResourceGraph", "GraphError", "X_CHECKER_NJOBS", "EMPTY",
-           "EMPTY_SET"]
+__all__ = ["CONTAINMENT", "Vertex", "Edge", "ResourceGraph", "GraphError", "X_CHECKER_NJOBS", "EMPTY"]
 
 CONTAINMENT = "containment"
 #: Capacity of the per-vertex job counter used for the exclusivity check.
@@ -74,8 +73,6 @@ class Edge:
 #: object instead of owning half a dozen empty dicts (the matcher swaps in a
 #: real dict on first write, see :meth:`Vertex.own`).
 EMPTY: Mapping[Any, Any] = MappingProxyType({})
-#: Read-only empty set, the same idea for ``tags``.
-EMPTY_SET: frozenset[int] = frozenset()
 
 
 class Vertex:
@@ -88,11 +85,14 @@ class Vertex:
     first use; ``_plans`` may be a planner shared with other leaves of one job,
     see :meth:`Planner.copy`), ``x_checker`` (jobs using the vertex), ``subplans`` (subtree
     aggregates per subsystem), and per-job ``tags``/``x_spans``/``job2span``/
-    ``allocations``/``reservations``.
+    ``allocations``/``reservations``, all maps keyed by job id (``tags``, the
+    jobs planned at or below the vertex, maps them to None: a dict of ints,
+    unlike a set, is not tracked by the cyclic garbage collector, and a job
+    over a whole cluster puts one in every vertex).
 
     The per-job maps, ``subplans`` and ``out`` start as the shared read-only
-    :data:`EMPTY` (``tags``: :data:`EMPTY_SET`) and become real containers on
-    first write (:meth:`own`), which keeps a 600k-vertex graph small.
+    :data:`EMPTY` and become real containers on first write (:meth:`own`),
+    which keeps a 600k-vertex graph small.
     """
 
     __slots__ = ("uniq_id", "type", "basename", "name", "id", "rank", "size", "unit",
@@ -120,7 +120,7 @@ class Vertex:
         self._plans: Planner | None = None
         self._x_checker: Planner | None = None
         self.subplans: dict[str, MultiPlanner] = EMPTY  # type: ignore[assignment]
-        self.tags: set[int] = EMPTY_SET  # type: ignore[assignment]
+        self.tags: dict[int, None] = EMPTY  # type: ignore[assignment]
         self.x_spans: dict[int, int] = EMPTY  # type: ignore[assignment]
         self.job2span: dict[int, int] = EMPTY  # type: ignore[assignment]
         self.allocations: dict[int, int] = EMPTY  # type: ignore[assignment]
@@ -179,9 +179,6 @@ class Vertex:
         c = getattr(self, attr)
         if c is EMPTY:
             c = {}
-            setattr(self, attr, c)
-        elif c is EMPTY_SET:
-            c = set()
             setattr(self, attr, c)
         return c
 

@@ -30,7 +30,7 @@ with the selection (and visit counts) of the plain walk.
 from __future__ import annotations
 
 import errno as _errno
-from typing import Iterable, Literal
+from typing import Any, Iterable, Literal
 
 from sortedcontainers import SortedKeyList
 
@@ -123,9 +123,8 @@ class Traverser(UpdateWalk, FastPaths):
         self._greedy_ok: dict[tuple[int, int, bool], bool] = {}
         self._memo: dict[tuple, tuple] | None = {} if policy.stop_on_k == 0 else None
         self._memo_req: object = None
-        #: Records of untouched subtrees by shape (first policy, see fastpaths.py).
-        self._shapes: dict[tuple, tuple] | None = (
-            {} if policy.stop_on_k > 0 and policy.kind == "id" else None)
+        #: Records of untouched subtrees by shape (the id policies, see fastpaths.py).
+        self._shapes: dict[tuple, tuple] | None = {} if policy.kind == "id" else None
         self._shape_ids: dict[int, int | None] = {}
         #: A status changed since the traverser was made (see FastPaths._free_as_untouched).
         self._status_changed = False
@@ -148,26 +147,28 @@ class Traverser(UpdateWalk, FastPaths):
         #: whether it marks something non-exclusive).
         self._primed: tuple[Request, dict[str, int], frozenset[str], bool] | None = None
         self._big: dict[int, bool] = {}
-        self._rec: list[tuple[Edge, int, bool]] | None = None
+        #: The marks of a recorded visit, flat (edge, needs, exclusive, edge, ...: see fastpaths).
+        self._rec: list[Any] | None = None
         self._merged: Scoring | None = None
-        if policy.stop_on_k > 0:
-            # the first policy's sorted children of big vertices (a cluster's nodes):
-            # built with the graph's indexes, not by the first match
-            dom = self.dom
-            root = self.root
-            shapes = self._shapes is not None
-            for v in graph.vertices:
+        # built with the graph's indexes, not by the first match: the first policy's
+        # sorted children of big vertices (a cluster's nodes), and the shapes a match
+        # replays an untouched node's visit by
+        dom = self.dom
+        root = self.root
+        shapes = self._shapes is not None
+        ordered = policy.stop_on_k > 0
+        if ordered or shapes:
+            verts = graph.vertices
+            for v in verts:
                 out = v.out
                 if not out:
                     continue
                 kids = out.get(dom, ())
-                if len(kids) >= _ORDER_MIN:
+                if ordered and len(kids) >= _ORDER_MIN:
                     self._ordered_children(v)
-                    verts = graph.vertices
                     if len({verts[e.dst].type for e in kids}) == 1:
                         self._child_log[v.uniq_id] = []
                 if shapes and v is not root and self._memo_worth(v):
-                    # with the graph too: what a match replays an untouched node's visit by
                     self._shape_of(v)
 
     @property
@@ -184,7 +185,7 @@ class Traverser(UpdateWalk, FastPaths):
         """Select ``e`` for the update walk of this match (flux-sched's trav token)."""
         e.needs, e.exclusive, e.seq = needs, exclusive, self.seq
         if self._rec is not None:
-            self._rec.append((e, needs, exclusive))
+            self._rec += (e, needs, exclusive)
         m = self._marked.get(e.src)
         if m is None:
             self._marked[e.src] = [e]
@@ -515,7 +516,8 @@ class Traverser(UpdateWalk, FastPaths):
                 return done
         elif memo and self._memo is not None and not u.tags and self._memo_worth(u):
             return self._memo_visit(meta, u, resources, pristine, excl, to_parent)
-        elif memo and self._shapes is not None and u is not self.root and self._memo_worth(u):
+        elif (memo and self._shapes is not None and self._memo is None and u is not self.root
+              and self._memo_worth(u)):
             if u.version == 0:
                 return self._shape_visit(meta, u, resources, pristine, excl, to_parent)
             orders = self._free_as_untouched(meta, u)

@@ -16,7 +16,7 @@ import errno as _errno
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable, Literal
 
-from .graph import EMPTY, EMPTY_SET, X_CHECKER_NJOBS, Edge, Vertex
+from .graph import EMPTY, X_CHECKER_NJOBS, Edge, Vertex
 from .planner import Planner
 
 from .writers import MatchWriter
@@ -117,7 +117,7 @@ class UpdateWalk:
                         if w is None:
                             emit = None
                         elif type(w).emit_vtx is MatchWriter.emit_vtx:
-                            emit = w.items.append  # what emit_vtx does, without the call
+                            emit = w.items.extend  # what emit_vtx does, without the call
                         else:
                             emit = lambda item, _e=w.emit_vtx: _e(*item)  # noqa: E731
                         # the last shared planners given (the leaves of one socket share them)
@@ -153,10 +153,10 @@ class UpdateWalk:
                                 m[jobid] = span
                         tgt.version += 1
                         tags = tgt.tags
-                        if tags is EMPTY_SET:
-                            tgt.tags = {jobid}
+                        if tags is EMPTY:
+                            tgt.tags = {jobid: None}
                         else:
-                            tags.add(jobid)
+                            tags[jobid] = None
                         x = tgt._x_checker
                         if x is None or x.shared:
                             last = leaf_ctx[8]
@@ -206,10 +206,10 @@ class UpdateWalk:
             if n > 0:
                 u.version += 1
                 tags = u.tags
-                if tags is EMPTY_SET:
-                    u.tags = {jobid}
+                if tags is EMPTY:
+                    u.tags = {jobid: None}
                 else:
-                    tags.add(jobid)
+                    tags[jobid] = None
                 x = u._x_checker
                 if x is None or x.shared:  # as a leaf's (a node's or socket's first job)
                     u._x_checker, xs = self._shared_span(x, X_CHECKER_NJOBS, "jobs", meta.at,
@@ -318,7 +318,7 @@ class UpdateWalk:
         if jobid not in u.tags:
             return
         u.version += 1
-        u.tags.discard(jobid)  # type: ignore[union-attr]  # a real set: jobid was in it
+        del u.tags[jobid]  # a real dict: jobid was in it
         span = _pop(u, "x_spans", jobid)
         if span is not None:
             u.x_checker.remove_span(span)
@@ -381,7 +381,7 @@ class UpdateWalk:
                 continue
             v.version += 1
             if v.tags:
-                v.tags.discard(jobid)  # type: ignore[union-attr]
+                v.tags.pop(jobid, None)  # type: ignore[attr-defined]
             span = _pop(v, "x_spans", jobid)
             if span is not None:
                 v.x_checker.remove_span(span)
@@ -423,7 +423,7 @@ class UpdateWalk:
             amounts = [min(acc.get(t, 0), sp.span_planned(span, t)) for t in sp.types]
             if sp.reduce_span(span, amounts):
                 del u.job2span[jobid]
-                u.tags.discard(jobid)  # type: ignore[union-attr]
+                u.tags.pop(jobid, None)  # type: ignore[attr-defined]
             span = _pop(u, "x_spans", jobid)
             if span is not None:
                 u.x_checker.remove_span(span)

@@ -16,7 +16,7 @@ resets the writer.  Formats follow flux-sched's resource-query ``-F``:
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Iterator
 
 from .graph import Vertex
 
@@ -34,15 +34,26 @@ def _prefix(level: int) -> str:
 
 
 class MatchWriter:
-    """Base writer: remembers emitted vertices; subclasses render them."""
+    """Base writer: remembers emitted vertices; subclasses render them.
+
+    ``items`` holds them flat, four values a vertex (level, vertex, needs,
+    exclusive; :meth:`entries` regroups them): a job over a whole cluster
+    emits every vertex, and a tuple each would be as many more objects for
+    the cyclic garbage collector to walk before they are rendered.
+    """
 
     def __init__(self) -> None:
-        self.items: list[tuple[int, Vertex, int, bool]] = []
+        self.items: list[Any] = []
         self.starttime = 0
         self.expiration = 0
 
     def emit_vtx(self, level: int, v: Vertex, needs: int, exclusive: bool) -> None:
-        self.items.append((level, v, needs, exclusive))
+        self.items += (level, v, needs, exclusive)
+
+    def entries(self) -> Iterator[tuple[int, Vertex, int, bool]]:
+        """The emitted vertices in order, as ``(level, vertex, needs, exclusive)``."""
+        it = iter(self.items)
+        return zip(it, it, it, it)
 
     def emit_tm(self, start: int, end: int) -> None:
         self.starttime, self.expiration = start, end
@@ -60,13 +71,13 @@ class MatchWriter:
 
 class SimpleWriter(MatchWriter):
     def render(self) -> str:
-        return "".join(f"{_prefix(lv)}{v.name}[{n}:{'x' if x else 's'}]\n" for lv, v, n, x in self.items)
+        return "".join(f"{_prefix(lv)}{v.name}[{n}:{'x' if x else 's'}]\n" for lv, v, n, x in self.entries())
 
 
 class PrettySimpleWriter(MatchWriter):
     def render(self) -> str:
         return "".join(f"{_prefix(lv)}{v.name}[{n}:{'exclusive' if x else 'shared'}]\n"
-                       for lv, v, n, x in reversed(self.items))
+                       for lv, v, n, x in reversed(list(self.entries())))
 
 
 def _jgf(items: list[tuple[int, Vertex, int, bool]]) -> dict[str, Any]:
@@ -105,24 +116,24 @@ def _rlite(items: list[tuple[int, Vertex, int, bool]]) -> tuple[list[dict[str, A
 
 class JGFWriter(MatchWriter):
     def render(self) -> str:
-        return json.dumps(_jgf(self.items)) + "\n"
+        return json.dumps(_jgf(list(self.entries()))) + "\n"
 
 
 class RLiteWriter(MatchWriter):
     def render(self) -> str:
-        return json.dumps(_rlite(self.items)[0]) + "\n"
+        return json.dumps(_rlite(list(self.entries()))[0]) + "\n"
 
 
 class RV1Writer(MatchWriter):
     sched = True
 
     def render(self) -> str:
-        rl, nodelist = _rlite(self.items)
+        rl, nodelist = _rlite(list(self.entries()))
         r: dict[str, Any] = {"version": 1, "execution": {
             "R_lite": rl, "nodelist": nodelist, "starttime": self.starttime,
             "expiration": self.expiration}}
         if self.sched:
-            r["scheduling"] = _jgf(self.items)
+            r["scheduling"] = _jgf(list(self.entries()))
         return json.dumps(r) + "\n"
 
 
