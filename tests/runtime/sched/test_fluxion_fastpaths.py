@@ -327,7 +327,7 @@ def _mixed_nodes() -> ResourceGraph:
     return g
 
 
-@pytest.mark.parametrize("policy", ["first", "firstnodex"])
+@pytest.mark.parametrize("policy", ["first", "firstnodex", "high", "low", "hinode", "lonodex"])
 def test_untouched_subtrees_replay_a_visit_of_the_same_shape(policy: str) -> None:
     """Records of one untouched node's visit, replayed for others, select and count as the walk."""
     def run(trav: Traverser) -> list:
@@ -629,3 +629,59 @@ def test_handed_up_candidates_are_rebuilt_with_the_replayed_subtrees_scores() ->
     real = flat(visit(b))
     assert real and flat(trav._replay_merged(b, rec)) == real
     assert real != flat(visit(a))  # (the two nodes' candidates differ)
+
+
+@pytest.mark.parametrize("policy", ["first", "high"])
+@pytest.mark.parametrize("fmt", ["simple", "rv1"])
+def test_a_graph_wide_match_leaves_few_objects_for_the_cyclic_collector(policy: str, fmt: str) -> None:
+    """A job over every node tags every vertex and emits every vertex: what it leaves for
+    the cyclic collector (resource-query collects the youngest generation inside a match's
+    ELAPSE) must not grow with the leaves (as a set of tags and an entry tuple each did)."""
+    import gc
+
+    with ResourceGraph.building():
+        g = ResourceGraph()
+        root = g.add_vertex("cluster", "cluster", 0)
+        for i in range(10):
+            node = g.add_vertex("node", "node", i, parent=root, rank=i)
+            for k in range(2):
+                sock = g.add_vertex("socket", "socket", k, parent=node, rank=i)
+                g.add_children(sock, "core", "core", range(k * 64, k * 64 + 64), rank=i)
+    trav = Traverser(g, make_policy(policy))
+    w = make_writer(fmt)
+    whole = {"version": 1, "attributes": {"system": {"duration": 100}}, "tasks": [], "resources": [
+        {"type": "node", "count": {"min": 1, "max": 10, "operator": "+", "operand": 1}, "exclusive": True,
+         "with": [{"type": "slot", "count": 1, "label": "task", "with": [
+             {"type": "socket", "count": 2, "with": [{"type": "core", "count": 64}]}]}]}]}
+    req = parse_request(whole)
+    nverts = len(trav.g.vertices)
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        gc.collect()
+        before = len(gc.get_objects(generation=0))
+        trav.run(req, "allocate", 1, w)
+        left = len(gc.get_objects(generation=0)) - before
+        assert all(v.tags and 1 in v.tags for v in trav.g.vertices)  # every vertex holds the job
+        assert left < nverts // 2, (left, nverts)
+    finally:
+        if was:
+            gc.enable()
+    out = w.emit()
+    assert out.count("core") >= 1280 and "node9" in out
+
+
+@pytest.mark.parametrize("policy", ["first", "high", "locality"])
+def test_what_a_first_match_needs_of_a_big_vertex_is_there_with_the_traverser(policy: str) -> None:
+    """The neighbour types of a cluster's thousands of nodes and the count of nodes up are
+    found with the traverser, not by the first match that asks (a slot at the root asks
+    for the types of all the root's children); both stay right after a status change."""
+    trav = Traverser(build(70), make_policy(policy))
+    root = trav.root
+    assert root.kid_types == frozenset({"node"})
+    assert trav.g._nodes_up == 70
+    trav.mark("/cluster0/node3", "down")
+    assert trav.g.nodes_up == 69
+    w = make_writer("simple")
+    trav.run(parse_request(_spec("slotcore", 1, 100)), "allocate", 1, w)
+    assert "core" in w.emit()

@@ -832,7 +832,8 @@ class FastPaths:
                         if path is None:
                             return None
                         c -= level + verts[ee.edge.dst].id  # type: ignore[attr-defined]
-                        edges.append((path, ee.count, ee.needs, ee.exclusive))
+                        # the path to the edge's source, and the edge's position there
+                        edges.append((path[:-1], path[-1], ee.count, ee.needs, ee.exclusive))
                     groups.append((c, g.count, g.needs, g.exclusive, g.root, g.task_label, tuple(edges)))
                 out.append((s, t, ev.qual_count, ev.total_count, ev.best_k, ev.best_i, ev.cutline,
                             tuple(groups)))
@@ -843,22 +844,30 @@ class FastPaths:
         level = self._level_below(u)
         verts = self.g.vertices
         dom = self.dom
+        # the child lists of the subtree's vertices, by their paths from u (the candidates
+        # of one vertex, e.g. a socket's cores, share one)
+        outs: dict[tuple, list] = {(): u.out[dom]}
         sc = Scoring()
         for s, t, qual, total, best_k, best_i, cutline, groups in merged:
             ev = sc.evals(s, t)
             ev.qual_count, ev.total_count, ev.best_k, ev.best_i, ev.cutline = (qual, total, best_k,
                                                                                best_i, cutline)
+            append = ev.groups.append
             for c, count, needs, exclusive, root, label, edges in groups:
                 eg = EGroup(c, count, needs, exclusive, root)
                 eg.task_label = label
                 score = c
-                for path, ecount, eneeds, ex in edges:
-                    v = u
-                    for pos in path[:-1]:
-                        v = verts[v.out[dom][pos].dst]
-                    e = v.out[dom][path[-1]]
+                eedges = eg.edges
+                for src, pos, ecount, eneeds, ex in edges:
+                    out = outs.get(src)
+                    if out is None:
+                        v = u
+                        for p in src:
+                            v = verts[v.out[dom][p].dst]
+                        out = outs[src] = v.out[dom]
+                    e = out[pos]
                     score += level + verts[e.dst].id
-                    eg.edges.append(EEdge(ecount, eneeds, ex, e))
+                    eedges.append(EEdge(ecount, eneeds, ex, e))
                 eg.score = score
-                ev.groups.append(eg)
+                append(eg)
         return sc

@@ -150,26 +150,29 @@ class Traverser(UpdateWalk, FastPaths):
         #: The marks of a recorded visit, flat (edge, needs, exclusive, edge, ...: see fastpaths).
         self._rec: list[Any] | None = None
         self._merged: Scoring | None = None
-        # built with the graph's indexes, not by the first match: the first policy's
-        # sorted children of big vertices (a cluster's nodes), and the shapes a match
-        # replays an untouched node's visit by
+        # built with the graph's indexes, not by the first match: the neighbour types and
+        # the first policy's sorted children of big vertices (a cluster's nodes), and the
+        # shapes a match replays an untouched node's visit by
         dom = self.dom
         root = self.root
         shapes = self._shapes is not None
         ordered = policy.stop_on_k > 0
-        if ordered or shapes:
-            verts = graph.vertices
-            for v in verts:
-                out = v.out
-                if not out:
-                    continue
-                kids = out.get(dom, ())
-                if ordered and len(kids) >= _ORDER_MIN:
+        verts = graph.vertices
+        for v in verts:
+            out = v.out
+            if not out:
+                continue
+            kids = out.get(dom, ())
+            if len(kids) >= _ORDER_MIN:
+                types = {verts[e.dst].type for e in kids}
+                self._kid_types(v, types)
+                if ordered:
                     self._ordered_children(v)
-                    if len({verts[e.dst].type for e in kids}) == 1:
+                    if len(types) == 1:
                         self._child_log[v.uniq_id] = []
-                if shapes and v is not root and self._memo_worth(v):
-                    self._shape_of(v)
+            if shapes and v is not root and self._memo_worth(v):
+                self._shape_of(v)
+        graph.nodes_up  # (cached by the graph until a status changes)
 
     @property
     def root(self) -> Vertex:
@@ -248,12 +251,22 @@ class Traverser(UpdateWalk, FastPaths):
             return False
         kid_types = u.kid_types
         if kid_types is None:
-            verts = self.g.vertices
-            kids = {verts[e.dst].type for e in u.children(self.dom)}
-            if self.g.reverse_edges and self.dom in u.parent_edge:
-                kids.add(verts[u.parent_edge[self.dom].src].type)
-            kid_types = u.kid_types = frozenset(kids)
+            kid_types = self._kid_types(u)
         return all(c.type in kid_types for c in slot.with_)
+
+    def _kid_types(self, u: Vertex, kids: set[str] | None = None) -> frozenset[str]:
+        """The types of ``u``'s neighbours in the dominant subsystem, kept on ``u``.
+
+        ``kids``: the types of its children, when known."""
+        verts = self.g.vertices
+        if kids is None:
+            kids = {verts[e.dst].type for e in u.children(self.dom)}
+        else:
+            kids = set(kids)
+        if self.g.reverse_edges and self.dom in u.parent_edge:
+            kids.add(verts[u.parent_edge[self.dom].src].type)
+        kt = u.kid_types = frozenset(kids)
+        return kt
 
     def _ordered_children(self, u: Vertex) -> Iterable[Edge]:
         """``u``'s children by descending (weight, uniq_id), the ``first`` policy's order.
