@@ -854,10 +854,8 @@ class FastPaths:
                                                                                best_i, cutline)
             append = ev.groups.append
             for c, count, needs, exclusive, root, label, edges in groups:
-                eg = EGroup(c, count, needs, exclusive, root)
-                eg.task_label = label
                 score = c
-                eedges = eg.edges
+                eedges = []
                 for src, pos, ecount, eneeds, ex in edges:
                     out = outs.get(src)
                     if out is None:
@@ -868,6 +866,5 @@ class FastPaths:
                     e = out[pos]
                     score += level + verts[e.dst].id
                     eedges.append(EEdge(ecount, eneeds, ex, e))
-                eg.score = score
-                append(eg)
+                append(EGroup(score, count, needs, exclusive, root, label, eedges))
         return sc

@@ -41,14 +41,14 @@ class EGroup:
     __slots__ = ("score", "count", "needs", "exclusive", "root", "task_label", "edges")
 
     def __init__(self, score: int, count: int, needs: int = 0, exclusive: bool = False,
-                 root: bool = False) -> None:
+                 root: bool = False, task_label: str = "", edges: list[EEdge] | None = None) -> None:
         self.score = score
         self.count = count
         self.needs = needs
         self.exclusive = exclusive
         self.root = root
-        self.task_label = ""
-        self.edges: list[EEdge] = []
+        self.task_label = task_label
+        self.edges: list[EEdge] = [] if edges is None else edges
 
 
 _score = attrgetter("score")
