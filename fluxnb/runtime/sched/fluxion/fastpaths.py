@@ -48,7 +48,11 @@ Failed prefixes of a big vertex's children (:class:`FailedPrefix`)
 
 Replayed untouched subtrees of one shape (:meth:`FastPaths._shape_visit`)
     For the ``first`` policy a free node is visited once and then taken, so
-    records of one vertex are never replayed; but a subtree that no walk has
+    records of one vertex are never replayed, and under the policies that
+    score every candidate the first match over many free nodes (a ``high``
+    match filling a cluster) visits each of them for the first time too
+    (:meth:`FastPaths._memo_visit` records such a visit through this one);
+    but a subtree that no walk has
     ever changed (``version`` 0: no span ever planned below it, no status
     change) is visited exactly as every other untouched subtree of the same
     shape: the same types, sizes, ids, statuses and child order (edge
@@ -65,10 +69,10 @@ Replayed untouched subtrees of one shape (:meth:`FastPaths._shape_visit`)
     choice made inside, e.g. a core for a slot asked at the root) are kept by
     child positions with their scores less their terms (a constant plus, per
     edge, the level and the target's id) and rebuilt with the replayed
-    subtree's terms (:meth:`FastPaths._record_merged`).  A reservation's visit of a
-    subtree whose jobs all lie outside its window, children still in their
-    first order, is that of the untouched subtree and replays the same
-    records (:meth:`FastPaths._free_as_untouched`).
+    subtree's terms (:meth:`FastPaths._record_merged`).  Under the ``first``
+    policy a reservation's visit of a subtree whose jobs all lie outside its
+    window, children still in their first order, is that of the untouched
+    subtree and replays the same records (:meth:`FastPaths._free_as_untouched`).
 
 Leaves (:meth:`FastPaths._leaf_dfv`, :meth:`FastPaths._slot_of_leaves`)
     Most vertices of a large graph are leaves (cores).  Their visit, and a

@@ -265,8 +265,8 @@ class Traverser(UpdateWalk, FastPaths):
             kids = set(kids)
         if self.g.reverse_edges and self.dom in u.parent_edge:
             kids.add(verts[u.parent_edge[self.dom].src].type)
-        kt = u.kid_types = frozenset(kids)
-        return kt
+        u.kid_types = frozenset(kids)
+        return u.kid_types
 
     def _ordered_children(self, u: Vertex) -> Iterable[Edge]:
         """``u``'s children by descending (weight, uniq_id), the ``first`` policy's order.
@@ -531,6 +531,8 @@ class Traverser(UpdateWalk, FastPaths):
             return self._memo_visit(meta, u, resources, pristine, excl, to_parent)
         elif (memo and self._shapes is not None and self._memo is None and u is not self.root
               and self._memo_worth(u)):
+            # (with a memo, the policies that score every candidate, _memo_visit records
+            # through the shape visit)
             if u.version == 0:
                 return self._shape_visit(meta, u, resources, pristine, excl, to_parent)
             orders = self._free_as_untouched(meta, u)
