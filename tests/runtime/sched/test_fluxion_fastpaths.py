@@ -245,26 +245,43 @@ def _step(trav: Traverser, w, out: list, request, op: str, jobid: int) -> bool:
     return ok
 
 
+def _play(trav: Traverser, steps: list) -> list:
+    """Run ``steps`` (``(kind, op)`` matches as job ``i``, ``("cancel", jobid)``,
+    ``("down", node)``); the results and visit counts :func:`_step` records."""
+    w = make_writer("simple")
+    out: list = []
+    for jobid, (kind, op) in enumerate(steps, 1):
+        if kind == "cancel":
+            trav.cancel(op)
+        elif kind == "down":
+            trav.mark(f"/cluster0/node{op}", "down")
+        else:
+            _step(trav, w, out, parse_request(_spec(kind, 1, 100)), op, jobid)
+    return out
+
+
+def _count_calls(trav: Traverser, name: str) -> list[int]:
+    """Count the calls of ``trav``'s method ``name`` from now on (in the returned cell)."""
+    calls = [0]
+    method = getattr(trav, name)
+
+    def counted(*a, **kw):  # type: ignore[no-untyped-def]
+        calls[0] += 1
+        return method(*a, **kw)
+    setattr(trav, name, counted)
+    return calls
+
+
 @pytest.mark.parametrize("policy", ["first", "high", "low"])
 def test_failed_busy_subtrees_replay_the_same_visit(policy: str) -> None:
     """Records of failed visits of busy nodes change neither the selection nor the visit counts."""
-    def run(trav: Traverser) -> list:
-        w = make_writer("simple")
-        out = []
-        steps = [("slotcore", "allocate")] * 3 + [("node", "allocate")] * 12 + \
-            [("node", "allocate_orelse_reserve")] * 6 + [("cancel", 5), ("node", "allocate")] + \
-            [("nodecore", "allocate_orelse_reserve")] * 3 + [("node", "allocate_with_satisfiability")]
-        for jobid, (kind, op) in enumerate(steps, 1):
-            if kind == "cancel":
-                trav.cancel(op)  # type: ignore[arg-type]
-                continue
-            _step(trav, w, out, parse_request(_spec(kind, 1, 100)), op, jobid)  # type: ignore[arg-type]
-        return out
-
+    steps = [("slotcore", "allocate")] * 3 + [("node", "allocate")] * 12 + \
+        [("node", "allocate_orelse_reserve")] * 6 + [("cancel", 5), ("node", "allocate")] + \
+        [("nodecore", "allocate_orelse_reserve")] * 3 + [("node", "allocate_with_satisfiability")]
     fast = Traverser(build(12), make_policy(policy))
     slow = Traverser(build(12), make_policy(policy))
     slow._fails = None
-    assert run(fast) == run(slow)
+    assert _play(fast, steps) == _play(slow, steps)
     assert fast._fails  # some busy nodes were recorded
 
 
@@ -275,30 +292,16 @@ def test_busy_children_counted_without_a_visit_select_and_count_as_the_visit(pol
     """A child in use for the whole window is counted and pruned without its visit: the same
     selections, errors and visit counts as visiting it, through a full cluster, reservations,
     a node marked down, a cancel and satisfiability (with and without failed-visit records)."""
-    def run(trav: Traverser) -> tuple[list, int]:
-        calls = [0]
-        visit = trav._dom_dfv
+    steps = ([("slotcore", "allocate")] * 5 + [("node", "allocate")] * 40
+             + [("node", "allocate_orelse_reserve")] * 4 + [("down", 7), ("cancel", 9)]
+             + [("nodecore", "allocate_orelse_reserve")] * 2 + [("core", "allocate")] * 2
+             + [("node", "allocate_with_satisfiability"), ("node", "allocate_orelse_reserve")])
 
-        def counted(*a, **kw):
-            calls[0] += 1
-            return visit(*a, **kw)
-        trav._dom_dfv = counted  # type: ignore[method-assign]
+    def run(trav: Traverser) -> tuple[list, int]:
+        calls = _count_calls(trav, "_dom_dfv")
         if not records:
             trav._fails = None
-        w = make_writer("simple")
-        out: list = []
-        steps = ([("slotcore", "allocate")] * 5 + [("node", "allocate")] * 40
-                 + [("node", "allocate_orelse_reserve")] * 4 + [("down", 7), ("cancel", 9)]
-                 + [("nodecore", "allocate_orelse_reserve")] * 2 + [("core", "allocate")] * 2
-                 + [("node", "allocate_with_satisfiability"), ("node", "allocate_orelse_reserve")])
-        for jobid, (kind, op) in enumerate(steps, 1):
-            if kind == "cancel":
-                trav.cancel(op)  # type: ignore[arg-type]
-            elif kind == "down":
-                trav.mark(f"/cluster0/node{op}", "down")
-            else:
-                _step(trav, w, out, parse_request(_spec(kind, 1, 100)), op, jobid)  # type: ignore[arg-type]
-        return out, calls[0]
+        return _play(trav, steps), calls[0]
 
     fast = Traverser(build(40), make_policy(policy))
     slow = Traverser(build(40), make_policy(policy))
@@ -346,20 +349,10 @@ def test_untouched_subtrees_replay_a_visit_of_the_same_shape(policy: str) -> Non
             _step(trav, w, out, parse_request(_spec(kind, count, 100)), op, jobid)
         return out
 
-    def counted(trav: Traverser) -> list[int]:
-        calls = [0]
-        explore = trav._explore
-
-        def wrapper(*a, **k):  # type: ignore[no-untyped-def]
-            calls[0] += 1
-            return explore(*a, **k)
-        trav._explore = wrapper  # type: ignore[method-assign]
-        return calls
-
     fast = Traverser(_mixed_nodes(), make_policy(policy))
     slow = Traverser(_mixed_nodes(), make_policy(policy))
     slow._shapes = None
-    fast_calls, slow_calls = counted(fast), counted(slow)
+    fast_calls, slow_calls = _count_calls(fast, "_explore"), _count_calls(slow, "_explore")
     assert run(fast) == run(slow)
     assert fast_calls[0] < slow_calls[0]  # some visits were replayed
     assert len(set(fast._shape_ids.values()) - {None}) > 1  # several shapes met

@@ -112,6 +112,12 @@ def _first(x: tuple) -> Any:
     return x[0]
 
 
+def _marks(rec: list) -> Iterator[tuple[Edge, int, bool]]:
+    """The ``(edge, needs, exclusive)`` marks of a flat record (see ``_recorded_visit``)."""
+    it = iter(rec)
+    return zip(it, it, it)
+
+
 _dst = attrgetter("dst")
 _weight = attrgetter("weight")
 _type = attrgetter("type")
@@ -494,8 +500,7 @@ class FastPaths:
             self.postorder += npost
             if rc == 0:
                 mark = self._mark
-                it = iter(marks)
-                for e, n, x in zip(it, it, it):
+                for e, n, x in _marks(marks):
                     mark(e, n, x)
                 if merged is not None:
                     to_parent.merge(merged)
@@ -774,8 +779,7 @@ class FastPaths:
                 shapes[ctx] = None  # type: ignore[index]
                 return rc, x_out
         by_src: dict[tuple, list[tuple[int, int, bool]]] = {}
-        it = iter(rec)
-        for e, n, x in zip(it, it, it):
+        for e, n, x in _marks(rec):
             path = self._path_to(u, e)
             if path is None:
                 return rc, x_out  # an edge outside the subtree: not a record of its shape

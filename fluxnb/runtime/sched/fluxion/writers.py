@@ -128,12 +128,13 @@ class RV1Writer(MatchWriter):
     sched = True
 
     def render(self) -> str:
-        rl, nodelist = _rlite(list(self.entries()))
+        entries = list(self.entries())
+        rl, nodelist = _rlite(entries)
         r: dict[str, Any] = {"version": 1, "execution": {
             "R_lite": rl, "nodelist": nodelist, "starttime": self.starttime,
             "expiration": self.expiration}}
         if self.sched:
-            r["scheduling"] = _jgf(list(self.entries()))
+            r["scheduling"] = _jgf(entries)
         return json.dumps(r) + "\n"
 
 
