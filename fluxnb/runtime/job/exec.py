@@ -32,7 +32,7 @@ KILL_TIMEOUT = 2.0
 
 class _Exec:
     __slots__ = ("id", "msg", "ranks", "started", "exited", "status", "timer", "kill_timer",
-                 "namespace", "test", "done", "layout", "exception")
+                 "namespace", "test", "done", "layout", "exception", "launched", "signaled")
 
     def __init__(self, jobid: int, msg: Message):
         self.id = jobid
@@ -48,6 +48,8 @@ class _Exec:
         self.done = False
         self.layout: dict[int, list[int]] = {}
         self.exception = False
+        self.launched = False        # the shells were asked to run
+        self.signaled: int | None = None  # a signal that came before that
 
 
 class JobExec(Service):
@@ -144,6 +146,19 @@ class JobExec(Service):
         truncate_outputs(jobspec, ex.id)
         self._exec_event(ex, "init")
         self._exec_event(ex, "starting")
+        # the header is in the KVS before any task can write output after it (as
+        # flux's shell commits it before it starts the tasks)
+        self.writer.after(ex.namespace, lambda: self._start_shells(ex, jobspec, R_obj, ntasks),
+                          now=True)
+
+    def _start_shells(self, ex: _Exec, jobspec: dict, R_obj: dict, ntasks: int) -> None:
+        if ex.done:
+            return
+        if ex.signaled is not None:  # killed before its tasks started: they never do
+            ex.done = True
+            self._finish(ex, (128 + ex.signaled) << 8)  # as a shell whose tasks it killed
+            return
+        ex.launched = True
         for rank in ex.ranks:
             self.broker.rpc("job-shell.run", {
                 "id": ex.id, "jobspec": jobspec, "tasks": ex.layout[rank], "ntasks": ntasks,
@@ -214,8 +229,9 @@ class JobExec(Service):
         if ex.test:
             self._release(ex)
             return
-        # copy the guest namespace into the job's directory, then drop it
-        self.writer.after(ex.namespace, lambda: self._archive(ex))
+        # copy the guest namespace into the job's directory, then drop it (the guest
+        # namespace is the job's alone: its last events go out at once)
+        self.writer.after(ex.namespace, lambda: self._archive(ex), now=True)
 
     def _archive(self, ex: _Exec) -> None:
         fut = self.broker.rpc("kvs.lookup", {"key": ".", "namespace": ex.namespace, "flags": FLUX_KVS_TREEOBJ}, nodeid=0)
@@ -262,6 +278,9 @@ class JobExec(Service):
             if not ex.done:
                 ex.status = signum
                 self._test_finish(ex)
+            return
+        if not ex.launched:
+            ex.signaled = int(signum)  # the shells are not asked to run yet (_start_shells)
             return
         for rank in ex.ranks:
             if rank not in ex.exited:

@@ -382,7 +382,8 @@ class JobShell(Service):
             return DEFERRED
         for line in eofs:  # after the output still on its way, then exit
             self.writer.append("output", line, namespace=ns)
-        self.writer.after(ns, lambda: self._exited(job, status))
+        # the guest namespace is the job's alone: nothing to gather by waiting
+        self.writer.after(ns, lambda: self._exited(job, status), now=True)
         return DEFERRED
 
     def _log(self, ns: str, shell_rank: int, message: str, level: int = 6) -> None:

@@ -213,3 +213,38 @@ def test_output_goes_to_the_eventlog_a_line_at_a_time(inst):
         data = [ev.context["data"] for ev in eventlog_entries(h, jobid, "output", watch=False)
                 if ev.name == "data" and ev.context.get("stream") == "stdout" and "data" in ev.context]
     assert data == ["ab\n", "\u00e9\n", "no newline"]
+
+
+def test_a_job_signaled_before_its_shells_start_runs_no_task(inst, tmp_path):
+    """job-exec creates the guest namespace and commits the output header before it
+    asks the shells to run the tasks; a kill that comes meanwhile (a cancel, or the
+    time limit) is not lost: the tasks never start and the job finishes as killed."""
+    import concurrent.futures
+    import errno
+
+    from fluxnb.runtime.message import FLAG_STREAMING
+    marker = tmp_path / "ran"
+    jobid = 0x7F00_0000_0000_0001  # an id job-exec has not seen; rank 0's cores
+    R = {"version": 1, "execution": {"R_lite": [{"rank": "0", "children": {"core": "0"}}],
+                                     "starttime": 0.0, "expiration": 0.0, "nodelist": ["x"]}}
+    js = spec(["touch", str(marker)]).jobspec
+    broker = inst._set.brokers[0]
+    replies: list = []
+    ended: concurrent.futures.Future = concurrent.futures.Future()
+
+    def on_reply(msg):
+        if msg.errnum:
+            ended.set_result(msg.errnum)
+        else:
+            replies.append((msg.json["type"], msg.json["data"]))
+
+    def start_then_kill():  # in one pass of the loop: before the namespace is made
+        broker.rpc("job-exec.start", {"id": jobid, "R": R, "jobspec": js}, nodeid=0,
+                   flags=FLAG_STREAMING, callback=on_reply)
+        broker.rpc("job-exec.kill", {"id": jobid, "signum": 15}, nodeid=0)
+
+    broker.loop.call_soon_threadsafe(start_then_kill)
+    assert ended.result(timeout=10) == errno.ENODATA
+    assert [k for k, _ in replies] == ["finish", "release"]
+    assert replies[0][1]["status"] == (128 + 15) << 8
+    assert not marker.exists()

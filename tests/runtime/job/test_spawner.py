@@ -210,3 +210,26 @@ def test_spawner_frames_unit():
             streams[stream] = streams.get(stream, b"") + data
         assert streams == {"stdout": f"{k}\n".encode(), "stderr": f"e{k}\n".encode()}
     assert set(my_spawners()) <= before  # close_spawner waited for it to exit
+
+
+def test_a_task_that_ends_during_a_burst_of_spawns_is_told_before_the_burst_ends():
+    """The spawner tells a task's exit while it is still starting the rest of a burst
+    (each spawn holds it ~0.5 ms until the child has exec'd): the scheduler frees a
+    job's cores only once its exit is told, so the first jobs of a burst of eight
+    held their cores until the eighth had started."""
+    async def main():
+        loop = asyncio.get_running_loop()
+        order: list[tuple[str, int]] = []
+        tasks = []
+        env = {"PATH": os.environ.get("PATH", os.defpath)}
+        for k in range(60):  # one pass of the loop: one burst of frames
+            t = process.start_task(loop, ["true"], env, None, lambda s, d: None, mark="unit-test")
+            t.started.add_done_callback(lambda f, k=k: order.append(("started", k)))
+            t.done.add_done_callback(lambda f, k=k: order.append(("exit", k)))
+            tasks.append(t)
+        await asyncio.gather(*(t.done for t in tasks))
+        process.close_spawner(loop)
+        return order
+    order = asyncio.run(main())
+    assert sorted(order) == sorted([("started", k) for k in range(60)] + [("exit", k) for k in range(60)])
+    assert order.index(("exit", 0)) < order.index(("started", 59))
