@@ -448,11 +448,24 @@ class KVS:
         return entries
 
     def _trim_dirs(self) -> None:
-        # the oldest tenth at once, so that trimming is amortized; the newest versions
-        # (the current roots' paths) stay. (Trimming to half the limit left a queue of
-        # 3,000 jobs 1,500-3,000 dirs, and 1.3 of its dirs to read back a job.)
+        """Drop a tenth of the cached dirs at once (trimming is amortized): the newest
+        of those past the hot newest third (the current roots' paths, running jobs'
+        dirs), not the oldest.
+
+        The dirs no commit has rewritten for a while are, under a queue of jobs, those
+        of the jobs queued first, which the scheduler starts first. Dropped oldest
+        first, a queue longer than the cache had none of its dirs cached when its turn
+        came, and was read back from the content store a dir at a time (1.1 reads a
+        job with 2,000 jobs queued, 1.4 with 10,000, each waiting for the background
+        flush's statement under way). Kept, the oldest are there when they are needed,
+        and leave (rewritten, they are the newest) making room.
+        """
         dirs = self._dirs
-        for old in list(itertools.islice(dirs, len(dirs) - DIR_CACHE_LIMIT * 9 // 10)):
+        n = len(dirs) - DIR_CACHE_LIMIT * 9 // 10
+        if n <= 0:
+            return
+        stop = len(dirs) - DIR_CACHE_LIMIT // 3
+        for old in list(itertools.islice(dirs, max(0, stop - n), stop)):
             del dirs[old]
 
     def _dir_take(self, ref: str, cached: tuple | None = None) -> _Dir:

@@ -458,3 +458,26 @@ def test_unlinking_a_directory_drops_its_cached_tree(kvs):
     assert kvs.get(P, "job.d.eventlog") == "z"
     with pytest.raises(KVSLookupError):
         kvs.get(P, "job.a.b.eventlog")
+
+
+def test_a_queue_longer_than_the_dir_cache_keeps_its_oldest_dirs_cached(tmp_path, monkeypatch):
+    # jobs' dirs rewritten in the order they were written (a queue: the first job
+    # queued runs first) outnumber the dirs the cache holds: it keeps the oldest, so
+    # the first rewrites find theirs cached, where dropped oldest first every one of
+    # them was read back from the content store's file (issue 17)
+    from fluxnb.runtime.kvs import store
+    monkeypatch.setattr(store, "DIR_CACHE_LIMIT", 300)
+    cs = ContentStore(tmp_path, cache_bytes=1)  # no clean blob kept in memory
+    kvs = KVS(content=cs)
+    for i in range(600):
+        kvs.commit(P, KVSTxn().put(f"job.0000.{i:04x}.eventlog", i))
+    reads = []
+    select = cs._select
+    monkeypatch.setattr(cs, "_select", lambda sql, args: reads.append(args) or select(sql, args))
+    for i in range(100):
+        kvs.commit(P, KVSTxn().put(f"job.0000.{i:04x}.R", -i))
+    assert reads == []
+    assert len(kvs._dirs) <= 300
+    assert kvs._dirs.get(kvs.getroot(P)["rootref"]) is not None  # the hot paths stay
+    assert [kvs.get(P, f"job.0000.{i:04x}.eventlog") for i in range(600)] == list(range(600))
+    assert [kvs.get(P, f"job.0000.{i:04x}.R") for i in range(100)] == [-i for i in range(100)]
