@@ -146,14 +146,9 @@ class JobExec(Service):
         truncate_outputs(jobspec, ex.id)
         self._exec_event(ex, "init")
         self._exec_event(ex, "starting")
-        # the header is in the KVS before any task can write output after it (as
-        # flux's shell commits it before it starts the tasks)
-        self.writer.after(ex.namespace, lambda: self._start_shells(ex, jobspec, R_obj, ntasks),
-                          now=True)
-
-    def _start_shells(self, ex: _Exec, jobspec: dict, R_obj: dict, ntasks: int) -> None:
-        if ex.done:
-            return
+        # the header goes to the KVS before the shells are asked to run, so it is in
+        # before any output of a task (as flux's shell commits it before it starts them)
+        self.writer.send_now(ex.namespace)
         if ex.signaled is not None:  # killed before its tasks started: they never do
             ex.done = True
             self._finish(ex, (128 + ex.signaled) << 8)  # as a shell whose tasks it killed

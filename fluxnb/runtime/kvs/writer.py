@@ -73,11 +73,19 @@ class KVSWriter:
             return
         self.waiters.setdefault(namespace, []).append(callback)
         if now:
-            self._send(namespace, self.pending.pop(namespace), self.waiters.pop(namespace))
+            self.send_now(namespace)
             return
         if not self.flush_idle:
             self.flush_idle = True
             self.broker.loop.call_soon(self._flush_when_idle)
+
+    def send_now(self, namespace: str) -> None:
+        """Send what is queued for ``namespace`` now, as one commit. The KVS applies
+        commits in the order it gets them: a request sent after this one, and what
+        it leads to, finds these ops applied."""
+        ops = self.pending.pop(namespace, None)
+        if ops:
+            self._send(namespace, ops, self.waiters.pop(namespace, []))
 
     def idle(self, namespace: str) -> bool:
         """Nothing of this writer's for ``namespace`` waits to go out or to be committed."""
