@@ -275,7 +275,7 @@ class JobExec(Service):
                 self._test_finish(ex)
             return
         if not ex.launched:
-            ex.signaled = int(signum)  # the shells are not asked to run yet (_start_shells)
+            ex.signaled = int(signum)  # the shells are not asked to run yet (see _launch)
             return
         for rank in ex.ranks:
             if rank not in ex.exited:
