@@ -134,9 +134,7 @@ class Spawnd:
                     # gives again what is still pending)
                     break
                 self.on_task_fd(fd)
-            if self.polled:
-                self.poll()
-            if self.out and not self.flush_out():
+            if not self.tell():
                 self.kill_all()
                 return
 
@@ -159,12 +157,15 @@ class Spawnd:
         for fd, _ in self.ep.poll(0):
             if fd != sockfd:  # the frames after this one are read already
                 self.on_task_fd(fd)
+        return self.tell()
+
+    def tell(self):
+        """Reap the tasks without a pidfd, then send what is queued; False if the
+        broker is gone."""
         if self.polled:
             self.poll()
-        return not self.out or self.flush_out()
-
-    def flush_out(self):
-        """Send what is queued; False if the broker is gone."""
+        if not self.out:
+            return True
         try:
             self.sock.sendall(b"".join(self.out))
         except OSError:
