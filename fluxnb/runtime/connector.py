@@ -272,7 +272,7 @@ class ServerConnection:
     """
 
     __slots__ = ("sock", "fd", "hop", "uid", "pid", "reader", "pending", "closed", "on_writable",
-                 "on_queued", "said_goodbye", "spoke")
+                 "on_queued", "said_goodbye", "spoke", "armed")
 
     def __init__(self, sock, hop: str, on_writable, on_queued):
         self.sock = sock
@@ -291,6 +291,8 @@ class ServerConnection:
         self.said_goodbye = False
         #: whether the client sent anything (a probe that only read the greeting did not)
         self.spoke = False
+        #: whether ``on_writable`` was asked to watch for writability (and not told to stop)
+        self.armed = False
 
     def send(self, frames: list) -> bool:
         """Queue one message; False if the client is gone (a failed write shows
@@ -323,7 +325,12 @@ class ServerConnection:
                 continue
             self.pending.append(memoryview(b)[sent:] if sent else b)
             sent = 0
-        self.on_writable(self, True)
+        self._arm(True)
+
+    def _arm(self, on: bool) -> None:
+        if on != self.armed:
+            self.armed = on
+            self.on_writable(self, on)
 
     def flush(self) -> bool:
         """Write what waits; False if the client is gone."""
@@ -331,7 +338,7 @@ class ServerConnection:
             try:
                 sent = self.sock.sendmsg(self.pending[:64])
             except BlockingIOError:
-                self.on_writable(self, True)
+                self._arm(True)
                 return True
             except OSError:
                 self.pending.clear()
@@ -344,7 +351,7 @@ class ServerConnection:
                 else:
                     self.pending[0] = memoryview(head)[sent:]
                     sent = 0
-        self.on_writable(self, False)
+        self._arm(False)
         return True
 
     def close(self) -> None:

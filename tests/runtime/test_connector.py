@@ -22,7 +22,7 @@ import pytest
 
 from fluxnb import AsyncFlux, Flux, Instance, kvs
 from fluxnb.realflux.engine import probe
-from fluxnb.runtime.connector import GREETING, FrameReader, UnixConnection, pack
+from fluxnb.runtime.connector import GREETING, FrameReader, ServerConnection, UnixConnection, pack
 from fluxnb.runtime.message import FLAG_STREAMING, FluxError, Message
 from tests.conftest import alive, wait_for
 from tests.runtime.test_reliability import _as_guest, _guest, proc_instance  # noqa: F401
@@ -128,6 +128,40 @@ def test_a_client_that_stops_reading_blocks_nobody_and_loses_nothing(pinst):
         assert other.attr_get("size") == "2"      # the broker was not stuck writing
         got = [slow.event_recv("slow-test.", timeout=30).json["i"] for _ in range(200)]
         assert got == list(range(200))
+
+
+def test_the_broker_watches_a_client_for_writability_only_while_answers_wait():
+    # what a client's socket cannot take waits, and the broker's loop is asked (once)
+    # to say when the socket is writable; once it is all written, told (once) to stop:
+    # never a watch left on with nothing to write (a loop spinning on a writable fd)
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    calls = []
+    conn = ServerConnection(a, "c:#test", lambda c, on: calls.append(on), lambda c: None)
+    try:
+        assert conn.flush() and calls == []          # nothing waits: nothing asked
+        big = [Message.request("x.y", b"z" * 100_000, matchtag=i).encode() for i in range(40)]
+        for frame in big:
+            conn.send([frame])
+        assert conn.flush() and conn.pending          # more than the socket holds
+        assert calls == [True]
+        conn.send([big[0]])
+        assert conn.flush() and calls == [True]       # still watched, not asked again
+        got, reader = [], FrameReader()
+        while len(got) < 41:
+            if conn.pending:
+                conn.flush()
+            try:
+                got += reader.feed(b.recv(1 << 20))
+            except BlockingIOError:
+                pass
+        assert not conn.pending and calls == [True, False]
+        assert [Message.decode(f).matchtag for f in got] == list(range(40)) + [0]
+        conn.send([big[1]])
+        assert conn.flush() and calls == [True, False]  # written at once: no watch
+    finally:
+        conn.close()
+        b.close()
 
 
 # -- a client that dies ------------------------------------------------------------------------

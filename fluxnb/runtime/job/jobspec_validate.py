@@ -205,10 +205,12 @@ def _check_system(system: Mapping, path: str) -> None:
     if "environment" in system:
         env = system["environment"]
         _need(isinstance(env, Mapping), f"{path}.environment", "must be a mapping")
+        # (a submitter's whole environment: the messages are made only for a bad entry)
         for name, value in env.items():
-            _need(isinstance(name, str), f"{path}.environment", f"name {name!r} must be a string")
-            _need(value is None or isinstance(value, str), f"{path}.environment.{name}",
-                  "must be a string (or null to unset)")
+            if type(name) is not str or (value is not None and type(value) is not str):
+                _need(isinstance(name, str), f"{path}.environment", f"name {name!r} must be a string")
+                _need(value is None or isinstance(value, str), f"{path}.environment.{name}",
+                      "must be a string (or null to unset)")
     if "job" in system:
         _need(isinstance(system["job"], Mapping), f"{path}.job", "must be a mapping")
         for name, value in system["job"].items():
