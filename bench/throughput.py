@@ -13,6 +13,17 @@ Beside them, in the same run: the fork/exec floor (``subprocess.run(["true"])`` 
 loop) and Dask's LocalCluster running the same ``true`` processes (when dask.distributed
 is installed). ``--growth`` also runs 10x the jobs once with fluxnb and prints the cost per job at
 both sizes (linear growth: the same cost per job).
+
+What bounds each rate is measured in the same runs: the CPU the whole machine spent a job
+(``/proc/stat``'s busy time over the run, every process of the instance, the ``flux
+submit`` client and the tasks together; for Dask its scheduler, workers and tasks), with
+how many of the machine's cores that kept busy, and the CPU a job of the rank 0 broker's
+busiest thread (fluxnb's brokers are threads of one process, under one GIL; flux-core's
+rank 0 is a process of its own). A rate near ``cores / machine CPU a job`` is bound by the
+machine's CPU; one near ``1 / busiest thread's CPU a job`` by that thread. For test exec a
+third run in each round (fluxnb only) has the jobs run 0.1 ms instead of 1 ms: what the
+loop loses waiting out the runs (the jobs on the instance's cores start and end in groups,
+and while every core's job sleeps the loop has nothing to do).
 """
 
 from __future__ import annotations
@@ -28,13 +39,51 @@ sys.path.insert(0, os.path.dirname(__file__))
 from _peer import Peer, alternate, fluxnb_start, header, show, spread, tmpfile  # noqa: E402
 
 TIMER = """\
-import subprocess, sys, time
+import os, subprocess, sys, time
+
+def busy():
+    # the machine's busy CPU seconds (user, nice, system, irq, softirq of every core)
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:8]]
+    return (v[0] + v[1] + v[2] + v[5] + v[6]) / os.sysconf("SC_CLK_TCK")
+
+def threads(pid):
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                st = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[tid] = (int(st[11]) + int(st[12])) / os.sysconf("SC_CLK_TCK")
+    return out
+
+pid = int(subprocess.run(["flux", "getattr", "broker.pid"], capture_output=True, text=True,
+                         check=True).stdout)
+b0, th0 = busy(), threads(pid)
 t = time.perf_counter()
 subprocess.run(sys.argv[1:], check=True)
-print(time.perf_counter() - t)
+el = time.perf_counter() - t
+b1, th1 = busy(), threads(pid)
+top = max((th1[k] - th0.get(k, 0.0) for k in th1), default=0.0)
+print(el, b1 - b0, top)
 """
 
-TEST_EXEC = "--setattr=system.exec.test.run_duration=0.001s"  # 0s: flux-core waits for a cancel
+
+def machine_busy() -> float:
+    """The machine's busy CPU seconds so far (as TIMER counts them)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:8]]
+    return (v[0] + v[1] + v[2] + v[5] + v[6]) / os.sysconf("SC_CLK_TCK")
+
+
+#: (machine CPU s, busiest broker thread s, jobs) of each run, by label
+CPU: dict[str, list[tuple[float, float, int]]] = {}
+
+TEST_EXEC = "--setattr=system.exec.test.run_duration={}"  # 0s: flux-core waits for a cancel
+#: the test jobs' run time (flux-core's test exec sleeps it), and a tenth of it for the
+#: diagnostic row that shows what waiting out those runs costs the loop
+RUN, SHORT_RUN = "0.001s", "0.0001s"
 
 
 def floor_rate(n: int) -> float:
@@ -58,26 +107,53 @@ def dask_rate(n: int) -> float | None:
     logging.getLogger("distributed").setLevel(logging.ERROR)
     with LocalCluster(processes=True, dashboard_address=None) as cluster, Client(cluster) as c:
         c.submit(_true_task, -1).result()  # workers warmed up, as the instances are
+        b = machine_busy()
         t = time.perf_counter()
         futures = c.map(_true_task, range(n), pure=False)
         c.gather(futures)
-        return n / (time.perf_counter() - t)
+        el = time.perf_counter() - t
+        CPU.setdefault("dask", []).append((machine_busy() - b, 0.0, n))
+        return n / el
 
 
-def cli_argv(n: int, test: bool, timer: str) -> list[str]:
-    opts = [TEST_EXEC] if test else []
+def cli_argv(n: int, test: bool, timer: str, run: str = RUN) -> list[str]:
+    opts = [TEST_EXEC.format(run)] if test else []
     return [sys.executable, timer, "flux", "submit", f"--cc=1-{n}", "--quiet", "--wait",
             *opts, "true"]
 
 
-def fluxnb_rate(n: int, test: bool, timer: str, processes: bool, size: int) -> float:
-    out = fluxnb_start(size, cli_argv(n, test, timer), processes=processes)
-    return n / float(out.split()[-1])
+def _timed(out: str, label: str, n: int) -> float:
+    el, cpu, top = (float(x) for x in out.split()[-3:])
+    CPU.setdefault(label, []).append((cpu, top, n))
+    return n / el
+
+
+def fluxnb_rate(n: int, test: bool, timer: str, processes: bool, size: int,
+                run: str = RUN) -> float:
+    out = fluxnb_start(size, cli_argv(n, test, timer, run), processes=processes)
+    return _timed(out, f"fluxnb {test} {processes} {run}", n)
 
 
 def peer_rate(peer: Peer, n: int, test: bool, timer: str, size: int) -> float:
     out = peer.start(size, cli_argv(n, test, timer))
-    return n / float(out.split()[-1])
+    return _timed(out, f"flux {test}", n)
+
+
+def cpu_line(label: str, rates: list[float]) -> str:
+    """What the runs of ``label`` cost: machine CPU a job (and the cores that kept busy),
+    the busiest broker thread's CPU a job (and how busy it was)."""
+    runs = CPU.get(label, [])
+    if not runs:
+        return ""
+    cores = os.cpu_count() or 1
+    per_job = statistics.median(1e3 * c / k for c, _, k in runs)
+    busy = statistics.median(r * c / k for r, (c, _, k) in zip(rates, runs))
+    text = f"machine CPU {per_job:.2f} ms/job ({busy:.1f} of {cores} cores busy; " \
+           f"at most {1e3 * cores / per_job:,.0f} jobs/s)"
+    if any(t for _, t, _ in runs):
+        top = statistics.median(1e3 * t / k for _, t, k in runs)
+        text += f", busiest broker thread {top:.2f} ms/job ({top * statistics.median(rates) / 10:.0f}% busy)"
+    return text
 
 
 def main() -> None:
@@ -99,19 +175,29 @@ def main() -> None:
         print(f"{'floor: subprocess.run([true]) loop':<44} {spread(fl)} jobs/s")
         if any(dk):
             print(f"{'Dask LocalCluster, the same true processes':<44} {spread(dk)} jobs/s")
+            print(f"{'':<44} {cpu_line('dask', dk)}")
         else:
             print("Dask: dask.distributed not installed (pip install 'dask[distributed]')")
         modes = [("threads", False)] + ([("processes", True)] if args.processes else [])
         for test, label in ((False, "real processes (true)"), (True, "test exec (no process)")):
             for mode, procs in modes:
-                a, b = alternate(
-                    lambda: fluxnb_rate(n, test, timer, procs, args.nodes),
-                    (lambda: peer_rate(peer, n, test, timer, args.nodes)) if peer else None,
-                    args.repeat)
+                a, b, short = [], [], []
+                for _ in range(args.repeat):  # A B (A') A B (A') ...
+                    a.append(fluxnb_rate(n, test, timer, procs, args.nodes))
+                    if peer:
+                        b.append(peer_rate(peer, n, test, timer, args.nodes))
+                    if test:
+                        short.append(fluxnb_rate(n, test, timer, procs, args.nodes, SHORT_RUN))
                 target = 1000 if test else 500
                 print(show(f"{label}, fluxnb brokers in {mode}", a, b, higher_is_better=True,
                            unit="jobs/s"), f" fluxnb target >= {target}/s: "
                       f"{'met' if statistics.median(a) >= target else 'NOT met'}")
+                print(f"{'':<44} fluxnb {cpu_line(f'fluxnb {test} {procs} {RUN}', a)}")
+                if b:
+                    print(f"{'':<44} flux   {cpu_line(f'flux {test}', b)}")
+                if short:
+                    print(f"{'':<44} fluxnb, jobs that run {SHORT_RUN[:-1]} s instead: {spread(short)} "
+                          f"jobs/s ({cpu_line(f'fluxnb {test} {procs} {SHORT_RUN}', short)})")
                 if not test and any(dk):
                     print(f"{'':<44} fluxnb / Dask {statistics.median(a) / statistics.median(dk):.2f}x"
                           f"   fluxnb / fork floor {statistics.median(a) / statistics.median(fl):.2f}")
