@@ -11,8 +11,9 @@ started alternately (fluxnb, flux, fluxnb, ...), a fresh one for every run.
 
 Beside them, in the same run: the fork/exec floor (``subprocess.run(["true"])`` in a
 loop) and Dask's LocalCluster running the same ``true`` processes (when dask.distributed
-is installed). ``--growth`` also runs 10x the jobs once with fluxnb and prints the cost per job at
-both sizes (linear growth: the same cost per job).
+is installed). ``--growth`` also runs 10x the jobs with fluxnb, alternating with N jobs, and
+prints the cost per job at both sizes (wall time, machine CPU, busiest thread CPU; linear
+growth: the same cost per job).
 
 What bounds each rate is measured in the same runs: the CPU the whole machine spent a job
 (``/proc/stat``'s busy time over the run, every process of the instance, the ``flux
@@ -163,7 +164,9 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="runs per figure (median reported)")
     ap.add_argument("--processes", action="store_true",
                     help="also fluxnb with a process per broker (fluxnb start --processes)")
-    ap.add_argument("--growth", action="store_true", help="also 10x the jobs, once each")
+    ap.add_argument("--growth", action="store_true",
+                    help="also 10x the jobs, alternating with N (--growth-repeat runs each)")
+    ap.add_argument("--growth-repeat", type=int, default=3)
     args = ap.parse_args()
     peer = Peer.find()
     print(header(peer, f"job throughput, {args.n} jobs through `flux submit --cc --wait`, "
@@ -204,13 +207,28 @@ def main() -> None:
         if args.growth:
             big = 10 * n
             for test, label in ((False, "real"), (True, "test exec")):
-                # fluxnb's growth only: flux-core's 10x run would take minutes per row
-                rows = [("fluxnb", lambda k: fluxnb_rate(k, test, timer, False, args.nodes))]
-                for who, fn in rows:
-                    small, large = fn(n), fn(big)
-                    print(f"growth {label:<10} {who:<7} {1e3 / small:.2f} ms/job at {n}, "
-                          f"{1e3 / large:.2f} ms/job at {big}: cost per job x{small / large:.2f} "
-                          f"({'no worse than linear' if small / large <= 1.1 else 'worse than linear'})")
+                # fluxnb's growth only: flux-core's 10x run would take minutes per row.
+                # The two sizes alternate (N, 10N, N, 10N...), each run in an instance of
+                # its own; the cost a job is the wall time, and the CPU (machine and
+                # busiest thread) that the same runs measured
+                costs: dict[int, list[tuple[float, float, float]]] = {n: [], big: []}
+                for _ in range(args.growth_repeat):
+                    for k in (n, big):
+                        tag = f"growth {test} {k}"
+                        out = fluxnb_start(args.nodes, cli_argv(k, test, timer))
+                        rate = _timed(out, tag, k)
+                        cpu, top, _ = CPU[tag][-1]
+                        costs[k].append((1e3 / rate, 1e3 * cpu / k, 1e3 * top / k))
+                med = {k: [statistics.median(c[i] for c in v) for i in range(3)]
+                       for k, v in costs.items()}
+                parts = []
+                for i, what in enumerate(("wall", "machine CPU", "busiest thread CPU")):
+                    parts.append(f"{what} {med[n][i]:.2f} -> {med[big][i]:.2f} ms/job "
+                                 f"(x{med[big][i] / med[n][i]:.2f})")
+                worst = med[big][0] / med[n][0]
+                print(f"growth {label:<10} fluxnb {n} -> {big} jobs, medians of {args.growth_repeat}: "
+                      + "; ".join(parts)
+                      + f": {'no worse than linear' if worst <= 1.1 else 'worse than linear'} (wall)")
     finally:
         os.unlink(timer)
 

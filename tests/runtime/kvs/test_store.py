@@ -460,6 +460,22 @@ def test_unlinking_a_directory_drops_its_cached_tree(kvs):
         kvs.get(P, "job.a.b.eventlog")
 
 
+def test_unlinking_a_directory_the_same_commit_changed_drops_its_cached_tree(kvs):
+    # the job manager's purge unlinks a batch of jobs and then the directory above
+    # them that it emptied, in one commit: the first unlinks take that directory out
+    # of the cache, and the jobs still in it must leave the cache with it (they were
+    # left there unreachable, a third of a busy cache, issue 17)
+    kvs.commit(P, KVSTxn().put("job.p.a.eventlog", "x").put("job.p.b.eventlog", "y")
+               .put("job.p.c.eventlog", "w").put("job.q.eventlog", "z"))
+    under_p = _reachable(kvs, kvs.lookup(P, "job.p", treeobj=True)["data"][0])
+    assert under_p <= set(kvs._dirs) and len(under_p) == 4
+    kvs.commit(P, KVSTxn().unlink("job.p.a").unlink("job.p"))
+    assert not under_p & set(kvs._dirs)
+    assert kvs.get(P, "job.q.eventlog") == "z"
+    with pytest.raises(KVSLookupError):
+        kvs.get(P, "job.p.b.eventlog")
+
+
 def test_a_queue_longer_than_the_dir_cache_keeps_its_oldest_dirs_cached(tmp_path, monkeypatch):
     # jobs' dirs rewritten in the order they were written (a queue: the first job
     # queued runs first) outnumber the dirs the cache holds: it keeps the oldest, so
