@@ -270,14 +270,52 @@ def _table(real: RealEngine, argv: list[str]):
 _F58 = re.compile(r"^(ƒ|f)[1-9A-HJ-NP-Za-km-z]+$")
 
 
+def cell_dir() -> str:
+    """Where a submitted cell's script waits for its jobs: ``$XDG_CACHE_HOME/fluxnb/cells``
+    (``~/.cache/...``), the owner's alone (0700).
+
+    A submitted job runs its script when the scheduler starts it, on whichever node that
+    is: not in this machine's /tmp (on a cluster, node-local, and never cleaned of the
+    scripts), but under the home directory, shared across a cluster's nodes.
+    """
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    path = os.path.join(base, "fluxnb", "cells")
+    os.makedirs(path, 0o700, exist_ok=True)
+    os.chmod(path, 0o700)
+    return path
+
+
+def cell_script(text: str) -> str:
+    """The file of a submitted cell's script, named by its text (a cell run again, or
+    submitted for a thousand jobs, is one file, written once)."""
+    import hashlib
+    name = f"fluxnb-cell-{hashlib.sha1(text.encode()).hexdigest()[:16]}.sh"
+    try:
+        where = cell_dir()
+    except OSError:
+        where = tempfile.gettempdir()  # no writable home: as before
+    path = os.path.join(where, name)
+    if not os.path.exists(path):
+        fd, tmp = tempfile.mkstemp(prefix=".cell-", dir=where)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.chmod(tmp, 0o700)
+        os.replace(tmp, path)  # whole or not at all, for a job that starts at once
+    return path
+
+
 def run_cell(real: RealEngine, argv: list[str], body: str):
     verb = argv[0]
     if verb not in ("submit", "batch", "run"):
         raise FluxUsageError(f"%%flux {verb}: only submit, run and batch take a cell")
-    fd, path = tempfile.mkstemp(prefix="fluxnb-cell-", suffix=".sh")
-    with os.fdopen(fd, "w") as f:
-        f.write(body if body.startswith("#!") else "#!/bin/sh\n" + body)
-    os.chmod(path, 0o755)
+    text = body if body.startswith("#!") else "#!/bin/sh\n" + body
+    if verb == "submit":
+        path = cell_script(text)
+    else:  # a batch script is copied into the jobspec; a run is over when run() returns
+        fd, path = tempfile.mkstemp(prefix="fluxnb-cell-", suffix=".sh")
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.chmod(path, 0o755)
     try:
         if verb == "run":
             code, out, err = run(real, [verb, *argv[1:], path])

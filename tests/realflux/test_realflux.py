@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -204,6 +205,27 @@ def test_cell_submit_returns_a_job_handle(shell, real):
     assert rec["result"] == "COMPLETED" and rec["name"] == "cellrun"
     assert job.output() == "hi from a cell\n"
     assert real.flux("jobs", "-no", "{status}", str(job)).stdout.strip() == "COMPLETED"
+
+
+def test_a_submitted_cell_script_lives_in_the_owners_cache_not_in_tmp(shell, real, tmp_path,
+                                                                      monkeypatch):
+    # a submitted job reads its script when it starts, on whatever node: the script goes
+    # under the home directory (shared on a cluster, unlike a node's /tmp, where these
+    # files piled up), the owner's alone, one file per cell text however often it is run
+    import glob
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    in_tmp = set(glob.glob(os.path.join(tempfile.gettempdir(), "fluxnb-cell-*")))
+    jobs = [shell.run_cell_magic("flux", "submit -n1", "echo same cell\n") for _ in range(2)]
+    for job in jobs:
+        assert job.wait()["result"] == "COMPLETED" and job.output() == "same cell\n"
+    cells = tmp_path / "cache" / "fluxnb" / "cells"
+    scripts = list(cells.iterdir())
+    assert len(scripts) == 1 and scripts[0].read_text() == "#!/bin/sh\necho same cell\n"
+    assert stat.S_IMODE(cells.stat().st_mode) == 0o700
+    assert stat.S_IMODE(scripts[0].stat().st_mode) == 0o700
+    names = {real.flux("jobs", "-no", "{name}", str(j)).stdout.strip() for j in jobs}
+    assert names == {scripts[0].name}
+    assert set(glob.glob(os.path.join(tempfile.gettempdir(), "fluxnb-cell-*"))) == in_tmp
 
 
 def test_stop_does_not_stop_a_real_instance(shell, real):
