@@ -97,6 +97,7 @@ def detach(magics) -> None:
             os.environ[key] = val
     magics._real_saved_env = None
     magics.real = None
+    engine.release_bindings()  # `import flux` now finds what it found before the connect
 
 
 def autodetect(magics) -> RealEngine | None:

@@ -100,9 +100,11 @@ def bindings():
     mod = sys.modules.get("flux")
     if mod is not None and _is_flux_core(mod):
         return mod
+    global _inserted
     path = bindings_path()
     if path is not None and path not in sys.path:
         sys.path.insert(0, path)
+        _inserted = path
     if mod is not None:      # another package named flux (e.g. fluxnb's compat one)
         del sys.modules["flux"]
         for name in [n for n in sys.modules if n.startswith("flux.")]:
@@ -118,6 +120,32 @@ def bindings():
         raise ImportError(f"the `flux` package at {getattr(mod, '__file__', '?')} is not flux-core's; "
                           f"set FLUX_PREFIX to flux-core's install prefix (now {prefix()})")
     return mod
+
+
+#: the ``sys.path`` entry :func:`bindings` added (flux-core's installation), if it did
+_inserted: str | None = None
+
+
+def release_bindings() -> None:
+    """Undo what :func:`bindings` did to this process's imports (a kernel that detaches
+    from a real Flux): the ``flux`` modules it imported from flux-core's installation
+    leave ``sys.modules``, and that installation's path leaves ``sys.path``, so that a
+    later ``import flux`` finds what it found before (fluxnb's package, inside a fluxnb
+    instance) rather than flux-core's bindings, which cannot reach fluxnb's brokers.
+    Objects that hold flux-core's modules keep them. A flux-core that this Python finds
+    by itself (its own ``sys.path``) is left alone: a real flux-core package wins."""
+    global _inserted
+    path, _inserted = _inserted, None
+    if path is None:
+        return
+    here = os.path.join(path, "")
+    for name in [n for n in sys.modules if n == "flux" or n.startswith("flux.")]:
+        if (getattr(sys.modules[name], "__file__", None) or "").startswith(here):
+            del sys.modules[name]
+    try:
+        sys.path.remove(path)
+    except ValueError:
+        pass
 
 
 def _is_flux_core(mod) -> bool:

@@ -83,6 +83,15 @@ def real():
     inst.stop()
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _release_flux_core_bindings():
+    """What this module's tests imported of flux-core's package (RealFlux, the widgets)
+    leaves the test process with them: later modules' `import flux` is fluxnb's."""
+    yield
+    from fluxnb.realflux import engine
+    engine.release_bindings()
+
+
 @pytest.fixture
 def shell(real, monkeypatch):
     """An IPython shell with ``%load_ext fluxnb`` and its kernel's FLUX_URI at the real instance."""
@@ -226,6 +235,28 @@ def test_a_submitted_cell_script_lives_in_the_owners_cache_not_in_tmp(shell, rea
     names = {real.flux("jobs", "-no", "{name}", str(j)).stdout.strip() for j in jobs}
     assert names == {scripts[0].name}
     assert set(glob.glob(os.path.join(tempfile.gettempdir(), "fluxnb-cell-*"))) == in_tmp
+
+
+def test_after_disconnect_import_flux_is_fluxnbs_again_on_a_hosted_instance(shell, real):
+    # driving the real Flux imported flux-core's bindings into the kernel; once detached,
+    # a fluxnb instance started in the same kernel must get fluxnb's package from
+    # `import flux`, not flux-core's (which cannot reach fluxnb's brokers: "Unknown
+    # error 255"), and sys.path loses the installation's directory it gained
+    import fluxnb.compat
+    from fluxnb.realflux import engine
+    assert sys.modules["flux"].__file__.startswith(engine.prefix())  # the real engine's
+    added = engine.bindings_path()
+    shell.run_line_magic("flux", "disconnect")
+    assert added not in sys.path
+    out = shell.run_line_magic("flux", "start --test-size=2")
+    try:
+        assert out.returncode == 0, out.stderr
+        assert shell.run_cell("import flux\n_h = flux.Flux()\n_size = _h.attr_get('size')\n"
+                              "_h.close()").success
+        assert shell.user_ns["flux"].__file__.startswith(fluxnb.compat.PATH)
+        assert shell.user_ns["_size"] == "2"
+    finally:
+        shell.run_line_magic("flux", "stop")
 
 
 def test_stop_does_not_stop_a_real_instance(shell, real):
