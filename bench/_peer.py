@@ -35,6 +35,27 @@ def load_average() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+def machine_busy() -> float:
+    """The machine's busy CPU seconds so far: user, nice, system, irq and softirq time of
+    every core (``/proc/stat``)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:8]]
+    return (v[0] + v[1] + v[2] + v[5] + v[6]) / os.sysconf("SC_CLK_TCK")
+
+
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds (user + system) of each thread of process ``pid``, by thread id."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                st = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[tid] = (int(st[11]) + int(st[12])) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
 def fluxnb_env() -> dict[str, str]:
     """Environment for a fluxnb subprocess that imports this checkout's fluxnb."""
     env = dict(os.environ)

@@ -37,45 +37,24 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _peer import Peer, alternate, fluxnb_start, header, show, spread, tmpfile  # noqa: E402
+from _peer import (Peer, alternate, fluxnb_start, header, machine_busy, show, spread,  # noqa: E402
+                   tmpfile)
 
 TIMER = """\
-import os, subprocess, sys, time
-
-def busy():
-    # the machine's busy CPU seconds (user, nice, system, irq, softirq of every core)
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:8]]
-    return (v[0] + v[1] + v[2] + v[5] + v[6]) / os.sysconf("SC_CLK_TCK")
-
-def threads(pid):
-    out = {}
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{tid}/stat") as f:
-                st = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        out[tid] = (int(st[11]) + int(st[12])) / os.sysconf("SC_CLK_TCK")
-    return out
+import subprocess, sys, time
+sys.path.insert(0, %r)
+from _peer import machine_busy, thread_cpu
 
 pid = int(subprocess.run(["flux", "getattr", "broker.pid"], capture_output=True, text=True,
                          check=True).stdout)
-b0, th0 = busy(), threads(pid)
+b0, th0 = machine_busy(), thread_cpu(pid)
 t = time.perf_counter()
 subprocess.run(sys.argv[1:], check=True)
 el = time.perf_counter() - t
-b1, th1 = busy(), threads(pid)
+b1, th1 = machine_busy(), thread_cpu(pid)
 top = max((th1[k] - th0.get(k, 0.0) for k in th1), default=0.0)
 print(el, b1 - b0, top)
-"""
-
-
-def machine_busy() -> float:
-    """The machine's busy CPU seconds so far (as TIMER counts them)."""
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:8]]
-    return (v[0] + v[1] + v[2] + v[5] + v[6]) / os.sysconf("SC_CLK_TCK")
+""" % os.path.dirname(os.path.abspath(__file__))
 
 
 #: (machine CPU s, busiest broker thread s, jobs) of each run, by label
@@ -123,8 +102,14 @@ def cli_argv(n: int, test: bool, timer: str, run: str = RUN) -> list[str]:
             *opts, "true"]
 
 
-def _timed(out: str, label: str, n: int) -> float:
+def _timer_out(out: str) -> tuple[float, float, float]:
+    """What TIMER printed: seconds, machine CPU seconds, busiest broker thread's seconds."""
     el, cpu, top = (float(x) for x in out.split()[-3:])
+    return el, cpu, top
+
+
+def _timed(out: str, label: str, n: int) -> float:
+    el, cpu, top = _timer_out(out)
     CPU.setdefault(label, []).append((cpu, top, n))
     return n / el
 
@@ -214,11 +199,8 @@ def main() -> None:
                 costs: dict[int, list[tuple[float, float, float]]] = {n: [], big: []}
                 for _ in range(args.growth_repeat):
                     for k in (n, big):
-                        tag = f"growth {test} {k}"
-                        out = fluxnb_start(args.nodes, cli_argv(k, test, timer))
-                        rate = _timed(out, tag, k)
-                        cpu, top, _ = CPU[tag][-1]
-                        costs[k].append((1e3 / rate, 1e3 * cpu / k, 1e3 * top / k))
+                        el, cpu, top = _timer_out(fluxnb_start(args.nodes, cli_argv(k, test, timer)))
+                        costs[k].append((1e3 * el / k, 1e3 * cpu / k, 1e3 * top / k))
                 med = {k: [statistics.median(c[i] for c in v) for i in range(3)]
                        for k, v in costs.items()}
                 parts = []

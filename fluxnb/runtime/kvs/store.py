@@ -502,17 +502,17 @@ class KVS:
                 todo.extend(e["data"][0] for e in cached[0].values()
                             if type(e) is dict and e.get("type") == "dirref")
 
-    def _uncache_taken(self, d: _Dir) -> None:
-        """:meth:`_uncache_tree` for a directory this commit has taken out of the cache
-        already (its old version gone): what of its tree is still cached goes. A purge
-        unlinks the directory above a batch of jobs after their own (taking it out), and
-        the directories of those still in it were left behind, unreachable, for the trim
-        (a third of a busy cache)."""
-        for e in d.entries.values():
-            if type(e) is _Dir:
-                self._uncache_taken(e)
-            elif type(e) is dict and e.get("type") == "dirref":
-                self._uncache_tree(e["data"][0])
+    def _uncache_entry(self, e: Any) -> None:
+        """An unlinked entry's directories leave the cache: a dirref's tree
+        (:meth:`_uncache_tree`), or, for a directory this commit has taken out of the
+        cache already, what of its tree is still cached. (A purge unlinks the directory
+        above a batch of jobs after their own, taking it out first; the dirs of the jobs
+        still in it were left behind, unreachable, a third of a busy cache.)"""
+        if type(e) is _Dir:
+            for sub in e.entries.values():
+                self._uncache_entry(sub)
+        elif type(e) is dict and e.get("type") == "dirref":
+            self._uncache_tree(e["data"][0])
 
     def _store_dir(self, d: _Dir, blobs: dict[str, bytes]) -> str:
         """Encode ``d`` (and its rewritten kids, depth first); return its blobref."""
@@ -677,12 +677,7 @@ class KVS:
         name = comps[-1]
         keys.add(key)
         if dirent is None:
-            gone = d.entries.get(name)
-            if type(gone) is dict:
-                if gone.get("type") == "dirref":
-                    self._uncache_tree(gone["data"][0])  # a purged job's directory
-            elif type(gone) is _Dir:
-                self._uncache_taken(gone)
+            self._uncache_entry(d.entries.get(name))  # a purged job's directory
             d.delete(name)
         elif flags & FLUX_KVS_APPEND:
             self._append(d, name, dirent, blobs)
